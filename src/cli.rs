@@ -1,0 +1,82 @@
+//! Command-line types (clap) and nothing else: [`crate::config`] turns them into a
+//! validated configuration, so domain code never sees these structs. The doc comments
+//! here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Publish static websites to AWS (S3 + CloudFront): fast, safe, only what changed.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts; they override `skiff.toml`.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./skiff.toml when it exists]
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// AWS profile from ~/.aws/config (default: the standard credential chain)
+    #[arg(long, value_name = "NAME", global = true)]
+    pub profile: Option<String>,
+    /// AWS region of the bucket (overrides `[site] region` and AWS_REGION)
+    #[arg(long, value_name = "REGION", global = true)]
+    pub region: Option<String>,
+    /// Send every AWS request to this endpoint (an emulator or an S3-compatible store);
+    /// AWS_ENDPOINT_URL works too. Uses path-style bucket addressing
+    #[arg(long, value_name = "URL", global = true)]
+    pub endpoint_url: Option<String>,
+    /// More logs on stderr (-v: skiff's debug log, -vv: also the AWS SDK's); never credentials
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Hash DIR, upload what changed and delete what is gone, so the bucket holds exactly the site
+    Publish(PublishArgs),
+}
+
+/// `skiff publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Directory to publish [default: `[site] dir` from skiff.toml]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Bucket to publish to (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket, e.g. `blog/`; objects outside it are never touched
+    /// (overrides `[site] prefix`)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Print the plan and change nothing (only read requests are sent)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before deleting (implied when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Re-upload every file, even unchanged ones
+    #[arg(long)]
+    pub force: bool,
+    /// Refuse to publish, before writing anything, when the plan deletes more than N objects
+    /// [default: `[deploy] max_deletes`, else 500]
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<u64>,
+    /// Requests in flight at once [default: `[deploy] concurrency`, else 32]
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+}

@@ -1,0 +1,751 @@
+//! `skiff.toml` and command-line flags → one validated [`Config`], then per-command settings
+//! such as [`PublishSettings`]. Flags override the file, the file overrides defaults.
+//! Every problem is a [`ConfigError`] (exit code 2) that names the file, key or flag.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::cli::{GlobalArgs, PublishArgs};
+
+/// The file read when `-c` is not given and it exists in the current directory.
+pub const DEFAULT_FILE: &str = "skiff.toml";
+/// Default for `[deploy] concurrency`.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Default for `[deploy] max_deletes`.
+pub const DEFAULT_MAX_DELETES: u64 = 500;
+/// Default for `[deploy] keep`.
+pub const DEFAULT_KEEP: u32 = 10;
+/// Default for `[deploy] multipart_threshold_mib`.
+pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
+/// Default for `[deploy] exclude`.
+pub const DEFAULT_EXCLUDES: &[&str] = &["**/.DS_Store", "**/.git/**", "**/Thumbs.db"];
+
+/// A configuration or usage error: nothing was attempted, the exit code is 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    message: String,
+}
+
+impl ConfigError {
+    /// An error with a message that names its subject.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+/// Where a setting came from, for error messages.
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    Defaults,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "`{}`", path.display()),
+            Source::Defaults => f.write_str("the defaults"),
+        }
+    }
+}
+
+// ---- the file format (serde); every table rejects unknown keys ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    site: SiteSection,
+    domain: Option<DomainSection>,
+    #[serde(default)]
+    deploy: DeploySection,
+    #[serde(default)]
+    rules: Vec<RuleSection>,
+    #[serde(default)]
+    redirects: Vec<RedirectSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteSection {
+    dir: Option<PathBuf>,
+    bucket: Option<String>,
+    region: Option<String>,
+    mode: Option<Mode>,
+    prefix: Option<String>,
+    distribution_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainSection {
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    previews: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeploySection {
+    concurrency: Option<usize>,
+    max_deletes: Option<u64>,
+    keep: Option<u32>,
+    exclude: Option<Vec<String>>,
+    multipart_threshold_mib: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    #[serde(rename = "match")]
+    pattern: String,
+    cache_control: Option<String>,
+    content_type: Option<String>,
+    gzip: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedirectSection {
+    from: String,
+    to: String,
+    #[serde(default = "default_redirect_status")]
+    status: u16,
+}
+
+fn default_redirect_status() -> u16 {
+    301
+}
+
+// ---- the validated configuration ----
+
+/// How a publish reaches the live site (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Atomic when the bucket holds skiff's provision state, else in-place.
+    #[default]
+    Auto,
+    /// Immutable deploys switched by the router (needs `skiff provision`).
+    Atomic,
+    /// Objects overwritten where they are, in any bucket.
+    InPlace,
+}
+
+/// The domain section, used by provision and previews.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    /// The apex or main host name, e.g. `example.com`.
+    pub name: String,
+    /// Other names served by the same site, e.g. `www.example.com`.
+    pub aliases: Vec<String>,
+    /// The parent of preview hosts, e.g. `preview.example.com`.
+    pub previews: Option<String>,
+}
+
+/// One `[[redirects]]` entry.
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// The path that is redirected, e.g. `/old/`.
+    pub from: String,
+    /// Where it goes.
+    pub to: String,
+    /// 301, 302, 303, 307 or 308.
+    pub status: u16,
+}
+
+/// One `[[rules]]` entry, compiled.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The glob as written.
+    pub pattern: String,
+    matcher: GlobMatcher,
+    /// `Cache-Control` for matching keys.
+    pub cache_control: Option<String>,
+    /// `Content-Type` for matching keys, instead of the one from the extension.
+    pub content_type: Option<String>,
+    /// Store matching files gzip-compressed with `Content-Encoding: gzip`.
+    pub gzip: Option<bool>,
+}
+
+/// The header settings that rules give one key; `None` where no rule says anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleOutcome {
+    /// From the first rule with `cache_control` that matches.
+    pub cache_control: Option<String>,
+    /// From the first rule with `content_type` that matches.
+    pub content_type: Option<String>,
+    /// From the first rule with `gzip` that matches.
+    pub gzip: bool,
+}
+
+/// The ordered `[[rules]]`: for each attribute, the first matching rule that sets it wins.
+#[derive(Debug, Clone, Default)]
+pub struct Rules(Vec<Rule>);
+
+impl Rules {
+    /// What the rules say about `key` (relative to the site root, `/`-separated).
+    pub fn apply(&self, key: &str) -> RuleOutcome {
+        let mut out = RuleOutcome::default();
+        let mut gzip = None;
+        for rule in self.0.iter().filter(|rule| rule.matcher.is_match(key)) {
+            if out.cache_control.is_none() {
+                out.cache_control.clone_from(&rule.cache_control);
+            }
+            if out.content_type.is_none() {
+                out.content_type.clone_from(&rule.content_type);
+            }
+            if gzip.is_none() {
+                gzip = rule.gzip;
+            }
+        }
+        out.gzip = gzip.unwrap_or(false);
+        out
+    }
+}
+
+/// Everything from `skiff.toml` and the global flags, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    source: Source,
+    /// The directory relative paths in the file are resolved against.
+    base_dir: PathBuf,
+    /// `[site] dir`, resolved against the file's directory.
+    pub site_dir: Option<PathBuf>,
+    /// `[site] bucket` (or `--bucket` later).
+    pub bucket: Option<String>,
+    /// `--region`, else `[site] region`.
+    pub region: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+    /// `[site] mode`.
+    pub mode: Mode,
+    /// `[site] prefix`, normalised (empty, or ends with `/`).
+    pub prefix: String,
+    /// `[site] distribution_id`.
+    pub distribution_id: Option<String>,
+    /// `[domain]`.
+    pub domain: Option<Domain>,
+    /// `[deploy] concurrency`.
+    pub concurrency: usize,
+    /// `[deploy] max_deletes`.
+    pub max_deletes: u64,
+    /// `[deploy] keep`.
+    pub keep: u32,
+    /// `[deploy] exclude`, compiled.
+    pub exclude: GlobSet,
+    /// `[deploy] multipart_threshold_mib`, in bytes.
+    pub multipart_threshold: u64,
+    /// `[[rules]]`.
+    pub rules: Rules,
+    /// `[[redirects]]`.
+    pub redirects: Vec<Redirect>,
+}
+
+/// What `skiff publish` needs, with flags applied.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    /// The directory to publish.
+    pub dir: PathBuf,
+    /// The bucket.
+    pub bucket: String,
+    /// Key prefix: empty, or ends with `/`.
+    pub prefix: String,
+    /// Region, profile and endpoint.
+    pub aws: crate::aws::Target,
+    /// Print the plan, write nothing.
+    pub dry_run: bool,
+    /// Never prompt.
+    pub yes: bool,
+    /// Re-upload everything.
+    pub force: bool,
+    /// Abort before writing when the plan deletes more.
+    pub max_deletes: u64,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Files at least this large go up as multipart uploads.
+    pub multipart_threshold: u64,
+    /// Excluded keys.
+    pub exclude: GlobSet,
+    /// Header rules.
+    pub rules: Rules,
+    /// One JSON document on stdout.
+    pub json: bool,
+}
+
+impl Config {
+    /// Read `-c FILE`, else `./skiff.toml` when it exists, else use the defaults; apply the
+    /// global flags.
+    pub fn load(global: &GlobalArgs) -> Result<Self, ConfigError> {
+        let (source, file) = match &global.config {
+            Some(path) => (Source::File(path.clone()), Some(read_file(path)?)),
+            None if Path::new(DEFAULT_FILE).is_file() => {
+                let path = PathBuf::from(DEFAULT_FILE);
+                (Source::File(path.clone()), Some(read_file(&path)?))
+            }
+            None => (Source::Defaults, None),
+        };
+        let base_dir = match &source {
+            Source::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            Source::Defaults => PathBuf::new(),
+        };
+        let mut config = Self::from_file(file.unwrap_or_default(), source, base_dir)?;
+        if let Some(region) = &global.region {
+            config.region = Some(validate_region(region, "--region")?);
+        }
+        config.profile.clone_from(&global.profile);
+        if let Some(url) = &global.endpoint_url {
+            config.endpoint_url = Some(validate_endpoint(url)?);
+        }
+        Ok(config)
+    }
+
+    /// Parse the text of a configuration file (for tests and `load`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file = parse_toml(text, path)?;
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_file(file, Source::File(path.to_path_buf()), base_dir)
+    }
+
+    fn from_file(file: FileConfig, source: Source, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let err = |key: &str, what: String| ConfigError::new(format!("invalid `{key}` in {source}: {what}"));
+        let site = file.site;
+        if let Some(bucket) = &site.bucket {
+            validate_bucket(bucket).map_err(|what| err("site.bucket", what))?;
+        }
+        let region = match &site.region {
+            Some(region) => Some(validate_region(region, &format!("site.region` in {source}, `"))?),
+            None => None,
+        };
+        let prefix = normalize_prefix(site.prefix.as_deref().unwrap_or(""))
+            .map_err(|what| err("site.prefix", what))?;
+        if let Some(id) = &site.distribution_id
+            && !id.is_empty()
+            && !id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(err("site.distribution_id", format!("`{id}` is not a CloudFront distribution id (like `E2QWRUHAPOMQZL`)")));
+        }
+        let domain = match file.domain {
+            Some(domain) => {
+                for (key, name) in std::iter::once(("domain.name", &domain.name))
+                    .chain(domain.aliases.iter().map(|a| ("domain.aliases", a)))
+                    .chain(domain.previews.iter().map(|p| ("domain.previews", p)))
+                {
+                    validate_hostname(name).map_err(|what| err(key, what))?;
+                }
+                Some(Domain { name: domain.name, aliases: domain.aliases, previews: domain.previews })
+            }
+            None => None,
+        };
+        let deploy = file.deploy;
+        let concurrency = deploy.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        validate_concurrency(concurrency).map_err(|what| err("deploy.concurrency", what))?;
+        let threshold_mib = deploy.multipart_threshold_mib.unwrap_or(DEFAULT_MULTIPART_THRESHOLD_MIB);
+        if !(5..=5 * 1024).contains(&threshold_mib) {
+            return Err(err(
+                "deploy.multipart_threshold_mib",
+                format!("{threshold_mib} is out of range: S3 parts are 5 MiB to 5 GiB, so use 5 to 5120"),
+            ));
+        }
+        let excludes = deploy
+            .exclude
+            .unwrap_or_else(|| DEFAULT_EXCLUDES.iter().map(ToString::to_string).collect());
+        let mut exclude = GlobSetBuilder::new();
+        for pattern in &excludes {
+            exclude.add(compile_glob(pattern).map_err(|what| err("deploy.exclude", what))?.glob().clone());
+        }
+        let exclude = exclude.build().map_err(|e| err("deploy.exclude", e.to_string()))?;
+        let mut rules = Vec::new();
+        for (index, rule) in file.rules.into_iter().enumerate() {
+            let key = format!("rules[{index}]");
+            let matcher = compile_glob(&rule.pattern).map_err(|what| err(&format!("{key}.match"), what))?;
+            if rule.cache_control.is_none() && rule.content_type.is_none() && rule.gzip.is_none() {
+                return Err(err(
+                    &key,
+                    format!("the rule for `{}` sets nothing: give it `cache_control`, `content_type` or `gzip`", rule.pattern),
+                ));
+            }
+            if let Some(value) = &rule.cache_control {
+                validate_header(value).map_err(|what| err(&format!("{key}.cache_control"), what))?;
+            }
+            if let Some(value) = &rule.content_type {
+                validate_header(value).map_err(|what| err(&format!("{key}.content_type"), what))?;
+                if !value.contains('/') {
+                    return Err(err(&format!("{key}.content_type"), format!("`{value}` is not a media type like `text/html`")));
+                }
+            }
+            rules.push(Rule {
+                pattern: rule.pattern,
+                matcher,
+                cache_control: rule.cache_control,
+                content_type: rule.content_type,
+                gzip: rule.gzip,
+            });
+        }
+        let mut redirects = Vec::new();
+        for (index, redirect) in file.redirects.into_iter().enumerate() {
+            let key = format!("redirects[{index}]");
+            if !redirect.from.starts_with('/') {
+                return Err(err(&format!("{key}.from"), format!("`{}` must be a path starting with `/`", redirect.from)));
+            }
+            if !matches!(redirect.status, 301 | 302 | 303 | 307 | 308) {
+                return Err(err(&format!("{key}.status"), format!("{} is not a redirect status (301, 302, 303, 307 or 308)", redirect.status)));
+            }
+            redirects.push(Redirect { from: redirect.from, to: redirect.to, status: redirect.status });
+        }
+        Ok(Self {
+            site_dir: site.dir.map(|dir| base_dir.join(dir)),
+            source,
+            base_dir,
+            bucket: site.bucket,
+            region,
+            profile: None,
+            endpoint_url: None,
+            mode: site.mode.unwrap_or_default(),
+            prefix,
+            distribution_id: site.distribution_id.filter(|id| !id.is_empty()),
+            domain,
+            concurrency,
+            max_deletes: deploy.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
+            keep: deploy.keep.unwrap_or(DEFAULT_KEEP),
+            exclude,
+            multipart_threshold: threshold_mib * 1024 * 1024,
+            rules: Rules(rules),
+            redirects,
+        })
+    }
+
+    /// Settings for `skiff publish`: the file's values with the command's flags applied.
+    pub fn publish_settings(&self, args: &PublishArgs, global: &GlobalArgs) -> Result<PublishSettings, ConfigError> {
+        let dir = match (&args.dir, &self.site_dir) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(dir)) => dir.clone(),
+            (None, None) => {
+                return Err(ConfigError::new(format!(
+                    "no directory to publish: give one (`skiff publish public/`) or set `[site] dir` in {}",
+                    self.file_hint()
+                )));
+            }
+        };
+        let bucket = match (&args.bucket, &self.bucket) {
+            (Some(bucket), _) => {
+                validate_bucket(bucket).map_err(|what| ConfigError::new(format!("invalid `--bucket`: {what}")))?;
+                bucket.clone()
+            }
+            (None, Some(bucket)) => bucket.clone(),
+            (None, None) => {
+                return Err(ConfigError::new(format!(
+                    "no bucket to publish to: pass `--bucket NAME` or set `[site] bucket` in {}",
+                    self.file_hint()
+                )));
+            }
+        };
+        let prefix = match &args.prefix {
+            Some(prefix) => normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?,
+            None => self.prefix.clone(),
+        };
+        if self.mode == Mode::Atomic {
+            return Err(ConfigError::new(format!(
+                "`[site] mode = \"atomic\"` in {} needs a provisioned site, which this version of skiff cannot create yet: use `mode = \"in-place\"`",
+                self.source
+            )));
+        }
+        let concurrency = args.concurrency.unwrap_or(self.concurrency);
+        validate_concurrency(concurrency).map_err(|what| ConfigError::new(format!("invalid `--concurrency`: {what}")))?;
+        Ok(PublishSettings {
+            dir,
+            bucket,
+            prefix,
+            aws: crate::aws::Target {
+                profile: self.profile.clone(),
+                region: self.region.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            },
+            dry_run: args.dry_run,
+            yes: args.yes,
+            force: args.force,
+            max_deletes: args.max_deletes.unwrap_or(self.max_deletes),
+            concurrency,
+            multipart_threshold: self.multipart_threshold,
+            exclude: self.exclude.clone(),
+            rules: self.rules.clone(),
+            json: global.json,
+        })
+    }
+
+    fn file_hint(&self) -> String {
+        match &self.source {
+            Source::File(path) => format!("`{}`", path.display()),
+            Source::Defaults => format!("`{}` (none found in `{}`)", DEFAULT_FILE, display_dir(&self.base_dir)),
+        }
+    }
+}
+
+fn display_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() { ".".to_string() } else { dir.display().to_string() }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("cannot read config file `{}`: {e}", path.display())))?;
+    parse_toml(&text, path)
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let detail = e.to_string();
+        ConfigError::new(format!("invalid config file `{}`: {}", path.display(), detail.trim_end()))
+    })
+}
+
+/// Compile a glob the way rules and excludes use it: `*` stays within one path segment,
+/// `**` crosses them, `{a,b}` alternates.
+fn compile_glob(pattern: &str) -> Result<GlobMatcher, String> {
+    if pattern.is_empty() {
+        return Err("the glob is empty".to_string());
+    }
+    let glob: Glob = GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| format!("bad glob `{pattern}`: {}", e.kind()))?;
+    Ok(glob.compile_matcher())
+}
+
+/// S3 bucket naming rules (general purpose buckets).
+fn validate_bucket(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("`{name}` is not a valid S3 bucket name: {why}"));
+    if !(3..=63).contains(&name.len()) {
+        return bad("it must be 3 to 63 characters long");
+    }
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-') {
+        return bad("use only lowercase letters, digits, `.` and `-`");
+    }
+    let first_last_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    if !first_last_ok(name.chars().next()) || !first_last_ok(name.chars().last()) {
+        return bad("it must start and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return bad("it must not contain `..`");
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|part| part.parse::<u8>().is_ok()) {
+        return bad("it must not look like an IP address");
+    }
+    Ok(())
+}
+
+fn validate_region(region: &str, key: &str) -> Result<String, ConfigError> {
+    let ok = !region.is_empty()
+        && region.split('-').count() >= 3
+        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(region.to_string())
+    } else {
+        Err(ConfigError::new(format!("invalid `{key}`: `{region}` is not an AWS region name like `eu-west-1`")))
+    }
+}
+
+fn validate_endpoint(url: &str) -> Result<String, ConfigError> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(url.trim_end_matches('/').to_string()),
+        _ => Err(ConfigError::new(format!(
+            "invalid `--endpoint-url`: `{url}` is not an http:// or https:// URL like `http://127.0.0.1:5000`"
+        ))),
+    }
+}
+
+fn validate_concurrency(n: usize) -> Result<(), String> {
+    if (1..=1024).contains(&n) { Ok(()) } else { Err(format!("{n} is out of range: use 1 to 1024")) }
+}
+
+fn validate_header(value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err("the value is empty".to_string());
+    }
+    if !value.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        return Err(format!("`{}` has characters an HTTP header cannot carry", value.escape_debug()));
+    }
+    Ok(())
+}
+
+fn validate_hostname(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').count() >= 2
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        });
+    if ok { Ok(()) } else { Err(format!("`{name}` is not a lowercase DNS name like `www.example.com`")) }
+}
+
+/// Normalise a key prefix: no leading `/`, a trailing `/` when not empty, no `.` or `..`
+/// segments, no empty segments.
+pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    let trimmed = prefix.trim_start_matches('/').trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    for segment in trimmed.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!("`{prefix}` has an empty, `.` or `..` segment"));
+        }
+        if segment.chars().any(char::is_control) {
+            return Err(format!("`{}` has control characters", prefix.escape_debug()));
+        }
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("site/skiff.toml"))
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let config = parse(
+            r#"
+[site]
+dir = "public"
+bucket = "example-com-site"
+region = "eu-west-1"
+mode = "auto"
+prefix = ""
+distribution_id = ""
+
+[domain]
+name = "example.com"
+aliases = ["www.example.com"]
+previews = "preview.example.com"
+
+[deploy]
+concurrency = 32
+max_deletes = 500
+keep = 10
+exclude = ["**/.DS_Store", "**/.git/**"]
+
+[[rules]]
+match = "**/*.html"
+cache_control = "public, max-age=0, must-revalidate"
+[[rules]]
+match = "assets/**"
+cache_control = "public, max-age=31536000, immutable"
+[[rules]]
+match = "**/*.{css,js,svg,json,xml,txt,html}"
+gzip = true
+
+[[redirects]]
+from = "/old/"
+to = "/new/"
+status = 301
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.site_dir, Some(PathBuf::from("site/public")));
+        assert_eq!(config.bucket.as_deref(), Some("example-com-site"));
+        assert_eq!(config.distribution_id, None);
+        assert_eq!(config.redirects.len(), 1);
+        let html = config.rules.apply("docs/index.html");
+        assert_eq!(html.cache_control.as_deref(), Some("public, max-age=0, must-revalidate"));
+        assert!(html.gzip);
+        let asset = config.rules.apply("assets/app.js");
+        assert_eq!(asset.cache_control.as_deref(), Some("public, max-age=31536000, immutable"));
+        assert!(asset.gzip);
+        let png = config.rules.apply("assets/logo.png");
+        assert!(!png.gzip);
+        let root = config.rules.apply("index.html");
+        assert!(root.cache_control.is_some(), "`**/` matches the root too");
+        assert!(config.exclude.is_match("a/.git/config"));
+        assert!(config.exclude.is_match(".DS_Store"));
+    }
+
+    #[test]
+    fn first_matching_rule_wins_per_attribute() {
+        let config = parse(
+            r#"
+[[rules]]
+match = "*.html"
+content_type = "text/html; charset=iso-8859-1"
+[[rules]]
+match = "**"
+cache_control = "max-age=60"
+content_type = "application/octet-stream"
+"#,
+        )
+        .unwrap();
+        let top = config.rules.apply("index.html");
+        assert_eq!(top.content_type.as_deref(), Some("text/html; charset=iso-8859-1"));
+        assert_eq!(top.cache_control.as_deref(), Some("max-age=60"));
+        let nested = config.rules.apply("a/index.html");
+        assert_eq!(nested.content_type.as_deref(), Some("application/octet-stream"), "`*` stays in one segment");
+    }
+
+    #[test]
+    fn bad_files_name_the_key_and_the_file() {
+        let cases: &[(&str, &[&str])] = &[
+            ("[site]\nbuckt = \"x\"\n", &["unknown field `buckt`", "site/skiff.toml"]),
+            ("[sight]\n", &["unknown field `sight`"]),
+            ("[site]\nbucket = \"Bad_Name\"\n", &["site.bucket", "Bad_Name", "site/skiff.toml"]),
+            ("[site]\nbucket = 3\n", &["invalid type", "site/skiff.toml"]),
+            ("[site\n", &["site/skiff.toml"]),
+            ("[[rules]]\nmatch = \"a/[b\"\ncache_control = \"x\"\n", &["rules[0].match", "a/[b"]),
+            ("[[rules]]\nmatch = \"**\"\n", &["rules[0]", "sets nothing"]),
+            ("[[rules]]\nmatch = \"**\"\ncache_control = \"a\\nb\"\n", &["rules[0].cache_control"]),
+            ("[[rules]]\nmatch = \"**\"\ncontent_type = \"html\"\n", &["rules[0].content_type", "media type"]),
+            ("[[rules]]\nmatch = \"**\"\ngzip = \"yes\"\n", &["invalid type"]),
+            ("[deploy]\nconcurrency = 0\n", &["deploy.concurrency", "0"]),
+            ("[deploy]\nmax_deletes = -1\n", &["max_deletes"]),
+            ("[deploy]\nexclude = [\"{a\"]\n", &["deploy.exclude", "{a"]),
+            ("[deploy]\nmultipart_threshold_mib = 1\n", &["multipart_threshold_mib"]),
+            ("[site]\nmode = \"fast\"\n", &["unknown variant `fast`"]),
+            ("[site]\nprefix = \"a/../b\"\n", &["site.prefix", ".."]),
+            ("[site]\nregion = \"Europe\"\n", &["site.region", "Europe"]),
+            ("[site]\ndistribution_id = \"E12/3\"\n", &["site.distribution_id"]),
+            ("[domain]\nname = \"Example.COM\"\n", &["domain.name", "Example.COM"]),
+            ("[[redirects]]\nfrom = \"old\"\nto = \"/new/\"\n", &["redirects[0].from"]),
+            ("[[redirects]]\nfrom = \"/old\"\nto = \"/new/\"\nstatus = 200\n", &["redirects[0].status"]),
+        ];
+        for (text, needles) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            for needle in *needles {
+                assert!(err.contains(needle), "{text:?}: `{err}` should mention `{needle}`");
+            }
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        for good in ["abc", "my-site.example.com", "a1-b2"] {
+            assert!(validate_bucket(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "Abc", "a_b", "-abc", "abc-", "a..b", "192.168.1.1", &"a".repeat(64)] {
+            assert!(validate_bucket(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(normalize_prefix("").unwrap(), "");
+        assert_eq!(normalize_prefix("/").unwrap(), "");
+        assert_eq!(normalize_prefix("blog").unwrap(), "blog/");
+        assert_eq!(normalize_prefix("/a/b/").unwrap(), "a/b/");
+        assert!(normalize_prefix("a//b").is_err());
+        assert!(normalize_prefix("a/./b").is_err());
+        assert!(normalize_prefix("../x").is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! Carry out a [`Plan`]: assets, then HTML, then the manifest, then deletes, each phase with
+//! bounded concurrency. A failed asset stops the HTML and the deletes (a page must never go
+//! live before what it references); the manifest always records what did succeed, so the
+//! next run finishes the job. Ctrl-C stops scheduling and lets requests in flight finish.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::output::Reporter;
+use crate::plan::{Action, Op, Plan};
+use crate::scan::LocalFile;
+use crate::state::{MANIFEST_KEY, Manifest};
+use crate::store::{DELETE_BATCH, Store, StoreError, Upload};
+
+/// Flips to `true` when the user asks to stop (Ctrl-C).
+pub type Cancel = watch::Receiver<bool>;
+
+/// What happened.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Actions that succeeded.
+    pub done: Vec<Action>,
+    /// Actions that failed, with why.
+    pub failed: Vec<(Action, StoreError)>,
+    /// Actions not attempted (an earlier phase failed, or Ctrl-C).
+    pub skipped: Vec<Action>,
+    /// Whether the manifest was written (it is not when nothing changed).
+    pub manifest_written: bool,
+    /// Why the manifest could not be written.
+    pub manifest_error: Option<StoreError>,
+    /// Ctrl-C was pressed.
+    pub interrupted: bool,
+}
+
+impl Report {
+    /// Whether everything planned was done.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.manifest_error.is_none() && !self.interrupted
+    }
+}
+
+/// Run `plan` against `store`.
+pub async fn execute<S: Store>(
+    store: &Arc<S>,
+    plan: &Plan,
+    local: &[LocalFile],
+    old_manifest: Option<&Manifest>,
+    concurrency: usize,
+    cancel: &Cancel,
+    reporter: &dyn Reporter,
+) -> Report {
+    let files: HashMap<&str, &LocalFile> = local.iter().map(|f| (f.key.as_str(), f)).collect();
+    let mut report = Report::default();
+    let mut etags: HashMap<String, String> = HashMap::new();
+    reporter.started(plan.actions.len());
+
+    let (html, assets): (Vec<&Action>, Vec<&Action>) = plan.writes().partition(|a| a.html);
+    for phase in [assets, html] {
+        if !report.failed.is_empty() || is_cancelled(cancel) {
+            report.skipped.extend(phase.into_iter().cloned());
+            continue;
+        }
+        let jobs: Vec<(Action, LocalFile)> = phase
+            .into_iter()
+            .filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone())))
+            .collect();
+        let work = |(action, file): (Action, LocalFile)| {
+            let store = Arc::clone(store);
+            async move {
+                match action.op {
+                    Op::UpdateMetadata => store.update_headers(&file.key, &file.headers).await,
+                    Op::Upload | Op::Delete => {
+                        let upload = Upload {
+                            key: &file.key,
+                            path: &file.upload_path,
+                            size: file.size,
+                            sha256: file.sha256,
+                            headers: &file.headers,
+                        };
+                        store.put_file(upload).await
+                    }
+                }
+            }
+        };
+        let skipped = run_bounded(jobs, concurrency, cancel, work, |(action, _), result| {
+            reporter.finished(&action, result.as_ref().err());
+            match result {
+                Ok(etag) => {
+                    etags.insert(action.key.clone(), etag);
+                    report.done.push(action);
+                }
+                Err(err) => report.failed.push((action, err)),
+            }
+        })
+        .await;
+        report.skipped.extend(skipped.into_iter().map(|(action, _)| action));
+    }
+
+    // The manifest records what is in the bucket now, including partial progress.
+    let manifest = Manifest::next(local, old_manifest, &plan.unchanged, &etags);
+    if old_manifest.is_none_or(|old| !old.same_files(&manifest)) {
+        match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json").await {
+            Ok(_) => report.manifest_written = true,
+            Err(err) => report.manifest_error = Some(err),
+        }
+    }
+
+    let deletes: Vec<Action> = plan.deletes().cloned().collect();
+    if !report.failed.is_empty() || report.manifest_error.is_some() || is_cancelled(cancel) {
+        report.skipped.extend(deletes);
+    } else {
+        let batches: Vec<Vec<Action>> = deletes.chunks(DELETE_BATCH).map(<[Action]>::to_vec).collect();
+        let work = |batch: Vec<Action>| {
+            let store = Arc::clone(store);
+            async move {
+                let keys: Vec<String> = batch.iter().map(|a| a.key.clone()).collect();
+                store.delete(&keys).await
+            }
+        };
+        let skipped = run_bounded(batches, concurrency.min(8), cancel, work, |batch, result| match result {
+            Ok(results) => {
+                let mut by_key: HashMap<String, Result<(), StoreError>> = results.into_iter().collect();
+                for action in batch {
+                    match by_key.remove(&action.key).unwrap_or(Ok(())) {
+                        Ok(()) => {
+                            reporter.finished(&action, None);
+                            report.done.push(action);
+                        }
+                        Err(err) => {
+                            reporter.finished(&action, Some(&err));
+                            report.failed.push((action, err));
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                let message = err.to_string();
+                for action in batch {
+                    let err = StoreError::Other { bucket: String::new(), key: Some(action.key.clone()), code: "delete failed".into(), message: message.clone() };
+                    reporter.finished(&action, Some(&err));
+                    report.failed.push((action, err));
+                }
+            }
+        })
+        .await;
+        report.skipped.extend(skipped.into_iter().flatten());
+    }
+    report.interrupted = is_cancelled(cancel);
+    report
+}
+
+fn is_cancelled(cancel: &Cancel) -> bool {
+    *cancel.borrow()
+}
+
+/// Run `work` on every job with at most `limit` in flight, calling `finished` as each ends
+/// (on this task, in completion order). Stops scheduling when `cancel` flips and returns the
+/// jobs that never started.
+async fn run_bounded<J, T, F, Fut>(
+    jobs: Vec<J>,
+    limit: usize,
+    cancel: &Cancel,
+    work: F,
+    mut finished: impl FnMut(J, Result<T, StoreError>),
+) -> Vec<J>
+where
+    J: Clone + Send + 'static,
+    T: Send + 'static,
+    F: Fn(J) -> Fut,
+    Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+{
+    let semaphore = Arc::new(Semaphore::new(limit.max(1)));
+    let mut cancel = cancel.clone();
+    let mut running: JoinSet<(J, Result<T, StoreError>)> = JoinSet::new();
+    let mut pending = jobs.into_iter();
+    let mut skipped = Vec::new();
+    while let Some(job) = pending.next() {
+        let permit = tokio::select! {
+            biased;
+            _ = cancel.wait_for(|stop| *stop) => None,
+            permit = Arc::clone(&semaphore).acquire_owned() => permit.ok(),
+        };
+        let Some(permit) = permit else {
+            skipped.push(job);
+            skipped.extend(pending.by_ref());
+            break;
+        };
+        let future = work(job.clone());
+        running.spawn(async move {
+            let result = future.await;
+            drop(permit);
+            (job, result)
+        });
+        while let Some(done) = running.try_join_next() {
+            collect(done, &mut finished);
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        collect(done, &mut finished);
+    }
+    skipped
+}
+
+fn collect<J, T>(done: Result<(J, Result<T, StoreError>), tokio::task::JoinError>, finished: &mut impl FnMut(J, Result<T, StoreError>)) {
+    match done {
+        Ok((job, result)) => finished(job, result),
+        // A panic in a request task is a bug; surface it rather than lose the job silently.
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::output::Silent;
+    use crate::plan::{self, Remote};
+    use crate::scan::{ScanOptions, scan};
+    use crate::store::MemoryStore;
+    use std::path::Path;
+
+    fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (key, body) in files {
+            let path = dir.path().join(key);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, body).unwrap();
+        }
+        dir
+    }
+
+    async fn publish(store: &Arc<MemoryStore>, dir: &Path) -> Report {
+        let config = Config::parse("", Path::new("skiff.toml")).unwrap();
+        let scanned = scan(dir, ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0 }).unwrap();
+        let manifest = store.get(MANIFEST_KEY).await.unwrap().map(|b| Manifest::parse(&b).unwrap());
+        let mut objects = store.list().await.unwrap();
+        objects.retain(|k, _| !crate::key::is_state(k));
+        let plan = plan::plan(
+            &scanned.files,
+            Remote { manifest: manifest.as_ref(), objects: &objects },
+            plan::Options { force: false, max_deletes: 100 },
+        )
+        .unwrap();
+        let (_tx, cancel) = watch::channel(false);
+        execute(store, &plan, &scanned.files, manifest.as_ref(), 4, &cancel, &Silent).await
+    }
+
+    #[tokio::test]
+    async fn assets_then_html_then_manifest_then_deletes() {
+        let store = Arc::new(MemoryStore::new());
+        let first = site(&[("index.html", "1"), ("old.css", "o")]);
+        assert!(publish(&store, first.path()).await.is_complete());
+        let second = site(&[("index.html", "2"), ("a/b.js", "b"), ("c.png", "c")]);
+        let before = store.writes().len();
+        let report = publish(&store, second.path()).await;
+        assert!(report.is_complete());
+        let writes = &store.writes()[before..];
+        let position = |w: &str| writes.iter().position(|x| x == w).unwrap();
+        assert!(position("upload a/b.js") < position("upload index.html"));
+        assert!(position("upload c.png") < position("upload index.html"));
+        assert!(position("upload index.html") < position("put .skiff/manifest.json"));
+        assert!(position("put .skiff/manifest.json") < position("delete old.css"));
+        let keys: Vec<_> = store.objects().into_keys().collect();
+        assert_eq!(keys, [".skiff/manifest.json", "a/b.js", "c.png", "index.html"]);
+        let again = store.writes().len();
+        assert!(publish(&store, second.path()).await.done.is_empty());
+        assert_eq!(store.writes().len(), again, "an unchanged site writes nothing, not even the manifest");
+    }
+
+    #[tokio::test]
+    async fn a_failed_asset_holds_back_html_and_deletes_and_the_next_run_finishes() {
+        let store = Arc::new(MemoryStore::new());
+        let first = site(&[("index.html", "1"), ("old.css", "o")]);
+        publish(&store, first.path()).await;
+        let second = site(&[("index.html", "2"), ("ok.js", "k"), ("bad.js", "b")]);
+        store.fail("bad.js");
+        let report = publish(&store, second.path()).await;
+        assert_eq!(report.failed.len(), 1);
+        let skipped: Vec<_> = report.skipped.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(skipped, ["index.html", "old.css"]);
+        assert_eq!(store.objects()["index.html"].bytes, b"1", "the old page is still live");
+        let manifest = Manifest::parse(&store.objects()[MANIFEST_KEY].bytes).unwrap();
+        assert!(manifest.files.contains_key("ok.js"), "what succeeded is recorded");
+        assert!(!manifest.files.contains_key("bad.js"));
+
+        store.heal("bad.js");
+        let report = publish(&store, second.path()).await;
+        assert!(report.is_complete());
+        let redone: Vec<_> = report.done.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(redone, ["bad.js", "index.html", "old.css"], "ok.js is not uploaded again");
+    }
+}

@@ -1,0 +1,50 @@
+//! skiff publishes static websites to AWS: S3 holds the files, CloudFront serves them.
+//!
+//! The pipeline is `scan` (walk and hash) → `plan` (pure diff against the remote manifest)
+//! → `execute` (bounded, streaming uploads) → `output` (the only module that prints).
+//! `main.rs` only calls [`run`] and maps its error to an exit code with [`exit_code`].
+
+pub mod aws;
+pub mod cli;
+pub mod config;
+pub mod execute;
+pub mod key;
+pub mod mime;
+pub mod output;
+pub mod plan;
+pub mod publish;
+pub mod scan;
+pub mod state;
+pub mod store;
+
+use anyhow::Result;
+
+/// Exit code for a failure (something went wrong while doing the job).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage or configuration error (nothing was attempted).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code after Ctrl-C, as shells expect (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Run one parsed command line.
+pub async fn run(cli: cli::Cli) -> Result<()> {
+    match cli.command {
+        cli::Command::Publish(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let settings = config.publish_settings(&args, &cli.global)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            publish::publish(&settings, &out).await
+        }
+    }
+}
+
+/// The process exit code for an error returned by [`run`].
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|cause| cause.is::<config::ConfigError>()) {
+        EXIT_USAGE
+    } else if err.chain().any(|cause| cause.is::<publish::Interrupted>()) {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_FAILURE
+    }
+}

@@ -1,0 +1,255 @@
+//! The only module that prints. stdout carries data (the JSON document, or the site's URL);
+//! stderr is for people: the plan, one line per action (or a progress bar on a terminal),
+//! warnings, the closing summary, errors. Credentials never reach either.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::plan::{Action, Counts, Op, Plan};
+use crate::store::StoreError;
+
+/// Set up `tracing` on stderr: `-v` shows skiff's debug log, `-vv` adds the AWS SDK's
+/// request log (which carries no secrets at debug level), `-q` shows nothing.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let skiff = match (quiet, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    // Never TRACE for the SDK: its trace log would include request headers.
+    let sdk = if verbose >= 2 { LevelFilter::DEBUG } else { LevelFilter::ERROR };
+    let filter = Targets::new()
+        .with_target("skiff", skiff)
+        .with_target("aws_config", sdk)
+        .with_target("aws_smithy_runtime", sdk)
+        .with_target("aws_sdk_s3", sdk)
+        .with_default(LevelFilter::ERROR);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_target(verbose >= 2);
+    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+}
+
+/// Print an error and its causes, once, as `error: …` then `  caused by: …` lines.
+pub fn error(err: &anyhow::Error) {
+    let mut text = format!("error: {err}");
+    for cause in err.chain().skip(1) {
+        let _ = write!(text, "\n  caused by: {cause}");
+    }
+    eprintln!("{text}");
+}
+
+/// Progress of a running plan.
+pub trait Reporter: Sync {
+    /// The plan has `total` actions.
+    fn started(&self, total: usize);
+    /// One action ended.
+    fn finished(&self, action: &Action, error: Option<&StoreError>);
+}
+
+/// A reporter that says nothing (tests).
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn started(&self, _total: usize) {}
+    fn finished(&self, _action: &Action, _error: Option<&StoreError>) {}
+}
+
+/// How much to say and where.
+#[derive(Debug)]
+pub struct Output {
+    json: bool,
+    quiet: bool,
+    terminal: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Output {
+    /// Output for these global flags.
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet, terminal: std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+    }
+
+    /// Whether `--json` was given.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// A line for people (not with `-q`).
+    pub fn info(&self, message: &str) {
+        if !self.quiet {
+            self.line(message);
+        }
+    }
+
+    /// A warning (not with `-q`).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            self.line(&format!("warning: {message}"));
+        }
+    }
+
+    fn line(&self, message: &str) {
+        match self.bar.lock().ok().as_deref().and_then(Option::as_ref) {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        }
+    }
+
+    /// The plan, one line per action, then what it adds up to.
+    pub fn plan(&self, plan: &Plan, location: &str, dry_run: bool) {
+        if self.quiet {
+            return;
+        }
+        let counts = plan.counts();
+        if dry_run {
+            for action in &plan.actions {
+                eprintln!("{}", action_line(action, "would "));
+            }
+            eprintln!("dry run: {} for {location}; nothing was changed", counts_text(&counts));
+        } else if plan.is_empty() {
+            eprintln!("{location} is up to date: {} files ({}) unchanged", counts.unchanged, bytes(counts.bytes));
+        } else {
+            eprintln!("publishing to {location}: {}", counts_text(&counts));
+        }
+    }
+
+    /// Ask a yes/no question on the terminal; `false` unless the answer starts with `y`.
+    pub fn confirm(&self, question: &str) -> bool {
+        eprint!("{question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        answer.trim_start().starts_with(['y', 'Y'])
+    }
+
+    /// The closing summary line.
+    pub fn summary(&self, counts: &Counts, location: &str, elapsed: Duration, complete: bool) {
+        self.finish_bar();
+        if self.quiet {
+            return;
+        }
+        let verb = if complete { "published" } else { "partly published" };
+        eprintln!(
+            "{verb} {} files ({}) to {location} in {:.1}s: {}",
+            counts.files,
+            bytes(counts.bytes),
+            elapsed.as_secs_f64(),
+            counts_text(counts)
+        );
+    }
+
+    /// The machine-readable result on stdout.
+    pub fn json(&self, value: &serde_json::Value) {
+        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+        println!("{text}");
+    }
+
+    /// The data line on stdout when there is no `--json`: the site's URL.
+    pub fn url(&self, url: &str) {
+        if !self.json {
+            println!("{url}");
+        }
+    }
+
+    fn finish_bar(&self) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Output {
+    fn started(&self, total: usize) {
+        if self.quiet || !self.terminal || total == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn finished(&self, action: &Action, error: Option<&StoreError>) {
+        let line = match error {
+            None => action_line(action, ""),
+            Some(err) => format!("failed {}: {err}", action.key),
+        };
+        let guard = self.bar.lock();
+        match guard.as_deref().ok().and_then(Option::as_ref) {
+            Some(bar) => {
+                bar.inc(1);
+                if error.is_some() {
+                    bar.println(line);
+                } else {
+                    bar.set_message(action.key.clone());
+                }
+            }
+            None if error.is_some() || !self.quiet => eprintln!("{line}"),
+            None => {}
+        }
+    }
+}
+
+fn action_line(action: &Action, prefix: &str) -> String {
+    let op = match action.op {
+        Op::Upload => "upload",
+        Op::UpdateMetadata => "update-metadata",
+        Op::Delete => "delete",
+    };
+    let reason = serde_json::to_value(action.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    format!("{prefix}{op:<15} {} ({reason}, {})", action.key, bytes(action.bytes))
+}
+
+fn counts_text(counts: &Counts) -> String {
+    let mut parts = vec![format!("{} uploaded ({})", counts.uploaded, bytes(counts.uploaded_bytes))];
+    if counts.copied > 0 {
+        parts.push(format!("{} copied", counts.copied));
+    }
+    parts.push(format!("{} headers updated", counts.metadata_updated));
+    parts.push(format!("{} deleted", counts.deleted));
+    parts.push(format!("{} unchanged", counts.unchanged));
+    parts.join(", ")
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

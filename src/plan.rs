@@ -1,0 +1,370 @@
+//! The publish plan: a pure function of the local files, the remote manifest and the bucket
+//! listing. No I/O, no clock, no AWS types: what it returns can be printed (dry run),
+//! serialised (`--json`) and tested without a network.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::key;
+use crate::scan::LocalFile;
+use crate::state::Manifest;
+
+/// CopyObject copies at most 5 GiB in one request; a header change on a larger object is a
+/// re-upload.
+pub const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// What happens to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    /// Send the bytes.
+    Upload,
+    /// Same bytes, new headers: CopyObject onto itself with `MetadataDirective=REPLACE`.
+    UpdateMetadata,
+    /// Remove the object.
+    Delete,
+}
+
+/// Why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// Not in the bucket yet.
+    New,
+    /// The bytes changed.
+    Changed,
+    /// The object in the bucket is missing or differs from what the manifest recorded.
+    Drift,
+    /// `--force`.
+    Force,
+    /// There is no manifest, so what is in the bucket is unknown (first publish).
+    Untracked,
+    /// Same bytes, different `Content-Type` or `Cache-Control`.
+    Headers,
+    /// Gone from the site.
+    Gone,
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// What to do.
+    pub op: Op,
+    /// The key, relative to the prefix.
+    pub key: String,
+    /// Why.
+    pub reason: Reason,
+    /// Bytes sent (uploads) or affected (others).
+    pub bytes: u64,
+    /// HTML goes after everything else it may reference.
+    #[serde(skip)]
+    pub html: bool,
+}
+
+/// An object in the bucket listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteObject {
+    /// The ETag, quoted as S3 lists it.
+    pub etag: String,
+    /// The size.
+    pub size: u64,
+}
+
+/// What is known about the bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote<'a> {
+    /// The manifest, when there is one.
+    pub manifest: Option<&'a Manifest>,
+    /// Every object under the prefix (keys relative to it), skiff's state excluded.
+    pub objects: &'a BTreeMap<String, RemoteObject>,
+}
+
+/// The knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Re-upload everything.
+    pub force: bool,
+    /// Refuse when the plan deletes more than this.
+    pub max_deletes: u64,
+}
+
+/// The plan: ordered actions (assets, then HTML, then deletes) and what stays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// In the order they must run.
+    pub actions: Vec<Action>,
+    /// Keys that need nothing, sorted.
+    pub unchanged: Vec<String>,
+    /// Local files.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Local files.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Uploads.
+    pub uploaded: usize,
+    /// Bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Server-side copies (atomic mode).
+    pub copied: usize,
+    /// Header-only updates.
+    pub metadata_updated: usize,
+    /// Deletes.
+    pub deleted: usize,
+    /// Unchanged.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// The writes of the first phases (assets, then HTML) — everything but deletes.
+    pub fn writes(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.op != Op::Delete)
+    }
+
+    /// The deletes (last).
+    pub fn deletes(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.op == Op::Delete)
+    }
+
+    /// Counts of what the plan would do, if all of it succeeds.
+    pub fn counts(&self) -> Counts {
+        Counts::of(self.files, self.bytes, self.unchanged.len(), self.actions.iter())
+    }
+}
+
+impl Counts {
+    /// Counts over some actions.
+    pub fn of<'a>(files: usize, bytes: u64, unchanged: usize, actions: impl Iterator<Item = &'a Action>) -> Self {
+        let mut counts = Counts { files, bytes, unchanged, ..Counts::default() };
+        for action in actions {
+            match action.op {
+                Op::Upload => {
+                    counts.uploaded += 1;
+                    counts.uploaded_bytes += action.bytes;
+                }
+                Op::UpdateMetadata => counts.metadata_updated += 1,
+                Op::Delete => counts.deleted += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// Why there is no plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// Over `--max-deletes`.
+    #[error(
+        "the plan deletes {count} objects, more than the limit of {max}; nothing was written or deleted\n\
+         hint: check the directory is the full built site, then re-run with `--max-deletes {count}` (or set `[deploy] max_deletes`)"
+    )]
+    TooManyDeletes {
+        /// Deletes planned.
+        count: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+/// Compare the local files with the bucket and decide, per key, what to do.
+pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result<Plan, PlanError> {
+    let mut writes = Vec::new();
+    let mut unchanged = Vec::new();
+    for file in local {
+        let listed = remote.objects.get(&file.key);
+        let entry = remote.manifest.and_then(|m| m.files.get(&file.key));
+        let (op, reason) = if options.force {
+            (Op::Upload, Reason::Force)
+        } else {
+            match entry {
+                None if remote.manifest.is_none() && listed.is_some() => (Op::Upload, Reason::Untracked),
+                None => (Op::Upload, Reason::New),
+                Some(entry) => {
+                    let intact = listed.is_some_and(|o| o.etag == entry.etag && o.size == entry.size);
+                    if !intact {
+                        (Op::Upload, Reason::Drift)
+                    } else if entry.sha256 != file.sha256 || entry.size != file.size {
+                        (Op::Upload, Reason::Changed)
+                    } else if entry.headers == file.headers {
+                        unchanged.push(file.key.clone());
+                        continue;
+                    } else if file.size > MAX_COPY_BYTES {
+                        (Op::Upload, Reason::Headers)
+                    } else {
+                        (Op::UpdateMetadata, Reason::Headers)
+                    }
+                }
+            }
+        };
+        writes.push(Action { op, key: file.key.clone(), reason, bytes: file.size, html: file.is_html() });
+    }
+    // Assets first, then HTML: a page never goes live before what it references.
+    writes.sort_by(|a, b| a.html.cmp(&b.html).then_with(|| a.key.cmp(&b.key)));
+
+    let local_keys: std::collections::HashSet<&str> = local.iter().map(|f| f.key.as_str()).collect();
+    let deletes: Vec<Action> = remote
+        .objects
+        .iter()
+        .filter(|(key, _)| !key::is_state(key) && !local_keys.contains(key.as_str()))
+        .map(|(key, object)| Action { op: Op::Delete, key: key.clone(), reason: Reason::Gone, bytes: object.size, html: false })
+        .collect();
+    let count = deletes.len() as u64;
+    if count > options.max_deletes {
+        return Err(PlanError::TooManyDeletes { count, max: options.max_deletes });
+    }
+    unchanged.sort();
+    let mut actions = writes;
+    actions.extend(deletes);
+    Ok(Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::{Digest, Headers};
+    use crate::state::Entry;
+    use std::path::PathBuf;
+
+    fn file(key: &str, byte: u8, cache: Option<&str>) -> LocalFile {
+        LocalFile {
+            key: key.into(),
+            source: PathBuf::from(key),
+            upload_path: PathBuf::from(key),
+            size: 10,
+            sha256: Digest([byte; 32]),
+            headers: Headers {
+                content_type: crate::mime::content_type(key),
+                cache_control: cache.map(str::to_string),
+                content_encoding: None,
+            },
+        }
+    }
+
+    /// A bucket holding exactly `files`, with a manifest that says so.
+    fn published(files: &[LocalFile]) -> (Manifest, BTreeMap<String, RemoteObject>) {
+        let mut manifest = Manifest::new();
+        let mut objects = BTreeMap::new();
+        for f in files {
+            let etag = format!("\"{}\"", f.sha256.to_hex());
+            manifest
+                .files
+                .insert(f.key.clone(), Entry { sha256: f.sha256, size: f.size, headers: f.headers.clone(), etag: etag.clone() });
+            objects.insert(f.key.clone(), RemoteObject { etag, size: f.size });
+        }
+        (manifest, objects)
+    }
+
+    const OPTIONS: Options = Options { force: false, max_deletes: 500 };
+
+    fn summary(plan: &Plan) -> Vec<(Op, &str, Reason)> {
+        plan.actions.iter().map(|a| (a.op, a.key.as_str(), a.reason)).collect()
+    }
+
+    #[test]
+    fn unchanged_site_plans_nothing() {
+        let site = [file("index.html", 1, None), file("a.css", 2, None)];
+        let (manifest, objects) = published(&site);
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        assert!(plan.is_empty());
+        assert_eq!(plan.unchanged, ["a.css", "index.html"]);
+    }
+
+    #[test]
+    fn every_kind_of_change_in_order() {
+        let old = [
+            file("index.html", 1, None),
+            file("b.css", 2, None),
+            file("c.js", 3, None),
+            file("d.png", 4, None),
+            file("gone.txt", 5, None),
+            file("z/page.html", 6, None),
+        ];
+        let (manifest, mut objects) = published(&old);
+        objects.get_mut("d.png").unwrap().etag = "\"someone-else\"".into();
+        objects.remove("z/page.html");
+        objects.insert("stray.txt".into(), RemoteObject { etag: "\"x\"".into(), size: 3 });
+        objects.insert(".skiff/other".into(), RemoteObject { etag: "\"x\"".into(), size: 3 });
+        let new = [
+            file("index.html", 9, None),
+            file("b.css", 2, Some("max-age=60")),
+            file("c.js", 3, None),
+            file("d.png", 4, None),
+            file("new.svg", 7, None),
+            file("z/page.html", 6, None),
+        ];
+        let plan = plan(&new, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        assert_eq!(
+            summary(&plan),
+            [
+                (Op::UpdateMetadata, "b.css", Reason::Headers),
+                (Op::Upload, "d.png", Reason::Drift),
+                (Op::Upload, "new.svg", Reason::New),
+                (Op::Upload, "index.html", Reason::Changed),
+                (Op::Upload, "z/page.html", Reason::Drift),
+                (Op::Delete, "gone.txt", Reason::Gone),
+                (Op::Delete, "stray.txt", Reason::Gone),
+            ]
+        );
+        assert_eq!(plan.unchanged, ["c.js"]);
+        let counts = plan.counts();
+        assert_eq!((counts.uploaded, counts.metadata_updated, counts.deleted, counts.unchanged), (4, 1, 2, 1));
+    }
+
+    #[test]
+    fn no_manifest_uploads_everything_and_deletes_strays() {
+        let site = [file("index.html", 1, None)];
+        let mut objects = BTreeMap::new();
+        objects.insert("index.html".into(), RemoteObject { etag: "\"a\"".into(), size: 10 });
+        objects.insert("old.html".into(), RemoteObject { etag: "\"b\"".into(), size: 10 });
+        let plan = plan(&site, Remote { manifest: None, objects: &objects }, OPTIONS).unwrap();
+        assert_eq!(
+            summary(&plan),
+            [(Op::Upload, "index.html", Reason::Untracked), (Op::Delete, "old.html", Reason::Gone)]
+        );
+        let empty = BTreeMap::new();
+        let first = super::plan(&site, Remote { manifest: None, objects: &empty }, OPTIONS).unwrap();
+        assert_eq!(summary(&first), [(Op::Upload, "index.html", Reason::New)]);
+    }
+
+    #[test]
+    fn force_uploads_unchanged_files() {
+        let site = [file("a.txt", 1, None)];
+        let (manifest, objects) = published(&site);
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, Options { force: true, max_deletes: 0 }).unwrap();
+        assert_eq!(summary(&plan), [(Op::Upload, "a.txt", Reason::Force)]);
+    }
+
+    #[test]
+    fn too_many_deletes_is_refused() {
+        let old: Vec<_> = (0..5).map(|i| file(&format!("f{i}.txt"), i, None)).collect();
+        let (manifest, objects) = published(&old);
+        let remote = Remote { manifest: Some(&manifest), objects: &objects };
+        let err = plan(&old[..1], remote, Options { force: false, max_deletes: 3 }).unwrap_err();
+        assert_eq!(err, PlanError::TooManyDeletes { count: 4, max: 3 });
+        assert!(err.to_string().contains("--max-deletes 4"));
+        assert_eq!(plan(&old[..1], remote, Options { force: false, max_deletes: 4 }).unwrap().deletes().count(), 4);
+    }
+
+    #[test]
+    fn header_change_on_a_huge_object_is_a_reupload() {
+        let mut big = file("video.mp4", 1, None);
+        big.size = MAX_COPY_BYTES + 1;
+        let (manifest, objects) = published(std::slice::from_ref(&big));
+        big.headers.cache_control = Some("max-age=1".into());
+        let plan = plan(&[big], Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        assert_eq!(summary(&plan), [(Op::Upload, "video.mp4", Reason::Headers)]);
+    }
+}

@@ -1,0 +1,491 @@
+//! Walk the site directory and hash every file (streaming SHA-256 on all cores), giving each
+//! its key and headers. Reads the filesystem only: knows nothing of S3 or the remote state.
+//! Symlinks are followed only while they stay inside the site directory.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use globset::GlobSet;
+use rayon::prelude::*;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Rules;
+use crate::{key, mime};
+
+/// A SHA-256 digest of the bytes that are stored (after gzip when a rule asks for it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        use fmt::Write as _;
+        self.0.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    /// Parse lowercase or uppercase hex.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(out))
+    }
+
+    /// Standard base64, as S3's `x-amz-checksum-sha256` wants it.
+    pub fn to_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", &self.to_hex()[..12])
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a SHA-256 in hex")))
+    }
+}
+
+/// The HTTP headers an object is stored with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Headers {
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Cache-Control`, when a rule sets one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `Content-Encoding` (`gzip` when a rule compresses the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+}
+
+/// One file of the site, ready to be planned and uploaded.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// The key relative to the prefix, e.g. `docs/index.html`.
+    pub key: String,
+    /// The file in the site directory.
+    pub source: PathBuf,
+    /// The bytes to upload: `source`, or its gzip-compressed copy in a temporary directory.
+    pub upload_path: PathBuf,
+    /// Size of the bytes to upload.
+    pub size: u64,
+    /// SHA-256 of the bytes to upload.
+    pub sha256: Digest,
+    /// The headers to store.
+    pub headers: Headers,
+}
+
+impl LocalFile {
+    /// HTML pages go live after the assets they reference.
+    pub fn is_html(&self) -> bool {
+        mime::is_html(&self.headers.content_type)
+    }
+}
+
+/// What to leave out and how to set headers.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions<'a> {
+    /// Keys matching these are not published.
+    pub exclude: &'a GlobSet,
+    /// Header and gzip rules.
+    pub rules: &'a Rules,
+    /// Length of the bucket prefix, for the key length limit.
+    pub prefix_len: usize,
+}
+
+/// The scanned site.
+#[derive(Debug)]
+pub struct Scan {
+    /// The files, sorted by key.
+    pub files: Vec<LocalFile>,
+    /// Their total size.
+    pub bytes: u64,
+    /// How many files the excludes left out.
+    pub excluded: usize,
+    /// Things skipped that a person should know about.
+    pub warnings: Vec<String>,
+    /// Holds the gzip-compressed copies until the upload is done.
+    _gzip_dir: Option<tempfile::TempDir>,
+}
+
+/// Why a directory cannot be published; every problem names its path.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The directory does not exist.
+    #[error("site directory `{0}` does not exist: build the site first, or give the right path")]
+    Missing(PathBuf),
+    /// The path is not a directory.
+    #[error("`{0}` is not a directory: give the directory that holds the built site")]
+    NotADirectory(PathBuf),
+    /// Nothing to publish.
+    #[error("site directory `{dir}` has no files to publish{}: refusing to publish an empty site (it would delete everything)", if *.excluded > 0 { format!(" ({excluded} excluded)") } else { String::new() })]
+    Empty {
+        /// The directory.
+        dir: PathBuf,
+        /// Files left out by excludes.
+        excluded: usize,
+    },
+    /// Files that cannot be published.
+    #[error("cannot publish `{dir}`: {}", format_problems(problems))]
+    Problems {
+        /// The directory.
+        dir: PathBuf,
+        /// Path and reason, one per problem.
+        problems: Vec<(PathBuf, String)>,
+    },
+    /// The temporary directory for gzip copies.
+    #[error("cannot create a temporary directory for gzip-compressed files: {0}")]
+    TempDir(io::Error),
+}
+
+fn format_problems(problems: &[(PathBuf, String)]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = String::new();
+    if problems.len() > 1 {
+        out.push_str(&format!("{} problems", problems.len()));
+    }
+    for (path, what) in problems.iter().take(SHOWN) {
+        out.push_str(&format!("\n  `{}`: {what}", path.display()));
+    }
+    if problems.len() > SHOWN {
+        out.push_str(&format!("\n  … and {} more", problems.len() - SHOWN));
+    }
+    out
+}
+
+/// Walk `root`, apply excludes and rules, hash every file in parallel.
+pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
+    match std::fs::metadata(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ScanError::Missing(root.to_path_buf())),
+        Err(e) => return Err(problem(root, root, format!("cannot read it: {e}"))),
+        Ok(meta) if !meta.is_dir() => return Err(ScanError::NotADirectory(root.to_path_buf())),
+        Ok(_) => {}
+    }
+    let canonical_root = std::fs::canonicalize(root).map_err(|e| problem(root, root, format!("cannot resolve it: {e}")))?;
+
+    let mut problems: Vec<(PathBuf, String)> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    let mut excluded = 0;
+    let mut escapes = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            if entry.depth() == 0 || !entry.path_is_symlink() {
+                return true;
+            }
+            match std::fs::canonicalize(entry.path()) {
+                Ok(target) if target.starts_with(&canonical_root) => true,
+                Ok(target) => {
+                    escapes.push((
+                        entry.path().to_path_buf(),
+                        format!(
+                            "symbolic link to `{}`, outside the site directory: skiff follows links only inside it (copy the target in, or exclude the link)",
+                            target.display()
+                        ),
+                    ));
+                    false
+                }
+                Err(e) => {
+                    escapes.push((entry.path().to_path_buf(), format!("broken symbolic link: {e}")));
+                    false
+                }
+            }
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                let path = err.path().unwrap_or(root).to_path_buf();
+                let what = match err.loop_ancestor() {
+                    Some(ancestor) => format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display()),
+                    None => format!("cannot read it: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)),
+                };
+                problems.push((path, what));
+                continue;
+            }
+        };
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        let Ok(relative) = entry.path().strip_prefix(root) else {
+            problems.push((entry.path().to_path_buf(), "is not inside the site directory".to_string()));
+            continue;
+        };
+        let key = match key::from_relative_path(relative, options.prefix_len) {
+            Ok(key) => key,
+            Err(what) => {
+                problems.push((entry.path().to_path_buf(), what));
+                continue;
+            }
+        };
+        if options.exclude.is_match(&key) {
+            excluded += 1;
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            warnings.push(format!("skipped `{}`: not a regular file", entry.path().display()));
+            continue;
+        }
+        if key::is_state(&key) {
+            problems.push((
+                entry.path().to_path_buf(),
+                format!("`{}` is where skiff keeps its state: rename the directory or exclude it", key::STATE_DIR),
+            ));
+            continue;
+        }
+        found.push((key, entry.into_path()));
+    }
+    problems.extend(escapes);
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    for pair in found.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            problems.push((
+                pair[1].1.clone(),
+                format!("has the same key `{}` as `{}` once Unicode-normalised (NFC): rename one", pair[1].0, pair[0].1.display()),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(ScanError::Problems { dir: root.to_path_buf(), problems });
+    }
+    if found.is_empty() {
+        return Err(ScanError::Empty { dir: root.to_path_buf(), excluded });
+    }
+
+    let planned: Vec<_> = found.into_iter().map(|(key, path)| (options.rules.apply(&key), key, path)).collect();
+    let gzip_dir = if planned.iter().any(|(rules, _, _)| rules.gzip) {
+        Some(tempfile::Builder::new().prefix("skiff-gzip-").tempdir().map_err(ScanError::TempDir)?)
+    } else {
+        None
+    };
+    let results: Vec<Result<LocalFile, (PathBuf, String)>> = planned
+        .into_par_iter()
+        .enumerate()
+        .map(|(index, (rules, key, source))| {
+            let gz_path = gzip_dir.as_ref().filter(|_| rules.gzip).map(|dir| dir.path().join(format!("{index}.gz")));
+            let hashed = match &gz_path {
+                Some(gz_path) => gzip_and_hash(&source, gz_path),
+                None => hash_file(&source),
+            };
+            let (size, sha256) = hashed.map_err(|e| (source.clone(), format!("cannot read it: {e}")))?;
+            let content_type = rules.content_type.unwrap_or_else(|| mime::content_type(&key));
+            Ok(LocalFile {
+                upload_path: gz_path.unwrap_or_else(|| source.clone()),
+                key,
+                source,
+                size,
+                sha256,
+                headers: Headers {
+                    content_type,
+                    cache_control: rules.cache_control,
+                    content_encoding: rules.gzip.then(|| "gzip".to_string()),
+                },
+            })
+        })
+        .collect();
+    let mut files = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(file) => files.push(file),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ScanError::Problems { dir: root.to_path_buf(), problems });
+    }
+    let bytes = files.iter().map(|f| f.size).sum();
+    Ok(Scan { files, bytes, excluded, warnings, _gzip_dir: gzip_dir })
+}
+
+fn problem(root: &Path, path: &Path, what: String) -> ScanError {
+    ScanError::Problems { dir: root.to_path_buf(), problems: vec![(path.to_path_buf(), what)] }
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+const BUFFER: usize = 256 * 1024;
+
+/// Size and SHA-256 of a file, read in fixed-size chunks (never whole in memory).
+pub fn hash_file(path: &Path) -> io::Result<(u64, Digest)> {
+    let mut file = File::open(path)?;
+    let mut sink = HashingWriter { inner: io::sink(), hasher: Sha256::new(), bytes: 0 };
+    copy_chunked(&mut file, &mut sink)?;
+    Ok((sink.bytes, Digest(sink.hasher.finalize().into())))
+}
+
+/// Gzip `source` into `target` (deterministically: no name, no time in the header) and return
+/// the size and SHA-256 of the compressed bytes.
+fn gzip_and_hash(source: &Path, target: &Path) -> io::Result<(u64, Digest)> {
+    let mut input = File::open(source)?;
+    let output = io::BufWriter::with_capacity(BUFFER, File::create(target)?);
+    let tee = HashingWriter { inner: output, hasher: Sha256::new(), bytes: 0 };
+    let mut encoder = flate2::GzBuilder::new().mtime(0).write(tee, flate2::Compression::default());
+    copy_chunked(&mut input, &mut encoder)?;
+    let mut tee = encoder.finish()?;
+    tee.flush()?;
+    Ok((tee.bytes, Digest(tee.hasher.finalize().into())))
+}
+
+fn copy_chunked(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<()> {
+    let mut buffer = vec![0u8; BUFFER];
+    loop {
+        match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => writer.write_all(&buffer[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn options_for(config: &Config) -> ScanOptions<'_> {
+        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0 }
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("skiff.toml")).unwrap()
+    }
+
+    fn write(root: &Path, rel: &str, body: &[u8]) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+
+    #[test]
+    fn scans_keys_sizes_hashes_and_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "index.html", b"<h1>hi</h1>");
+        write(dir.path(), "a/b/app.js", b"x");
+        write(dir.path(), ".git/config", b"secret");
+        let config = config("[[rules]]\nmatch = \"**/*.js\"\ncache_control = \"max-age=1\"\n");
+        let scan = scan(dir.path(), options_for(&config)).unwrap();
+        let keys: Vec<_> = scan.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["a/b/app.js", "index.html"]);
+        assert_eq!(scan.excluded, 1);
+        assert_eq!(scan.bytes, 12);
+        let js = &scan.files[0];
+        assert_eq!(js.sha256.to_hex(), "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
+        assert_eq!(js.headers.cache_control.as_deref(), Some("max-age=1"));
+        assert_eq!(js.headers.content_type, "text/javascript; charset=utf-8");
+        assert!(scan.files[1].is_html());
+    }
+
+    #[test]
+    fn gzip_rule_hashes_the_compressed_bytes_deterministically() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "style.css", &b"body { color: red }\n".repeat(100));
+        let config = config("[[rules]]\nmatch = \"*.css\"\ngzip = true\n");
+        let first = scan(dir.path(), options_for(&config)).unwrap();
+        let second = scan(dir.path(), options_for(&config)).unwrap();
+        let file = &first.files[0];
+        assert_eq!(file.headers.content_encoding.as_deref(), Some("gzip"));
+        assert!(file.size < 2000);
+        assert_ne!(file.upload_path, file.source);
+        assert_eq!(file.sha256, second.files[0].sha256);
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(File::open(&file.upload_path).unwrap()).read_to_string(&mut plain).unwrap();
+        assert_eq!(plain.len(), 2000);
+    }
+
+    #[test]
+    fn missing_empty_and_file_roots_are_refused() {
+        let config = config("");
+        let dir = tempfile::tempdir().unwrap();
+        let missing = scan(&dir.path().join("nope"), options_for(&config)).unwrap_err();
+        assert!(matches!(missing, ScanError::Missing(_)), "{missing}");
+        let empty = scan(dir.path(), options_for(&config)).unwrap_err();
+        assert!(empty.to_string().contains("no files to publish"), "{empty}");
+        write(dir.path(), "f.txt", b"x");
+        let file = scan(&dir.path().join("f.txt"), options_for(&config)).unwrap_err();
+        assert!(matches!(file, ScanError::NotADirectory(_)), "{file}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_inside_are_followed_escapes_and_loops_are_errors() {
+        use std::os::unix::fs::symlink;
+        let config = config("");
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret.txt", b"s");
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "real/a.txt", b"a");
+        symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
+        let scanned = scan(dir.path(), options_for(&config)).unwrap();
+        let keys: Vec<_> = scanned.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["alias/a.txt", "real/a.txt"]);
+
+        symlink(outside.path(), dir.path().join("escape")).unwrap();
+        let err = scan(dir.path(), options_for(&config)).unwrap_err().to_string();
+        assert!(err.contains("escape") && err.contains("outside the site directory"), "{err}");
+        std::fs::remove_file(dir.path().join("escape")).unwrap();
+
+        symlink(dir.path(), dir.path().join("real/loop")).unwrap();
+        let err = scan(dir.path(), options_for(&config)).unwrap_err().to_string();
+        assert!(err.contains("loop"), "{err}");
+    }
+
+    #[test]
+    fn state_directory_is_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), ".skiff/manifest.json", b"{}");
+        let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
+        assert!(err.contains(".skiff/"), "{err}");
+    }
+
+    #[test]
+    fn digest_hex_round_trip() {
+        let (_, digest) = hash_file(Path::new("Cargo.toml")).unwrap();
+        assert_eq!(Digest::from_hex(&digest.to_hex()), Some(digest));
+        assert_eq!(Digest::from_hex("zz"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! skiff's remote state for in-place publishes: the manifest at `<prefix>.skiff/manifest.json`
+//! that records, per key, what skiff stored (SHA-256, size, headers, ETag). One GET of it
+//! replaces a HEAD per object. Pure data and JSON here; `store` moves the bytes.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::scan::{Digest, Headers, LocalFile};
+
+/// The manifest's key, relative to the prefix.
+pub const MANIFEST_KEY: &str = ".skiff/manifest.json";
+/// The manifest format this version writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// What skiff stored under a prefix, as of its last publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version; a newer one is refused rather than misread.
+    pub format: u32,
+    /// The skiff that wrote it.
+    pub generator: String,
+    /// Key (relative to the prefix) → what was stored.
+    pub files: BTreeMap<String, Entry>,
+}
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// SHA-256 of the stored bytes.
+    pub sha256: Digest,
+    /// Size of the stored bytes.
+    pub size: u64,
+    /// The headers it was stored with.
+    #[serde(flatten)]
+    pub headers: Headers,
+    /// The ETag S3 gave it, as S3 quotes it; a different ETag in a listing means someone else
+    /// changed the object (drift).
+    pub etag: String,
+}
+
+/// Why a manifest could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Written by a newer skiff.
+    #[error("the manifest has format {0}, newer than this skiff understands ({FORMAT}): upgrade skiff")]
+    TooNew(u32),
+    /// Not a manifest.
+    #[error("the manifest is not valid: {0}")]
+    Invalid(String),
+}
+
+impl Manifest {
+    /// An empty manifest of the current format.
+    pub fn new() -> Self {
+        Self { format: FORMAT, generator: generator(), files: BTreeMap::new() }
+    }
+
+    /// Parse a manifest's JSON.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        #[derive(Deserialize)]
+        struct Version {
+            format: u32,
+        }
+        let version: Version = serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        if version.format > FORMAT {
+            return Err(ManifestError::TooNew(version.format));
+        }
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))
+    }
+
+    /// The JSON that is stored.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain strings, numbers and maps cannot fail.
+        serde_json::to_vec_pretty(self).expect("a manifest always serialises")
+    }
+
+    /// The manifest after a publish: a file whose action succeeded (`done`: key → new ETag)
+    /// or that was unchanged is recorded as it is now; a file whose action failed or did not
+    /// run keeps its old entry (S3 writes are atomic, so the old object is still there);
+    /// keys that are not local any more are dropped.
+    pub fn next(local: &[LocalFile], old: Option<&Manifest>, unchanged: &[String], done: &HashMap<String, String>) -> Self {
+        let old_entry = |key: &str| old.and_then(|m| m.files.get(key));
+        let mut files = BTreeMap::new();
+        for file in local {
+            let etag = done
+                .get(&file.key)
+                .cloned()
+                .or_else(|| unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.clone()));
+            let entry = match etag {
+                Some(etag) => Some(Entry { sha256: file.sha256, size: file.size, headers: file.headers.clone(), etag }),
+                None => old_entry(&file.key).cloned(),
+            };
+            if let Some(entry) = entry {
+                files.insert(file.key.clone(), entry);
+            }
+        }
+        Self { format: FORMAT, generator: generator(), files }
+    }
+
+    /// Whether two manifests record the same objects (the generator does not count).
+    pub fn same_files(&self, other: &Manifest) -> bool {
+        self.files == other.files
+    }
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn generator() -> String {
+    format!("skiff {}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn file(key: &str, byte: u8) -> LocalFile {
+        LocalFile {
+            key: key.to_string(),
+            source: PathBuf::from(key),
+            upload_path: PathBuf::from(key),
+            size: 1,
+            sha256: Digest([byte; 32]),
+            headers: Headers { content_type: "text/plain".into(), cache_control: None, content_encoding: None },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_format_check() {
+        let mut done = HashMap::new();
+        done.insert("a.txt".to_string(), "\"e1\"".to_string());
+        let manifest = Manifest::next(&[file("a.txt", 1)], None, &[], &done);
+        let parsed = Manifest::parse(&manifest.to_json()).unwrap();
+        assert_eq!(parsed, manifest);
+        let text = String::from_utf8(manifest.to_json()).unwrap();
+        assert!(text.contains("\"content_type\": \"text/plain\""), "{text}");
+        assert!(matches!(Manifest::parse(br#"{"format": 9}"#), Err(ManifestError::TooNew(9))));
+        assert!(matches!(Manifest::parse(b"nope"), Err(ManifestError::Invalid(_))));
+    }
+
+    #[test]
+    fn failed_actions_keep_the_old_entry_and_gone_keys_drop() {
+        let mut old = Manifest::new();
+        for (key, byte) in [("a", 1), ("b", 2), ("gone", 3)] {
+            let f = file(key, byte);
+            old.files.insert(key.into(), Entry { sha256: f.sha256, size: 1, headers: f.headers, etag: format!("old-{key}") });
+        }
+        let local = [file("a", 1), file("b", 9), file("c", 4), file("new-failed", 5)];
+        let mut done = HashMap::new();
+        done.insert("c".to_string(), "new-c".to_string());
+        let next = Manifest::next(&local, Some(&old), &["a".to_string()], &done);
+        let etags: Vec<_> = next.files.iter().map(|(k, e)| (k.as_str(), e.etag.as_str())).collect();
+        assert_eq!(etags, [("a", "old-a"), ("b", "old-b"), ("c", "new-c")]);
+        assert_eq!(next.files["b"].sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
+    }
+}

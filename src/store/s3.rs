@@ -1,0 +1,415 @@
+//! The store on S3, through `aws-sdk-s3`: the only module that knows that crate's types.
+//! Every SDK error is mapped to a [`StoreError`] that names the bucket and key.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
+use tokio::task::JoinSet;
+
+use super::{DeleteResults, StoreError, Upload};
+use crate::key;
+use crate::plan::RemoteObject;
+use crate::scan::Headers;
+
+/// Smallest multipart part S3 accepts (but the last).
+const MIN_PART: u64 = 8 * 1024 * 1024;
+/// S3's limit on parts per upload.
+const MAX_PARTS: u64 = 10_000;
+/// Parts of one file in flight at once.
+const PART_CONCURRENCY: usize = 4;
+
+/// A bucket and a prefix on S3.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    multipart_threshold: u64,
+}
+
+impl S3Store {
+    /// A store for `s3://bucket/prefix`; `prefix` is empty or ends with `/`.
+    pub fn new(client: Client, bucket: &str, prefix: &str, multipart_threshold: u64) -> Self {
+        Self { client, bucket: bucket.to_string(), prefix: prefix.to_string(), multipart_threshold }
+    }
+
+    /// The same store through a client for another region.
+    #[must_use]
+    pub fn in_region(&self, region: &str) -> Self {
+        Self { client: crate::aws::s3_in_region(&self.client, region), ..self.clone() }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn error<E>(&self, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, key: Option<&str>) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let bucket = self.bucket.clone();
+        let key = key.map(|k| self.full(k));
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let region = err
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string);
+        let code = err.code().map(str::to_string);
+        let message = err.message().unwrap_or_default().to_string();
+        match &err {
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                let text = DisplayErrorContext(&err).to_string();
+                if text.contains("credential") {
+                    return StoreError::Credentials { message: first_line(&text) };
+                }
+                return StoreError::Connection { bucket, key, message: first_line(&text) };
+            }
+            SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => {
+                return StoreError::Other { bucket, key, code: "invalid response".into(), message: first_line(&DisplayErrorContext(&err).to_string()) };
+            }
+            _ => {}
+        }
+        match (code.as_deref(), status) {
+            (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket { bucket },
+            (Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"), _) | (_, Some(301)) => {
+                StoreError::WrongRegion { bucket, region }
+            }
+            (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => StoreError::AccessDenied { bucket, key, message },
+            (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired"), _) => {
+                StoreError::Credentials { message: format!("{}: {message}", code.unwrap_or_default()) }
+            }
+            (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, Some(503)) => {
+                StoreError::Throttled { bucket, key, message }
+            }
+            (Some("PreconditionFailed" | "ConditionalRequestConflict"), _) | (_, Some(412)) => {
+                StoreError::PreconditionFailed { bucket, key: key.unwrap_or_default() }
+            }
+            (Some("BadDigest" | "XAmzContentSHA256Mismatch" | "InvalidDigest"), _) => StoreError::Other {
+                bucket,
+                key,
+                code: code.unwrap_or_default(),
+                message: format!("{message} (the file changed while it was uploaded?)"),
+            },
+            (code, status) => StoreError::Other {
+                bucket,
+                key,
+                code: code.map_or_else(|| format!("HTTP {}", status.unwrap_or(0)), str::to_string),
+                message,
+            },
+        }
+    }
+
+    async fn put_single(&self, upload: &Upload<'_>) -> Result<String, StoreError> {
+        let body = ByteStream::read_from()
+            .path(upload.path)
+            .length(Length::Exact(upload.size))
+            .build()
+            .await
+            .map_err(|e| StoreError::File { path: upload.path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(upload.key))
+            .body(body)
+            .content_length(i64::try_from(upload.size).unwrap_or(i64::MAX))
+            .checksum_sha256(upload.sha256.to_base64())
+            .set_cache_control(upload.headers.cache_control.clone())
+            .set_content_encoding(upload.headers.content_encoding.clone())
+            .content_type(&upload.headers.content_type);
+        let out = request.send().await.map_err(|e| self.error(e, Some(upload.key)))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
+    async fn put_multipart(&self, upload: &Upload<'_>) -> Result<String, StoreError> {
+        let full = self.full(upload.key);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&full)
+            .set_cache_control(upload.headers.cache_control.clone())
+            .set_content_encoding(upload.headers.content_encoding.clone())
+            .content_type(&upload.headers.content_type)
+            .send()
+            .await
+            .map_err(|e| self.error(e, Some(upload.key)))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        match self.upload_parts(upload, &full, &upload_id).await {
+            Ok(parts) => {
+                let done = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&full)
+                    .upload_id(&upload_id)
+                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                    .send()
+                    .await;
+                match done {
+                    Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+                    Err(e) => {
+                        self.abort(&full, &upload_id).await;
+                        Err(self.error(e, Some(upload.key)))
+                    }
+                }
+            }
+            Err(err) => {
+                // An unfinished multipart upload is billed until aborted.
+                self.abort(&full, &upload_id).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn upload_parts(&self, upload: &Upload<'_>, full: &str, upload_id: &str) -> Result<Vec<CompletedPart>, StoreError> {
+        let part_size = part_size(upload.size);
+        let count = upload.size.div_ceil(part_size).max(1);
+        let mut parts = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut running = JoinSet::new();
+        for number in 1..=count {
+            let offset = (number - 1) * part_size;
+            let length = part_size.min(upload.size - offset);
+            let (client, bucket, key, id, path) =
+                (self.client.clone(), self.bucket.clone(), full.to_string(), upload_id.to_string(), upload.path.to_path_buf());
+            running.spawn(async move {
+                let body = ByteStream::read_from()
+                    .path(&path)
+                    .offset(offset)
+                    .length(Length::Exact(length))
+                    .build()
+                    .await
+                    .map_err(|e| PartError::Store(StoreError::File { path: path.clone(), source: std::io::Error::other(e) }))?;
+                let part_number = i32::try_from(number).unwrap_or(i32::MAX);
+                client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .part_number(part_number)
+                    .content_length(i64::try_from(length).unwrap_or(i64::MAX))
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|out| {
+                        CompletedPart::builder()
+                            .part_number(part_number)
+                            .set_e_tag(out.e_tag().map(str::to_string))
+                            .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
+                            .build()
+                    })
+                    .map_err(PartError::Sdk)
+            });
+            while running.len() >= PART_CONCURRENCY {
+                parts.push(self.next_part(&mut running, upload.key).await?);
+            }
+        }
+        while !running.is_empty() {
+            parts.push(self.next_part(&mut running, upload.key).await?);
+        }
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+
+    async fn next_part(
+        &self,
+        running: &mut JoinSet<Result<CompletedPart, PartError>>,
+        key: &str,
+    ) -> Result<CompletedPart, StoreError> {
+        match running.join_next().await {
+            Some(Ok(Ok(part))) => Ok(part),
+            Some(Ok(Err(PartError::Store(err)))) => Err(err),
+            Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.error(sdk, Some(key))),
+            Some(Err(join)) => Err(StoreError::Other {
+                bucket: self.bucket.clone(),
+                key: Some(self.full(key)),
+                code: "internal".into(),
+                message: join.to_string(),
+            }),
+            None => Err(StoreError::Other {
+                bucket: self.bucket.clone(),
+                key: Some(self.full(key)),
+                code: "internal".into(),
+                message: "no part upload was running".into(),
+            }),
+        }
+    }
+
+    async fn abort(&self, full: &str, upload_id: &str) {
+        let result = self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send().await;
+        if let Err(err) = result {
+            tracing::warn!(key = full, upload_id, "could not abort the multipart upload: {}", DisplayErrorContext(&err));
+        }
+    }
+}
+
+/// Why one part failed.
+enum PartError {
+    Store(StoreError),
+    Sdk(SdkError<aws_sdk_s3::operation::upload_part::UploadPartError, aws_sdk_s3::config::http::HttpResponse>),
+}
+
+/// Part size for a file: at least 8 MiB, and large enough to stay within 10,000 parts
+/// (a 5 TB file needs ~500 MiB parts), rounded up to a whole MiB.
+pub fn part_size(size: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    size.div_ceil(MAX_PARTS).div_ceil(MIB).saturating_mul(MIB).max(MIN_PART)
+}
+
+fn first_line(text: &str) -> String {
+    // The full context repeats the chain; the last cause is the useful one.
+    text.split(": ").last().unwrap_or(text).lines().next().unwrap_or(text).to_string()
+}
+
+impl super::Store for S3Store {
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let result = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
+        match result {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(|e| StoreError::Connection {
+                    bucket: self.bucket.clone(),
+                    key: Some(self.full(key)),
+                    message: e.to_string(),
+                })?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(err) if err.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) => Ok(None),
+            Err(err) => Err(self.error(err, Some(key))),
+        }
+    }
+
+    async fn list(&self) -> Result<BTreeMap<String, RemoteObject>, StoreError> {
+        let mut objects = BTreeMap::new();
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(e, None))?;
+            for object in page.contents() {
+                let Some(full) = object.key() else { continue };
+                let Some(key) = full.strip_prefix(self.prefix.as_str()) else { continue };
+                objects.insert(
+                    key.to_string(),
+                    RemoteObject {
+                        etag: object.e_tag().unwrap_or_default().to_string(),
+                        size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
+                    },
+                );
+            }
+        }
+        Ok(objects)
+    }
+
+    async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {
+        // The file must still be what was scanned: S3 checks the SHA-256 we send on single
+        // PUTs, but multipart parts and S3-compatible stores may not.
+        match tokio::fs::metadata(upload.path).await {
+            Ok(meta) if meta.len() == upload.size => {}
+            Ok(_) => return Err(StoreError::ChangedDuringPublish { path: upload.path.to_path_buf() }),
+            Err(source) => return Err(StoreError::File { path: upload.path.to_path_buf(), source }),
+        }
+        if upload.size >= self.multipart_threshold {
+            self.put_multipart(&upload).await
+        } else {
+            self.put_single(&upload).await
+        }
+    }
+
+    async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<String, StoreError> {
+        let out = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .body(ByteStream::from(bytes))
+            .content_type(content_type)
+            .cache_control("no-store")
+            .send()
+            .await
+            .map_err(|e| self.error(e, Some(key)))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
+    async fn update_headers(&self, key: &str, headers: &Headers) -> Result<String, StoreError> {
+        let full = self.full(key);
+        let out = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(&full)
+            .copy_source(key::copy_source(&self.bucket, &full))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(&headers.content_type)
+            .set_cache_control(headers.cache_control.clone())
+            .set_content_encoding(headers.content_encoding.clone())
+            .send()
+            .await
+            .map_err(|e| self.error(e, Some(key)))?;
+        Ok(out.copy_object_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string())
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<DeleteResults, StoreError> {
+        debug_assert!(keys.len() <= super::DELETE_BATCH);
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(self.full(k)).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Other { bucket: self.bucket.clone(), key: None, code: "invalid request".into(), message: e.to_string() })?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| StoreError::Other { bucket: self.bucket.clone(), key: None, code: "invalid request".into(), message: e.to_string() })?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| self.error(e, keys.first().map(String::as_str)))?;
+        let mut failed: BTreeMap<String, StoreError> = BTreeMap::new();
+        for error in out.errors() {
+            let full = error.key().unwrap_or_default();
+            let key = full.strip_prefix(self.prefix.as_str()).unwrap_or(full).to_string();
+            let code = error.code().unwrap_or("error").to_string();
+            let message = error.message().unwrap_or_default().to_string();
+            let err = if code == "AccessDenied" {
+                StoreError::AccessDenied { bucket: self.bucket.clone(), key: Some(full.to_string()), message }
+            } else {
+                StoreError::Other { bucket: self.bucket.clone(), key: Some(full.to_string()), code, message }
+            };
+            failed.insert(key, err);
+        }
+        Ok(keys.iter().map(|k| (k.clone(), failed.remove(k).map_or(Ok(()), Err))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_sizes_stay_within_limits() {
+        const MIB: u64 = 1024 * 1024;
+        const GIB: u64 = 1024 * MIB;
+        assert_eq!(part_size(12 * MIB), 8 * MIB);
+        assert_eq!(part_size(6 * GIB), 8 * MIB);
+        for size in [5 * GIB + 1, 100 * GIB, 5 * 1024 * GIB, 48 * 1024 * GIB] {
+            let part = part_size(size);
+            assert!(size.div_ceil(part) <= MAX_PARTS, "{size}: {part}");
+            assert!(part <= 5 * GIB, "{size}: {part}");
+            assert_eq!(part % MIB, 0);
+        }
+    }
+
+    #[test]
+    fn error_lines_keep_the_cause() {
+        assert_eq!(first_line("dispatch failure: io error: tcp connect error: Connection refused"), "Connection refused");
+    }
+}
