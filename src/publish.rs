@@ -55,8 +55,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         other => other,
     };
     let location = store.location();
-    let remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
+    // Local problems first: they are the user's to fix whatever the bucket says.
     let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    let remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
     for warning in &scanned.warnings {
         out.warn(warning);
     }

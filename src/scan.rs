@@ -221,9 +221,10 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             Ok(entry) => entry,
             Err(err) => {
                 let path = err.path().unwrap_or(root).to_path_buf();
-                let what = match err.loop_ancestor() {
-                    Some(ancestor) => format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display()),
-                    None => format!("cannot read it: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)),
+                let what = match (err.loop_ancestor(), std::fs::read_link(&path)) {
+                    (Some(ancestor), _) => format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display()),
+                    (None, Ok(target)) => format!("broken symbolic link to `{}`: fix it or exclude it", target.display()),
+                    (None, Err(_)) => format!("cannot read it: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)),
                 };
                 problems.push((path, what));
                 continue;

@@ -1,1 +1,6 @@
+//! The integration tests: the `skiff` binary against the local AWS emulator (moto), started
+//! by `scripts/test`, which exports its endpoint as `SKIFF_TEST_ENDPOINT`. Without it these
+//! tests fail and say so; they never pass by skipping.
 
+mod harness;
+mod publish;

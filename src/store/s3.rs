@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
 use tokio::task::JoinSet;
 
 use super::{DeleteResults, StoreError, Upload};
@@ -116,6 +116,7 @@ impl S3Store {
             .key(self.full(upload.key))
             .body(body)
             .content_length(i64::try_from(upload.size).unwrap_or(i64::MAX))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(upload.sha256.to_base64())
             .set_cache_control(upload.headers.cache_control.clone())
             .set_content_encoding(upload.headers.content_encoding.clone())

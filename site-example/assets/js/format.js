@@ -1,0 +1,3 @@
+export function formatCount(n) {
+  return new Intl.NumberFormat("en").format(n);
+}

@@ -1,0 +1,161 @@
+//! A recording HTTP/1.1 proxy between skiff and the emulator, on 127.0.0.1: it logs every
+//! request's method, path and whether it is a server-side copy, and forwards it unchanged.
+//! Tests use it to assert on what reached the emulator (no writes, only reads in a dry run).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// One request that went through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub copy_source: bool,
+}
+
+impl Request {
+    /// Whether the request changes something (everything but GET and HEAD).
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    log: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Proxy {
+    /// Listen on a free 127.0.0.1 port and forward to `upstream` (`http://127.0.0.1:PORT`).
+    pub fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&log);
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let (upstream, log) = (upstream.clone(), Arc::clone(&shared));
+                thread::spawn(move || {
+                    let _ = serve(client, &upstream, &log);
+                });
+            }
+        });
+        Self { endpoint, log }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn writes(&self) -> Vec<Request> {
+        self.requests().into_iter().filter(Request::is_write).collect()
+    }
+
+    pub fn clear(&self) {
+        self.log.lock().unwrap().clear();
+    }
+}
+
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Vec<String>>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_string();
+        if line.is_empty() {
+            return Ok(Some(lines));
+        }
+        lines.push(line);
+    }
+}
+
+fn header<'a>(lines: &'a [String], name: &str) -> Option<&'a str> {
+    lines.iter().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Read a body as framed by the headers and return its raw bytes (chunks included).
+fn read_body(reader: &mut impl BufRead, lines: &[String]) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    if header(lines, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line)?;
+            body.extend_from_slice(size_line.as_bytes());
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            if size == 0 {
+                loop {
+                    let mut trailer = String::new();
+                    reader.read_line(&mut trailer)?;
+                    body.extend_from_slice(trailer.as_bytes());
+                    if trailer.trim().is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk);
+        }
+    }
+    let length: usize = header(lines, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    body.resize(length, 0);
+    reader.read_exact(&mut body)?;
+    Ok(body)
+}
+
+fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>) -> std::io::Result<()> {
+    let mut writer = client.try_clone()?;
+    let mut reader = BufReader::new(client);
+    loop {
+        let Some(mut head) = read_head(&mut reader)? else { return Ok(()) };
+        let mut parts = head[0].split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let target = parts.next().unwrap_or_default().to_string();
+        if header(&head, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            head.retain(|l| !l.to_ascii_lowercase().starts_with("expect:"));
+        }
+        let body = read_body(&mut reader, &head)?;
+        log.lock().unwrap().push(Request { copy_source: header(&head, "x-amz-copy-source").is_some(), method: method.clone(), target });
+
+        let mut up = TcpStream::connect(upstream)?;
+        let mut out = Vec::new();
+        for line in head.iter().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")) {
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(&body);
+        up.write_all(&out)?;
+        let mut response = Vec::new();
+        up.read_to_end(&mut response)?;
+
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+        let (response_head, response_body) = response.split_at(split);
+        let text = String::from_utf8_lossy(response_head);
+        let lines: Vec<String> = text.split("\r\n").filter(|l| !l.is_empty()).map(str::to_string).collect();
+        let mut rewritten = Vec::new();
+        for line in lines.iter().filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            !lower.starts_with("connection:") && !lower.starts_with("keep-alive:")
+        }) {
+            rewritten.extend_from_slice(line.as_bytes());
+            rewritten.extend_from_slice(b"\r\n");
+        }
+        if header(&lines, "content-length").is_none() && header(&lines, "transfer-encoding").is_none() && method != "HEAD" {
+            rewritten.extend_from_slice(format!("Content-Length: {}\r\n", response_body.len()).as_bytes());
+        }
+        rewritten.extend_from_slice(b"\r\n");
+        rewritten.extend_from_slice(response_body);
+        writer.write_all(&rewritten)?;
+    }
+}

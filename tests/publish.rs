@@ -1,0 +1,431 @@
+//! `skiff publish` (in-place) end to end against the emulator.
+
+use std::io::Read as _;
+use std::time::{Duration, SystemTime};
+
+use crate::harness::proxy::Proxy;
+use crate::harness::{Bucket, Site, endpoint, skiff, skiff_at};
+
+fn publish(site: &Site, bucket: &Bucket, extra: &[&str]) -> crate::harness::Run {
+    let mut args = vec!["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name];
+    args.extend_from_slice(extra);
+    skiff(&args)
+}
+
+fn publish_via(proxy: &Proxy, site: &Site, bucket: &Bucket, extra: &[&str]) -> crate::harness::Run {
+    let mut args = vec!["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name];
+    args.extend_from_slice(extra);
+    skiff_at(&proxy.endpoint, &args, None)
+}
+
+fn config_file(site: &Site, text: &str) -> String {
+    let path = site.path().parent().unwrap().join(format!("skiff-{}.toml", site.path().file_name().unwrap().to_str().unwrap()));
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn example_site_lands_with_its_bytes_and_content_types() {
+    let bucket = Bucket::new("example");
+    let site = Site::example();
+    let run = publish(&site, &bucket, &[]).success();
+    assert_eq!(run.stdout.trim(), format!("s3://{}/", bucket.name));
+    let objects = bucket.objects();
+    let expected_types = [
+        ("index.html", "text/html; charset=utf-8"),
+        ("404.html", "text/html; charset=utf-8"),
+        ("about/index.html", "text/html; charset=utf-8"),
+        ("blog/index.html", "text/html; charset=utf-8"),
+        ("blog/hello-world/index.html", "text/html; charset=utf-8"),
+        ("assets/css/site.css", "text/css; charset=utf-8"),
+        ("assets/js/app.mjs", "text/javascript; charset=utf-8"),
+        ("assets/js/format.js", "text/javascript; charset=utf-8"),
+        ("assets/fonts/source-code-pro-500.woff2", "font/woff2"),
+        ("assets/fonts/SOURCE-CODE-PRO-LICENSE.txt", "text/plain; charset=utf-8"),
+        ("assets/images/logo.svg", "image/svg+xml; charset=utf-8"),
+        ("assets/images/wave.png", "image/png"),
+        ("data/stats.json", "application/json; charset=utf-8"),
+        ("favicon.ico", "image/x-icon"),
+        ("robots.txt", "text/plain; charset=utf-8"),
+        ("site.webmanifest", "application/manifest+json; charset=utf-8"),
+        ("sitemap.xml", "application/xml; charset=utf-8"),
+    ];
+    let files = site.files();
+    assert_eq!(files.len(), expected_types.len(), "the table covers every file of site-example");
+    for (key, content_type) in expected_types {
+        let object = objects.get(key).unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!(object.content_type.as_deref(), Some(content_type), "{key}");
+        assert_eq!(object.bytes, files[key], "{key}");
+        assert_eq!(object.content_encoding, None, "{key}");
+    }
+    let keys: Vec<_> = objects.keys().filter(|k| !k.starts_with(".skiff/")).cloned().collect();
+    assert_eq!(keys, files.keys().cloned().collect::<Vec<_>>(), "the bucket holds exactly the site");
+}
+
+#[test]
+fn second_publish_sends_no_writes() {
+    let bucket = Bucket::new("noop");
+    let site = Site::example();
+    let proxy = Proxy::start(&endpoint());
+    publish_via(&proxy, &site, &bucket, &[]).success();
+    assert!(proxy.writes().len() >= 17);
+    let before = bucket.objects();
+    proxy.clear();
+    let run = publish_via(&proxy, &site, &bucket, &["--json"]).success();
+    assert_eq!(proxy.writes(), [], "a no-op publish writes nothing, not even the manifest");
+    let reads = proxy.requests();
+    assert_eq!(reads.len(), 2, "one GET of the manifest and one LIST: {reads:?}");
+    assert_eq!(bucket.objects(), before);
+    let doc = run.json();
+    assert_eq!(doc["summary"]["uploaded"], 0);
+    assert_eq!(doc["summary"]["unchanged"], 17);
+    assert!(run.stderr.contains("up to date"), "{}", run.stderr);
+}
+
+#[test]
+fn same_size_change_with_older_mtime_is_uploaded() {
+    let bucket = Bucket::new("same-size");
+    let site = Site::new(&[("index.html", b"<p>version A</p>"), ("a.txt", b"aaaa")]);
+    publish(&site, &bucket, &[]).success();
+    site.write("index.html", b"<p>version B</p>");
+    let old = SystemTime::now() - Duration::from_secs(86_400 * 365);
+    std::fs::File::options().write(true).open(site.path().join("index.html")).unwrap().set_modified(old).unwrap();
+    let doc = publish(&site, &bucket, &["--json"]).success().json();
+    let actions = doc["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["key"], "index.html");
+    assert_eq!(actions[0]["op"], "upload");
+    assert_eq!(actions[0]["reason"], "changed");
+    assert_eq!(bucket.objects()["index.html"].bytes, b"<p>version B</p>");
+}
+
+#[test]
+fn rule_change_updates_headers_without_uploading() {
+    let bucket = Bucket::new("rule-change");
+    let site = Site::new(&[("index.html", b"<p>hi</p>"), ("assets/app.js", b"console.log(1)")]);
+    publish(&site, &bucket, &[]).success();
+    let config = config_file(&site, "[[rules]]\nmatch = \"assets/**\"\ncache_control = \"public, max-age=31536000, immutable\"\n");
+    let proxy = Proxy::start(&endpoint());
+    let run = skiff_at(&proxy.endpoint, &["-c", &config, "--json", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name], None).success();
+    let doc = run.json();
+    assert_eq!(doc["summary"]["metadata_updated"], 1);
+    assert_eq!(doc["summary"]["uploaded"], 0);
+    assert_eq!(doc["actions"][0]["op"], "update-metadata");
+    let writes = proxy.writes();
+    let copies: Vec<_> = writes.iter().filter(|r| r.copy_source).collect();
+    assert_eq!(copies.len(), 1, "{writes:?}");
+    assert!(copies[0].target.contains("assets/app.js"));
+    assert_eq!(writes.len(), 2, "the copy and the manifest, no upload: {writes:?}");
+    let object = &bucket.objects()["assets/app.js"];
+    assert_eq!(object.cache_control.as_deref(), Some("public, max-age=31536000, immutable"));
+    assert_eq!(object.content_type.as_deref(), Some("text/javascript; charset=utf-8"), "REPLACE re-sends the type");
+    assert_eq!(object.bytes, b"console.log(1)");
+}
+
+#[test]
+fn deleted_files_are_deleted_and_too_many_deletes_abort_before_writing() {
+    let bucket = Bucket::new("deletes");
+    let files: Vec<(String, Vec<u8>)> = (0..6).map(|i| (format!("page{i}.html"), format!("<p>{i}</p>").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&refs);
+    publish(&site, &bucket, &[]).success();
+    for i in 0..4 {
+        site.remove(&format!("page{i}.html"));
+    }
+    site.write("page5.html", b"<p>changed</p>");
+    let before = bucket.objects();
+    let proxy = Proxy::start(&endpoint());
+    let run = publish_via(&proxy, &site, &bucket, &["--max-deletes", "3"]);
+    run.failure(1, &["deletes 4 objects", "limit of 3", "--max-deletes 4"]);
+    assert_eq!(proxy.writes(), [], "nothing is written when the guard trips");
+    assert_eq!(bucket.objects(), before);
+
+    let doc = publish(&site, &bucket, &["--max-deletes", "4", "--json"]).success().json();
+    assert_eq!(doc["summary"]["deleted"], 4);
+    assert_eq!(bucket.keys(), [".skiff/manifest.json", "page4.html", "page5.html"]);
+}
+
+#[test]
+fn max_deletes_comes_from_config() {
+    let bucket = Bucket::new("deletes-config");
+    let site = Site::new(&[("a.html", b"a"), ("b.html", b"b")]);
+    publish(&site, &bucket, &[]).success();
+    site.remove("b.html");
+    let config = config_file(&site, "[deploy]\nmax_deletes = 0\n");
+    skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).failure(1, &["limit of 0"]);
+    assert!(bucket.keys().contains(&"b.html".to_string()));
+}
+
+#[test]
+fn dry_run_sends_only_reads() {
+    let bucket = Bucket::new("dry-run");
+    let site = Site::example();
+    publish(&site, &bucket, &[]).success();
+    site.write("index.html", b"<p>new home</p>");
+    site.remove("robots.txt");
+    site.write("new/page.html", b"<p>new</p>");
+    let before = bucket.objects();
+    let proxy = Proxy::start(&endpoint());
+    let run = publish_via(&proxy, &site, &bucket, &["--dry-run", "--json"]).success();
+    assert_eq!(proxy.writes(), []);
+    assert_eq!(bucket.objects(), before);
+    let doc = run.json();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["summary"]["uploaded"], 2);
+    assert_eq!(doc["summary"]["deleted"], 1);
+    assert!(run.stderr.contains("would upload") && run.stderr.contains("would delete"), "{}", run.stderr);
+}
+
+#[test]
+fn gzip_rule_stores_compressed_bytes_with_content_encoding() {
+    let bucket = Bucket::new("gzip");
+    let css = "body { color: #123456 }\n".repeat(200);
+    let site = Site::new(&[("style.css", css.as_bytes()), ("logo.png", b"\x89PNG fake")]);
+    let config = config_file(&site, "[[rules]]\nmatch = \"**/*.{css,js,html}\"\ngzip = true\n");
+    skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success();
+    let objects = bucket.objects();
+    let object = &objects["style.css"];
+    assert_eq!(object.content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(object.content_type.as_deref(), Some("text/css; charset=utf-8"));
+    assert!(object.bytes.len() < css.len() / 4);
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(object.bytes.as_slice()).read_to_string(&mut plain).unwrap();
+    assert_eq!(plain, css);
+    assert_eq!(objects["logo.png"].content_encoding, None);
+    let doc = skiff(&["-c", &config, "--json", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success().json();
+    assert_eq!(doc["summary"]["unchanged"], 2, "gzip output is deterministic");
+}
+
+#[test]
+fn large_file_goes_up_in_parts() {
+    let bucket = Bucket::new("multipart");
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let site = Site::new(&[("video/big.mp4", &big), ("index.html", b"<p>x</p>")]);
+    let config = config_file(&site, "[deploy]\nmultipart_threshold_mib = 5\n");
+    skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success();
+    let object = &bucket.objects()["video/big.mp4"];
+    assert!(object.etag.ends_with("-2\""), "8 MiB + 4 MiB parts: {}", object.etag);
+    assert_eq!(object.content_type.as_deref(), Some("video/mp4"));
+    assert!(object.bytes == big, "the reassembled bytes are the file's");
+    let doc = skiff(&["-c", &config, "--json", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success().json();
+    assert_eq!(doc["summary"]["uploaded"], 0, "a multipart ETag is tracked like any other");
+}
+
+#[test]
+fn unicode_spaces_plus_and_percent_in_names() {
+    let bucket = Bucket::new("names");
+    let names = ["dir with space/file name.html", "unicodé/日本語.html", "a+b/c+d.txt", "pct/100%.txt", "pct/%20literal.txt", "emoji/😀.txt"];
+    let files: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, n.as_bytes())).collect();
+    let site = Site::new(&files);
+    publish(&site, &bucket, &[]).success();
+    let objects = bucket.objects();
+    for name in names {
+        assert_eq!(objects.get(name).map(|o| o.bytes.as_slice()), Some(name.as_bytes()), "{name}");
+    }
+    // Header update (CopyObject, percent-encoded source) and delete work with such keys too.
+    let config = config_file(&site, "[[rules]]\nmatch = \"**\"\ncache_control = \"max-age=5\"\n");
+    site.remove("pct/100%.txt");
+    let doc = skiff(&["-c", &config, "--json", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success().json();
+    assert_eq!(doc["summary"]["metadata_updated"], 5);
+    assert_eq!(doc["summary"]["deleted"], 1);
+    let objects = bucket.objects();
+    assert_eq!(objects["a+b/c+d.txt"].cache_control.as_deref(), Some("max-age=5"));
+    assert!(!objects.contains_key("pct/100%.txt"));
+}
+
+#[test]
+fn decomposed_unicode_names_become_nfc_keys() {
+    let bucket = Bucket::new("nfc");
+    let site = Site::new(&[("cafe\u{301}.html", b"x")]);
+    publish(&site, &bucket, &[]).success();
+    assert!(bucket.keys().contains(&"caf\u{e9}.html".to_string()));
+}
+
+#[test]
+fn prefix_isolation() {
+    let bucket = Bucket::new("prefix");
+    bucket.put("outside.html", b"not ours");
+    bucket.put("blog-old/x.html", b"not ours either");
+    bucket.put("blog/stray.html", b"inside the prefix");
+    let site = Site::new(&[("index.html", b"<p>blog</p>")]);
+    let run = publish(&site, &bucket, &["--prefix", "blog", "--json"]).success();
+    let doc = run.json();
+    assert_eq!(doc["prefix"], "blog/");
+    assert_eq!(doc["summary"]["deleted"], 1);
+    assert_eq!(bucket.keys(), ["blog-old/x.html", "blog/.skiff/manifest.json", "blog/index.html", "outside.html"]);
+    assert!(run.stderr.contains("no skiff manifest"), "{}", run.stderr);
+    assert_eq!(bucket.manifest("blog/")["files"]["index.html"]["size"], 11);
+}
+
+#[test]
+fn drift_is_repaired() {
+    let bucket = Bucket::new("drift");
+    let site = Site::new(&[("a.html", b"a"), ("b.css", b"b"), ("c.js", b"c")]);
+    publish(&site, &bucket, &[]).success();
+    bucket.delete("a.html");
+    bucket.put("b.css", b"tampered");
+    let doc = publish(&site, &bucket, &["--json"]).success().json();
+    let mut drifted: Vec<_> = doc["actions"].as_array().unwrap().iter().map(|a| (a["key"].as_str().unwrap().to_string(), a["reason"].as_str().unwrap().to_string())).collect();
+    drifted.sort();
+    assert_eq!(drifted, [("a.html".to_string(), "drift".to_string()), ("b.css".to_string(), "drift".to_string())]);
+    let objects = bucket.objects();
+    assert_eq!(objects["a.html"].bytes, b"a");
+    assert_eq!(objects["b.css"].bytes, b"b");
+}
+
+#[test]
+fn first_publish_onto_a_bucket_with_files_adopts_it() {
+    let bucket = Bucket::new("adopt");
+    bucket.put("index.html", b"old site");
+    bucket.put("old-page.html", b"gone");
+    let site = Site::new(&[("index.html", b"new site")]);
+    let run = publish(&site, &bucket, &["--json"]).success();
+    assert!(run.stderr.contains("no skiff manifest"), "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["actions"][0]["reason"], "untracked");
+    assert_eq!(bucket.keys(), [".skiff/manifest.json", "index.html"]);
+}
+
+#[test]
+fn force_reuploads_everything() {
+    let bucket = Bucket::new("force");
+    let site = Site::new(&[("a.html", b"a"), ("b.css", b"b")]);
+    publish(&site, &bucket, &[]).success();
+    let doc = publish(&site, &bucket, &["--force", "--json"]).success().json();
+    assert_eq!(doc["summary"]["uploaded"], 2);
+    assert!(doc["actions"].as_array().unwrap().iter().all(|a| a["reason"] == "force"));
+}
+
+#[test]
+fn html_goes_live_after_assets() {
+    let bucket = Bucket::new("order");
+    let site = Site::new(&[("a.html", b"a"), ("z.css", b"z"), ("m/index.html", b"m"), ("b.png", b"b")]);
+    let proxy = Proxy::start(&endpoint());
+    publish_via(&proxy, &site, &bucket, &["--concurrency", "1"]).success();
+    let puts: Vec<String> = proxy.writes().into_iter().map(|r| r.target).collect();
+    let position = |needle: &str| puts.iter().position(|t| t.contains(needle)).unwrap_or_else(|| panic!("{needle} in {puts:?}"));
+    assert!(position("z.css") < position("a.html") && position("b.png") < position("m/index.html"), "{puts:?}");
+    assert!(position("a.html") < position(".skiff/manifest.json"), "{puts:?}");
+}
+
+#[test]
+fn json_document_has_the_contract_fields() {
+    let bucket = Bucket::new("json");
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let doc = publish(&site, &bucket, &["--json"]).success().json();
+    for field in ["target", "mode", "dry_run", "deploy_id", "url", "summary", "actions", "invalidation"] {
+        assert!(doc.get(field).is_some(), "{field} missing: {doc}");
+    }
+    for field in ["files", "bytes", "uploaded", "uploaded_bytes", "copied", "metadata_updated", "deleted", "unchanged"] {
+        assert!(doc["summary"].get(field).is_some(), "summary.{field} missing: {doc}");
+    }
+    assert_eq!(doc["mode"], "in-place");
+    assert_eq!(doc["actions"][0], serde_json::json!({"op": "upload", "key": "index.html", "reason": "new", "bytes": 8, "status": "done"}));
+}
+
+#[test]
+fn verbose_logs_never_show_credentials() {
+    let bucket = Bucket::new("secrets");
+    let site = Site::new(&[("index.html", b"x")]);
+    // `skiff_at` asserts the secret key is in neither stream; check the session token too.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"));
+    let output = command
+        .args(["-vv", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name])
+        .env("AWS_ACCESS_KEY_ID", crate::harness::ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", crate::harness::SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", "skiff-session-token-NEVER-PRINTED")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{text}");
+    assert!(text.lines().count() > 5, "-vv logs something: {text}");
+    for secret in [crate::harness::SECRET_KEY, "skiff-session-token-NEVER-PRINTED"] {
+        assert!(!text.contains(secret), "{secret} printed");
+    }
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_key_and_file() {
+    let site = Site::new(&[("index.html", b"x")]);
+    let cases: &[(&str, &[&str])] = &[
+        ("[site]\nbucket = \"b\"\ncolour = \"red\"\n", &["unknown field `colour`"]),
+        ("[[rules]]\nmatch = \"[\"\ncache_control = \"x\"\n", &["rules[0].match", "["]),
+        ("[deploy]\nconcurrency = \"many\"\n", &["invalid type"]),
+        ("[site]\nbucket = \"UPPER\"\n", &["site.bucket", "UPPER"]),
+        ("not toml at all", &["invalid config file"]),
+    ];
+    for (text, needles) in cases {
+        let config = config_file(&site, text);
+        let run = skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", "some-bucket"]);
+        let mut all = needles.to_vec();
+        all.push(&config);
+        run.failure(2, &all);
+    }
+}
+
+#[test]
+fn bad_flags_and_directories_are_refused() {
+    let site = Site::new(&[("index.html", b"x")]);
+    let dir = site.path().to_str().unwrap();
+    skiff(&["publish", dir, "--bucket", "Bad_Bucket"]).failure(2, &["--bucket", "Bad_Bucket"]);
+    skiff(&["publish", dir]).failure(2, &["no bucket", "--bucket"]);
+    skiff(&["publish", "--bucket", "b-b-b"]).failure(2, &["no directory to publish"]);
+    skiff(&["publish", dir, "--bucket", "b-b-b", "--concurrency", "0"]).failure(2, &["--concurrency"]);
+    skiff(&["publish", dir, "--bucket", "b-b-b", "--prefix", "a/../b"]).failure(2, &["--prefix"]);
+    skiff(&["--endpoint-url", "localhost:1", "publish", dir, "--bucket", "b-b-b"]).failure(2, &["--endpoint-url"]);
+    skiff(&["publish", dir, "--bucket", "b-b-b", "--max-deletes", "many"]).failure(2, &["--max-deletes"]);
+    let missing = format!("{dir}/nope");
+    skiff(&["publish", &missing, "--bucket", "b-b-b"]).failure(1, &["does not exist", &missing]);
+    let empty = Site::new(&[]);
+    skiff(&["publish", empty.path().to_str().unwrap(), "--bucket", "b-b-b"]).failure(1, &["no files to publish"]);
+}
+
+#[test]
+fn missing_bucket_is_named() {
+    let site = Site::new(&[("index.html", b"x")]);
+    let run = skiff(&["publish", site.path().to_str().unwrap(), "--bucket", "skiff-no-such-bucket-here"]);
+    run.failure(1, &["bucket `skiff-no-such-bucket-here` does not exist"]);
+}
+
+#[test]
+fn unreachable_endpoint_is_a_clear_error() {
+    let site = Site::new(&[("index.html", b"x")]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let run = skiff_at(&dead, &["publish", site.path().to_str().unwrap(), "--bucket", "some-bucket"], None);
+    run.failure(1, &["could not reach S3", "some-bucket"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_escape_and_broken_link_name_the_path_and_write_nothing() {
+    use std::os::unix::fs::symlink;
+    let bucket = Bucket::new("symlinks");
+    let outside = Site::new(&[("secret.txt", b"secret")]);
+    let site = Site::new(&[("index.html", b"x")]);
+    symlink(outside.path(), site.path().join("leak")).unwrap();
+    publish(&site, &bucket, &[]).failure(1, &["leak", "outside the site directory"]);
+    assert_eq!(bucket.keys(), Vec::<String>::new());
+    std::fs::remove_file(site.path().join("leak")).unwrap();
+
+    symlink(site.path().join("missing-target"), site.path().join("broken.html")).unwrap();
+    publish(&site, &bucket, &[]).failure(1, &["broken.html", "broken symbolic link"]);
+    assert_eq!(bucket.keys(), Vec::<String>::new());
+}
+
+#[test]
+fn site_dir_and_bucket_from_config() {
+    let bucket = Bucket::new("from-config");
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("public")).unwrap();
+    std::fs::write(root.path().join("public/index.html"), "<p>x</p>").unwrap();
+    std::fs::write(root.path().join("skiff.toml"), format!("[site]\ndir = \"public\"\nbucket = \"{}\"\n", bucket.name)).unwrap();
+    skiff_at(&endpoint(), &["publish"], Some(root.path())).success();
+    assert_eq!(bucket.keys(), [".skiff/manifest.json", "index.html"]);
+}
