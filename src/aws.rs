@@ -30,10 +30,7 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
         .or_default_provider()
         .or_else(Region::from_static(GLOBAL_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(120))
-            .build(),
+        TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).read_timeout(Duration::from_mins(2)).build(),
     );
     // Standard retries with jitter, a few more attempts than the default 3 (a publish makes
     // many requests; S3 answers 503 SlowDown while it scales a prefix). AWS_MAX_ATTEMPTS and

@@ -324,13 +324,15 @@ impl Config {
             Some(region) => Some(validate_region(region, &format!("site.region` in {source}, `"))?),
             None => None,
         };
-        let prefix = normalize_prefix(site.prefix.as_deref().unwrap_or(""))
-            .map_err(|what| err("site.prefix", what))?;
+        let prefix = normalize_prefix(site.prefix.as_deref().unwrap_or("")).map_err(|what| err("site.prefix", what))?;
         if let Some(id) = &site.distribution_id
             && !id.is_empty()
             && !id.chars().all(|c| c.is_ascii_alphanumeric())
         {
-            return Err(err("site.distribution_id", format!("`{id}` is not a CloudFront distribution id (like `E2QWRUHAPOMQZL`)")));
+            return Err(err(
+                "site.distribution_id",
+                format!("`{id}` is not a CloudFront distribution id (like `E2QWRUHAPOMQZL`)"),
+            ));
         }
         let domain = match file.domain {
             Some(domain) => {
@@ -354,9 +356,7 @@ impl Config {
                 format!("{threshold_mib} is out of range: S3 parts are 5 MiB to 5 GiB, so use 5 to 5120"),
             ));
         }
-        let excludes = deploy
-            .exclude
-            .unwrap_or_else(|| DEFAULT_EXCLUDES.iter().map(ToString::to_string).collect());
+        let excludes = deploy.exclude.unwrap_or_else(|| DEFAULT_EXCLUDES.iter().map(ToString::to_string).collect());
         let mut exclude = GlobSetBuilder::new();
         for pattern in &excludes {
             exclude.add(compile_glob(pattern).map_err(|what| err("deploy.exclude", what))?.glob().clone());
@@ -369,7 +369,10 @@ impl Config {
             if rule.cache_control.is_none() && rule.content_type.is_none() && rule.gzip.is_none() {
                 return Err(err(
                     &key,
-                    format!("the rule for `{}` sets nothing: give it `cache_control`, `content_type` or `gzip`", rule.pattern),
+                    format!(
+                        "the rule for `{}` sets nothing: give it `cache_control`, `content_type` or `gzip`",
+                        rule.pattern
+                    ),
                 ));
             }
             if let Some(value) = &rule.cache_control {
@@ -378,7 +381,10 @@ impl Config {
             if let Some(value) = &rule.content_type {
                 validate_header(value).map_err(|what| err(&format!("{key}.content_type"), what))?;
                 if !value.contains('/') {
-                    return Err(err(&format!("{key}.content_type"), format!("`{value}` is not a media type like `text/html`")));
+                    return Err(err(
+                        &format!("{key}.content_type"),
+                        format!("`{value}` is not a media type like `text/html`"),
+                    ));
                 }
             }
             rules.push(Rule {
@@ -393,10 +399,16 @@ impl Config {
         for (index, redirect) in file.redirects.into_iter().enumerate() {
             let key = format!("redirects[{index}]");
             if !redirect.from.starts_with('/') {
-                return Err(err(&format!("{key}.from"), format!("`{}` must be a path starting with `/`", redirect.from)));
+                return Err(err(
+                    &format!("{key}.from"),
+                    format!("`{}` must be a path starting with `/`", redirect.from),
+                ));
             }
             if !matches!(redirect.status, 301 | 302 | 303 | 307 | 308) {
-                return Err(err(&format!("{key}.status"), format!("{} is not a redirect status (301, 302, 303, 307 or 308)", redirect.status)));
+                return Err(err(
+                    &format!("{key}.status"),
+                    format!("{} is not a redirect status (301, 302, 303, 307 or 308)", redirect.status),
+                ));
             }
             redirects.push(Redirect { from: redirect.from, to: redirect.to, status: redirect.status });
         }
@@ -425,8 +437,7 @@ impl Config {
     /// Settings for `skiff publish`: the file's values with the command's flags applied.
     pub fn publish_settings(&self, args: &PublishArgs, global: &GlobalArgs) -> Result<PublishSettings, ConfigError> {
         let dir = match (&args.dir, &self.site_dir) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(dir)) => dir.clone(),
+            (Some(dir), _) | (None, Some(dir)) => dir.clone(),
             (None, None) => {
                 return Err(ConfigError::new(format!(
                     "no directory to publish: give one (`skiff publish public/`) or set `[site] dir` in {}",
@@ -448,7 +459,9 @@ impl Config {
             }
         };
         let prefix = match &args.prefix {
-            Some(prefix) => normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?,
+            Some(prefix) => {
+                normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?
+            }
             None => self.prefix.clone(),
         };
         if self.mode == Mode::Atomic {
@@ -458,7 +471,8 @@ impl Config {
             )));
         }
         let concurrency = args.concurrency.unwrap_or(self.concurrency);
-        validate_concurrency(concurrency).map_err(|what| ConfigError::new(format!("invalid `--concurrency`: {what}")))?;
+        validate_concurrency(concurrency)
+            .map_err(|what| ConfigError::new(format!("invalid `--concurrency`: {what}")))?;
         Ok(PublishSettings {
             dir,
             bucket,

@@ -64,10 +64,8 @@ pub async fn execute<S: Store>(
             report.skipped.extend(phase.into_iter().cloned());
             continue;
         }
-        let jobs: Vec<(Action, LocalFile)> = phase
-            .into_iter()
-            .filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone())))
-            .collect();
+        let jobs: Vec<(Action, LocalFile)> =
+            phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone()))).collect();
         let work = |(action, file): (Action, LocalFile)| {
             let store = Arc::clone(store);
             async move {
@@ -140,7 +138,12 @@ pub async fn execute<S: Store>(
             Err(err) => {
                 let message = err.to_string();
                 for action in batch {
-                    let err = StoreError::Other { bucket: String::new(), key: Some(action.key.clone()), code: "delete failed".into(), message: message.clone() };
+                    let err = StoreError::Other {
+                        bucket: String::new(),
+                        key: Some(action.key.clone()),
+                        code: "delete failed".into(),
+                        message: message.clone(),
+                    };
                     reporter.finished(&action, Some(&err));
                     report.failed.push((action, err));
                 }
@@ -205,7 +208,10 @@ where
     skipped
 }
 
-fn collect<J, T>(done: Result<(J, Result<T, StoreError>), tokio::task::JoinError>, finished: &mut impl FnMut(J, Result<T, StoreError>)) {
+fn collect<J, T>(
+    done: Result<(J, Result<T, StoreError>), tokio::task::JoinError>,
+    finished: &mut impl FnMut(J, Result<T, StoreError>),
+) {
     match done {
         Ok((job, result)) => finished(job, result),
         // A panic in a request task is a bug; surface it rather than lose the job silently.

@@ -40,9 +40,9 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
 
 /// The process exit code for an error returned by [`run`].
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|cause| cause.is::<config::ConfigError>()) {
+    if err.chain().any(<dyn std::error::Error>::is::<config::ConfigError>) {
         EXIT_USAGE
-    } else if err.chain().any(|cause| cause.is::<publish::Interrupted>()) {
+    } else if err.chain().any(<dyn std::error::Error>::is::<publish::Interrupted>) {
         EXIT_INTERRUPTED
     } else {
         EXIT_FAILURE

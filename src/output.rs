@@ -136,10 +136,11 @@ impl Output {
         answer.trim_start().starts_with(['y', 'Y'])
     }
 
-    /// The closing summary line.
+    /// The closing summary line (none when there was nothing to do: the plan said so).
     pub fn summary(&self, counts: &Counts, location: &str, elapsed: Duration, complete: bool) {
         self.finish_bar();
-        if self.quiet {
+        let nothing_to_do = counts.uploaded + counts.copied + counts.metadata_updated + counts.deleted == 0;
+        if self.quiet || (complete && nothing_to_do) {
             return;
         }
         let verb = if complete { "published" } else { "partly published" };
@@ -214,7 +215,8 @@ fn action_line(action: &Action, prefix: &str) -> String {
         Op::UpdateMetadata => "update-metadata",
         Op::Delete => "delete",
     };
-    let reason = serde_json::to_value(action.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let reason =
+        serde_json::to_value(action.reason).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     format!("{prefix}{op:<15} {} ({reason}, {})", action.key, bytes(action.bytes))
 }
 

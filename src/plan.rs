@@ -219,7 +219,13 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result
         .objects
         .iter()
         .filter(|(key, _)| !key::is_state(key) && !local_keys.contains(key.as_str()))
-        .map(|(key, object)| Action { op: Op::Delete, key: key.clone(), reason: Reason::Gone, bytes: object.size, html: false })
+        .map(|(key, object)| Action {
+            op: Op::Delete,
+            key: key.clone(),
+            reason: Reason::Gone,
+            bytes: object.size,
+            html: false,
+        })
         .collect();
     let count = deletes.len() as u64;
     if count > options.max_deletes {
@@ -259,9 +265,10 @@ mod tests {
         let mut objects = BTreeMap::new();
         for f in files {
             let etag = format!("\"{}\"", f.sha256.to_hex());
-            manifest
-                .files
-                .insert(f.key.clone(), Entry { sha256: f.sha256, size: f.size, headers: f.headers.clone(), etag: etag.clone() });
+            manifest.files.insert(
+                f.key.clone(),
+                Entry { sha256: f.sha256, size: f.size, headers: f.headers.clone(), etag: etag.clone() },
+            );
             objects.insert(f.key.clone(), RemoteObject { etag, size: f.size });
         }
         (manifest, objects)
@@ -343,7 +350,12 @@ mod tests {
     fn force_uploads_unchanged_files() {
         let site = [file("a.txt", 1, None)];
         let (manifest, objects) = published(&site);
-        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, Options { force: true, max_deletes: 0 }).unwrap();
+        let plan = plan(
+            &site,
+            Remote { manifest: Some(&manifest), objects: &objects },
+            Options { force: true, max_deletes: 0 },
+        )
+        .unwrap();
         assert_eq!(summary(&plan), [(Op::Upload, "a.txt", Reason::Force)]);
     }
 

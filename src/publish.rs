@@ -45,7 +45,8 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     });
 
     let shared = aws::sdk_config(&settings.aws).await;
-    let mut store = S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold);
+    let mut store =
+        S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold);
     let remote = match read_remote(&store, out).await {
         Err(StoreError::WrongRegion { region: Some(region), .. }) => {
             tracing::debug!(region, "bucket is in another region; switching");
@@ -84,7 +85,8 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
 
     let deletes = plan.deletes().count();
     if deletes > 0 && !settings.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let question = format!("delete {deletes} objects from {location} that are not in `{}`?", settings.dir.display());
+        let question =
+            format!("delete {deletes} objects from {location} that are not in `{}`?", settings.dir.display());
         if !out.confirm(&question) {
             bail!("nothing was changed: deletes not confirmed (pass `--yes` to skip this question)");
         }
@@ -97,7 +99,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         }
     });
     let store = Arc::new(store);
-    let report = execute::execute(&store, &plan, &scanned.files, remote.manifest.as_ref(), settings.concurrency, &cancel, out).await;
+    let report =
+        execute::execute(&store, &plan, &scanned.files, remote.manifest.as_ref(), settings.concurrency, &cancel, out)
+            .await;
     ctrl_c.abort();
 
     let counts = Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter());
@@ -140,7 +144,9 @@ fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
         return Err(Interrupted { done: report.done.len(), planned }.into());
     }
     if let Some(err) = &report.manifest_error {
-        bail!("the files were published but skiff's manifest could not be written to {location}{MANIFEST_KEY}: {err}\nhint: run the same command again; it re-checks every object");
+        bail!(
+            "the files were published but skiff's manifest could not be written to {location}{MANIFEST_KEY}: {err}\nhint: run the same command again; it re-checks every object"
+        );
     }
     if !report.failed.is_empty() {
         let mut message = format!("{} of {planned} actions failed", report.failed.len());
@@ -164,7 +170,11 @@ fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
 /// The `--json` document (DESIGN §2).
 fn document(settings: &PublishSettings, location: &str, plan: &Plan, report: Option<&Report>) -> serde_json::Value {
     let actions: Vec<serde_json::Value> = match report {
-        None => plan.actions.iter().map(|a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "planned"})).collect(),
+        None => plan
+            .actions
+            .iter()
+            .map(|a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "planned"}))
+            .collect(),
         Some(report) => {
             let mut rows: Vec<serde_json::Value> = report
                 .done
@@ -175,7 +185,9 @@ fn document(settings: &PublishSettings, location: &str, plan: &Plan, report: Opt
                 json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "failed", "error": err.to_string()})
             }));
             rows.extend(
-                report.skipped.iter().map(|a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "skipped"})),
+                report.skipped.iter().map(
+                    |a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "skipped"}),
+                ),
             );
             rows
         }

@@ -183,7 +183,8 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         Ok(meta) if !meta.is_dir() => return Err(ScanError::NotADirectory(root.to_path_buf())),
         Ok(_) => {}
     }
-    let canonical_root = std::fs::canonicalize(root).map_err(|e| problem(root, root, format!("cannot resolve it: {e}")))?;
+    let canonical_root =
+        std::fs::canonicalize(root).map_err(|e| problem(root, root, format!("cannot resolve it: {e}")))?;
 
     let mut problems: Vec<(PathBuf, String)> = Vec::new();
     let mut warnings = Vec::new();
@@ -222,9 +223,16 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             Err(err) => {
                 let path = err.path().unwrap_or(root).to_path_buf();
                 let what = match (err.loop_ancestor(), std::fs::read_link(&path)) {
-                    (Some(ancestor), _) => format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display()),
-                    (None, Ok(target)) => format!("broken symbolic link to `{}`: fix it or exclude it", target.display()),
-                    (None, Err(_)) => format!("cannot read it: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string)),
+                    (Some(ancestor), _) => {
+                        format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display())
+                    }
+                    (None, Ok(target)) => {
+                        format!("broken symbolic link to `{}`: fix it or exclude it", target.display())
+                    }
+                    (None, Err(_)) => format!(
+                        "cannot read it: {}",
+                        err.io_error().map_or_else(|| err.to_string(), ToString::to_string)
+                    ),
                 };
                 problems.push((path, what));
                 continue;
@@ -267,7 +275,11 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         if pair[0].0 == pair[1].0 {
             problems.push((
                 pair[1].1.clone(),
-                format!("has the same key `{}` as `{}` once Unicode-normalised (NFC): rename one", pair[1].0, pair[0].1.display()),
+                format!(
+                    "has the same key `{}` as `{}` once Unicode-normalised (NFC): rename one",
+                    pair[1].0,
+                    pair[0].1.display()
+                ),
             ));
         }
     }

@@ -79,14 +79,18 @@ impl Manifest {
     /// or that was unchanged is recorded as it is now; a file whose action failed or did not
     /// run keeps its old entry (S3 writes are atomic, so the old object is still there);
     /// keys that are not local any more are dropped.
-    pub fn next(local: &[LocalFile], old: Option<&Manifest>, unchanged: &[String], done: &HashMap<String, String>) -> Self {
+    pub fn next(
+        local: &[LocalFile],
+        old: Option<&Manifest>,
+        unchanged: &[String],
+        done: &HashMap<String, String>,
+    ) -> Self {
         let old_entry = |key: &str| old.and_then(|m| m.files.get(key));
         let mut files = BTreeMap::new();
         for file in local {
-            let etag = done
-                .get(&file.key)
-                .cloned()
-                .or_else(|| unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.clone()));
+            let etag = done.get(&file.key).cloned().or_else(|| {
+                unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.clone())
+            });
             let entry = match etag {
                 Some(etag) => Some(Entry { sha256: file.sha256, size: file.size, headers: file.headers.clone(), etag }),
                 None => old_entry(&file.key).cloned(),
@@ -148,7 +152,10 @@ mod tests {
         let mut old = Manifest::new();
         for (key, byte) in [("a", 1), ("b", 2), ("gone", 3)] {
             let f = file(key, byte);
-            old.files.insert(key.into(), Entry { sha256: f.sha256, size: 1, headers: f.headers, etag: format!("old-{key}") });
+            old.files.insert(
+                key.into(),
+                Entry { sha256: f.sha256, size: 1, headers: f.headers, etag: format!("old-{key}") },
+            );
         }
         let local = [file("a", 1), file("b", 9), file("c", 4), file("new-failed", 5)];
         let mut done = HashMap::new();

@@ -56,13 +56,19 @@ impl MemoryStore {
     fn write(&self, op: &str, key: &str) -> Result<(), StoreError> {
         self.writes.lock().unwrap_or_else(PoisonError::into_inner).push(format!("{op} {key}"));
         if self.failing.lock().unwrap_or_else(PoisonError::into_inner).contains(key) {
-            return Err(StoreError::Other { bucket: "memory".into(), key: Some(key.into()), code: "InternalError".into(), message: "injected".into() });
+            return Err(StoreError::Other {
+                bucket: "memory".into(),
+                key: Some(key.into()),
+                code: "InternalError".into(),
+                message: "injected".into(),
+            });
         }
         Ok(())
     }
 
     fn store(&self, key: &str, bytes: Vec<u8>, headers: Headers) -> String {
-        let etag = format!("\"{}\"", crate::scan::Digest(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()).to_hex());
+        let etag =
+            format!("\"{}\"", crate::scan::Digest(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()).to_hex());
         let object = MemoryObject { bytes, headers, etag: etag.clone() };
         self.objects.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_string(), object);
         etag
@@ -80,7 +86,10 @@ impl super::Store for MemoryStore {
 
     async fn list(&self) -> Result<BTreeMap<String, RemoteObject>, StoreError> {
         let objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(objects.iter().map(|(k, o)| (k.clone(), RemoteObject { etag: o.etag.clone(), size: o.bytes.len() as u64 })).collect())
+        Ok(objects
+            .iter()
+            .map(|(k, o)| (k.clone(), RemoteObject { etag: o.etag.clone(), size: o.bytes.len() as u64 }))
+            .collect())
     }
 
     async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {
@@ -96,7 +105,11 @@ impl super::Store for MemoryStore {
 
     async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<String, StoreError> {
         self.write("put", key)?;
-        Ok(self.store(key, bytes, Headers { content_type: content_type.into(), cache_control: None, content_encoding: None }))
+        Ok(self.store(
+            key,
+            bytes,
+            Headers { content_type: content_type.into(), cache_control: None, content_encoding: None },
+        ))
     }
 
     async fn update_headers(&self, key: &str, headers: &Headers) -> Result<String, StoreError> {

@@ -19,7 +19,9 @@ use crate::scan::{Digest, Headers};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The bucket does not exist.
-    #[error("bucket `{bucket}` does not exist\nhint: check the name, or create it (`skiff provision` will, in a later version)")]
+    #[error(
+        "bucket `{bucket}` does not exist\nhint: check the name, or create it (`skiff provision` will, in a later version)"
+    )]
     NoSuchBucket {
         /// The bucket.
         bucket: String,
@@ -53,7 +55,9 @@ pub enum StoreError {
         message: String,
     },
     /// No usable credentials.
-    #[error("AWS credentials were missing or refused: {message}\nhint: set AWS_PROFILE (or `--profile`), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")]
+    #[error(
+        "AWS credentials were missing or refused: {message}\nhint: set AWS_PROFILE (or `--profile`), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )]
     Credentials {
         /// What the SDK said (never the credentials themselves).
         message: String,
@@ -148,7 +152,12 @@ pub trait Store: Send + Sync + 'static {
     fn put_file(&self, upload: Upload<'_>) -> impl Future<Output = Result<String, StoreError>> + Send;
 
     /// Store small bytes; returns the new ETag.
-    fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> impl Future<Output = Result<String, StoreError>> + Send;
+    fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
     /// Replace an object's headers without sending its bytes; returns its ETag.
     fn update_headers(&self, key: &str, headers: &Headers) -> impl Future<Output = Result<String, StoreError>> + Send;

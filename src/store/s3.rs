@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier,
+};
 use tokio::task::JoinSet;
 
 use super::{DeleteResults, StoreError, Upload};
@@ -46,41 +48,51 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    fn error<E>(&self, err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>, key: Option<&str>) -> StoreError
+    fn error<E>(&self, err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>, key: Option<&str>) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let bucket = self.bucket.clone();
         let key = key.map(|k| self.full(k));
         let status = err.raw_response().map(|r| r.status().as_u16());
-        let region = err
-            .raw_response()
-            .and_then(|r| r.headers().get("x-amz-bucket-region"))
-            .map(str::to_string);
+        let region = err.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_string);
         let code = err.code().map(str::to_string);
         let message = err.message().unwrap_or_default().to_string();
-        match &err {
+        match err {
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                let text = DisplayErrorContext(&err).to_string();
+                let text = DisplayErrorContext(err).to_string();
                 if text.contains("credential") {
                     return StoreError::Credentials { message: first_line(&text) };
                 }
                 return StoreError::Connection { bucket, key, message: first_line(&text) };
             }
             SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => {
-                return StoreError::Other { bucket, key, code: "invalid response".into(), message: first_line(&DisplayErrorContext(&err).to_string()) };
+                return StoreError::Other {
+                    bucket,
+                    key,
+                    code: "invalid response".into(),
+                    message: first_line(&DisplayErrorContext(err).to_string()),
+                };
             }
             _ => {}
         }
         match (code.as_deref(), status) {
             (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket { bucket },
-            (Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"), _) | (_, Some(301)) => {
-                StoreError::WrongRegion { bucket, region }
+            (Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"), _)
+            | (_, Some(301)) => StoreError::WrongRegion { bucket, region },
+            (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => {
+                StoreError::AccessDenied { bucket, key, message }
             }
-            (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => StoreError::AccessDenied { bucket, key, message },
-            (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "TokenRefreshRequired"), _) => {
-                StoreError::Credentials { message: format!("{}: {message}", code.unwrap_or_default()) }
-            }
+            (
+                Some(
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "TokenRefreshRequired",
+                ),
+                _,
+            ) => StoreError::Credentials { message: format!("{}: {message}", code.unwrap_or_default()) },
             (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, Some(503)) => {
                 StoreError::Throttled { bucket, key, message }
             }
@@ -121,7 +133,7 @@ impl S3Store {
             .set_cache_control(upload.headers.cache_control.clone())
             .set_content_encoding(upload.headers.content_encoding.clone())
             .content_type(&upload.headers.content_type);
-        let out = request.send().await.map_err(|e| self.error(e, Some(upload.key)))?;
+        let out = request.send().await.map_err(|e| self.error(&e, Some(upload.key)))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
@@ -137,7 +149,7 @@ impl S3Store {
             .content_type(&upload.headers.content_type)
             .send()
             .await
-            .map_err(|e| self.error(e, Some(upload.key)))?;
+            .map_err(|e| self.error(&e, Some(upload.key)))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         match self.upload_parts(upload, &full, &upload_id).await {
             Ok(parts) => {
@@ -154,7 +166,7 @@ impl S3Store {
                     Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
                     Err(e) => {
                         self.abort(&full, &upload_id).await;
-                        Err(self.error(e, Some(upload.key)))
+                        Err(self.error(&e, Some(upload.key)))
                     }
                 }
             }
@@ -166,7 +178,12 @@ impl S3Store {
         }
     }
 
-    async fn upload_parts(&self, upload: &Upload<'_>, full: &str, upload_id: &str) -> Result<Vec<CompletedPart>, StoreError> {
+    async fn upload_parts(
+        &self,
+        upload: &Upload<'_>,
+        full: &str,
+        upload_id: &str,
+    ) -> Result<Vec<CompletedPart>, StoreError> {
         let part_size = part_size(upload.size);
         let count = upload.size.div_ceil(part_size).max(1);
         let mut parts = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -174,8 +191,13 @@ impl S3Store {
         for number in 1..=count {
             let offset = (number - 1) * part_size;
             let length = part_size.min(upload.size - offset);
-            let (client, bucket, key, id, path) =
-                (self.client.clone(), self.bucket.clone(), full.to_string(), upload_id.to_string(), upload.path.to_path_buf());
+            let (client, bucket, key, id, path) = (
+                self.client.clone(),
+                self.bucket.clone(),
+                full.to_string(),
+                upload_id.to_string(),
+                upload.path.to_path_buf(),
+            );
             running.spawn(async move {
                 let body = ByteStream::read_from()
                     .path(&path)
@@ -183,7 +205,9 @@ impl S3Store {
                     .length(Length::Exact(length))
                     .build()
                     .await
-                    .map_err(|e| PartError::Store(StoreError::File { path: path.clone(), source: std::io::Error::other(e) }))?;
+                    .map_err(|e| {
+                        PartError::Store(StoreError::File { path: path.clone(), source: std::io::Error::other(e) })
+                    })?;
                 let part_number = i32::try_from(number).unwrap_or(i32::MAX);
                 client
                     .upload_part()
@@ -202,7 +226,7 @@ impl S3Store {
                             .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
                             .build()
                     })
-                    .map_err(PartError::Sdk)
+                    .map_err(|e| PartError::Sdk(Box::new(e)))
             });
             while running.len() >= PART_CONCURRENCY {
                 parts.push(self.next_part(&mut running, upload.key).await?);
@@ -211,7 +235,7 @@ impl S3Store {
         while !running.is_empty() {
             parts.push(self.next_part(&mut running, upload.key).await?);
         }
-        parts.sort_by_key(|p| p.part_number());
+        parts.sort_by_key(CompletedPart::part_number);
         Ok(parts)
     }
 
@@ -223,7 +247,7 @@ impl S3Store {
         match running.join_next().await {
             Some(Ok(Ok(part))) => Ok(part),
             Some(Ok(Err(PartError::Store(err)))) => Err(err),
-            Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.error(sdk, Some(key))),
+            Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.error(&sdk, Some(key))),
             Some(Err(join)) => Err(StoreError::Other {
                 bucket: self.bucket.clone(),
                 key: Some(self.full(key)),
@@ -240,9 +264,10 @@ impl S3Store {
     }
 
     async fn abort(&self, full: &str, upload_id: &str) {
-        let result = self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send().await;
+        let result =
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send().await;
         if let Err(err) = result {
-            tracing::warn!(key = full, upload_id, "could not abort the multipart upload: {}", DisplayErrorContext(&err));
+            tracing::warn!(key = full, upload_id, "could not abort the multipart upload: {}", DisplayErrorContext(err));
         }
     }
 }
@@ -250,7 +275,7 @@ impl S3Store {
 /// Why one part failed.
 enum PartError {
     Store(StoreError),
-    Sdk(SdkError<aws_sdk_s3::operation::upload_part::UploadPartError, aws_sdk_s3::config::http::HttpResponse>),
+    Sdk(Box<SdkError<aws_sdk_s3::operation::upload_part::UploadPartError, aws_sdk_s3::config::http::HttpResponse>>),
 }
 
 /// Part size for a file: at least 8 MiB, and large enough to stay within 10,000 parts
@@ -281,8 +306,14 @@ impl super::Store for S3Store {
                 })?;
                 Ok(Some(bytes.into_bytes().to_vec()))
             }
-            Err(err) if err.as_service_error().is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) => Ok(None),
-            Err(err) => Err(self.error(err, Some(key))),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(self.error(&err, Some(key))),
         }
     }
 
@@ -290,7 +321,7 @@ impl super::Store for S3Store {
         let mut objects = BTreeMap::new();
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error(e, None))?;
+            let page = page.map_err(|e| self.error(&e, None))?;
             for object in page.contents() {
                 let Some(full) = object.key() else { continue };
                 let Some(key) = full.strip_prefix(self.prefix.as_str()) else { continue };
@@ -332,7 +363,7 @@ impl super::Store for S3Store {
             .cache_control("no-store")
             .send()
             .await
-            .map_err(|e| self.error(e, Some(key)))?;
+            .map_err(|e| self.error(&e, Some(key)))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
@@ -350,7 +381,7 @@ impl super::Store for S3Store {
             .set_content_encoding(headers.content_encoding.clone())
             .send()
             .await
-            .map_err(|e| self.error(e, Some(key)))?;
+            .map_err(|e| self.error(&e, Some(key)))?;
         Ok(out.copy_object_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string())
     }
 
@@ -360,12 +391,19 @@ impl super::Store for S3Store {
             .iter()
             .map(|k| ObjectIdentifier::builder().key(self.full(k)).build())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Other { bucket: self.bucket.clone(), key: None, code: "invalid request".into(), message: e.to_string() })?;
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| StoreError::Other { bucket: self.bucket.clone(), key: None, code: "invalid request".into(), message: e.to_string() })?;
+            .map_err(|e| StoreError::Other {
+                bucket: self.bucket.clone(),
+                key: None,
+                code: "invalid request".into(),
+                message: e.to_string(),
+            })?;
+        let delete =
+            Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| StoreError::Other {
+                bucket: self.bucket.clone(),
+                key: None,
+                code: "invalid request".into(),
+                message: e.to_string(),
+            })?;
         let out = self
             .client
             .delete_objects()
@@ -373,7 +411,7 @@ impl super::Store for S3Store {
             .delete(delete)
             .send()
             .await
-            .map_err(|e| self.error(e, keys.first().map(String::as_str)))?;
+            .map_err(|e| self.error(&e, keys.first().map(String::as_str)))?;
         let mut failed: BTreeMap<String, StoreError> = BTreeMap::new();
         for error in out.errors() {
             let full = error.key().unwrap_or_default();
@@ -411,6 +449,9 @@ mod tests {
 
     #[test]
     fn error_lines_keep_the_cause() {
-        assert_eq!(first_line("dispatch failure: io error: tcp connect error: Connection refused"), "Connection refused");
+        assert_eq!(
+            first_line("dispatch failure: io error: tcp connect error: Connection refused"),
+            "Connection refused"
+        );
     }
 }

@@ -161,7 +161,9 @@ impl Site {
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
         walk(self.dir.path())
             .into_iter()
-            .map(|p| (p.strip_prefix(self.dir.path()).unwrap().to_str().unwrap().to_string(), std::fs::read(&p).unwrap()))
+            .map(|p| {
+                (p.strip_prefix(self.dir.path()).unwrap().to_str().unwrap().to_string(), std::fs::read(&p).unwrap())
+            })
             .collect()
     }
 }
@@ -192,7 +194,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 
     #[track_caller]

@@ -125,7 +125,11 @@ fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>) -> std::i
             head.retain(|l| !l.to_ascii_lowercase().starts_with("expect:"));
         }
         let body = read_body(&mut reader, &head)?;
-        log.lock().unwrap().push(Request { copy_source: header(&head, "x-amz-copy-source").is_some(), method: method.clone(), target });
+        log.lock().unwrap().push(Request {
+            copy_source: header(&head, "x-amz-copy-source").is_some(),
+            method: method.clone(),
+            target,
+        });
 
         let mut up = TcpStream::connect(upstream)?;
         let mut out = Vec::new();
@@ -151,7 +155,10 @@ fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>) -> std::i
             rewritten.extend_from_slice(line.as_bytes());
             rewritten.extend_from_slice(b"\r\n");
         }
-        if header(&lines, "content-length").is_none() && header(&lines, "transfer-encoding").is_none() && method != "HEAD" {
+        if header(&lines, "content-length").is_none()
+            && header(&lines, "transfer-encoding").is_none()
+            && method != "HEAD"
+        {
             rewritten.extend_from_slice(format!("Content-Length: {}\r\n", response_body.len()).as_bytes());
         }
         rewritten.extend_from_slice(b"\r\n");

@@ -1,0 +1,55 @@
+# Sourced by scripts/test and scripts/demo: installs the pinned moto server into a cached
+# virtualenv if missing, starts it on a free 127.0.0.1 port, and stops it (by PID) on exit.
+# After `start_emulator`, EMULATOR_URL is the endpoint and EMULATOR_PYTHON has boto3.
+
+emulator_venv() {
+  local cache="${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}"
+  local requirements
+  requirements="$(dirname "${BASH_SOURCE[0]}")/moto-requirements.txt"
+  local stamp
+  stamp=$(sha256sum "$requirements" | cut -c1-12)
+  local venv="$cache/moto-$stamp"
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "installing the local AWS emulator (moto) into $venv" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  fi
+  echo "$venv"
+}
+
+start_emulator() {
+  local venv
+  venv=$(emulator_venv)
+  EMULATOR_PYTHON="$venv/bin/python"
+  local port
+  port=$("$EMULATOR_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  EMULATOR_LOG=$(mktemp -t skiff-moto.XXXXXX)
+  MOTO_ACM_VALIDATION_WAIT=0 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$EMULATOR_LOG" 2>&1 &
+  EMULATOR_PID=$!
+  trap stop_emulator EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  EMULATOR_URL="http://127.0.0.1:$port"
+  local tries=0
+  until "$EMULATOR_PYTHON" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/', timeout=1)" "$EMULATOR_URL" 2>/dev/null; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ] || ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
+      echo "the emulator did not start; its log:" >&2
+      cat "$EMULATOR_LOG" >&2
+      exit 1
+    fi
+    sleep 0.5
+  done
+  export EMULATOR_URL EMULATOR_PYTHON
+}
+
+stop_emulator() {
+  if [ -n "${EMULATOR_PID:-}" ]; then
+    kill "$EMULATOR_PID" 2>/dev/null || true
+    wait "$EMULATOR_PID" 2>/dev/null || true
+    EMULATOR_PID=
+  fi
+  [ -n "${EMULATOR_LOG:-}" ] && rm -f "$EMULATOR_LOG"
+  return 0
+}
