@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::time::{Duration, SystemTime};
 
 use crate::harness::proxy::Proxy;
-use crate::harness::{Bucket, Site, endpoint, skiff, skiff_at};
+use crate::harness::{Bucket, Site, command_at, endpoint, finish, skiff, skiff_at};
 
 fn publish(site: &Site, bucket: &Bucket, extra: &[&str]) -> crate::harness::Run {
     let mut args = vec!["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name];
@@ -466,4 +466,40 @@ fn site_dir_and_bucket_from_config() {
         .unwrap();
     skiff_at(&endpoint(), &["publish"], Some(root.path())).success();
     assert_eq!(bucket.keys(), [".skiff/manifest.json", "index.html"]);
+}
+
+#[test]
+fn ctrl_c_stops_records_what_was_done_and_exits_130() {
+    let bucket = Bucket::new("ctrl-c");
+    let files: Vec<(String, Vec<u8>)> =
+        (0..40).map(|i| (format!("f{i:02}.css"), format!("/* {i} */").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&refs);
+    let proxy = Proxy::start_with_delay(&endpoint(), Duration::from_millis(150));
+    let dir = site.path().to_str().unwrap();
+    let child = command_at(&proxy.endpoint, &["publish", dir, "--bucket", &bucket.name, "--concurrency", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while proxy.writes().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "the publish never started writing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let run = finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+
+    let uploaded: Vec<String> = bucket.keys().into_iter().filter(|k| k.ends_with(".css")).collect();
+    assert!(!uploaded.is_empty() && uploaded.len() < 40, "stopped part way: {}", uploaded.len());
+    let manifest = bucket.manifest("");
+    let recorded = manifest["files"].as_object().unwrap().len();
+    assert_eq!(recorded, uploaded.len(), "the manifest records exactly what went up");
+
+    let doc = publish(&site, &bucket, &["--json"]).success().json();
+    assert_eq!(doc["summary"]["uploaded"], 40 - uploaded.len(), "the next run uploads only the rest");
+    assert_eq!(doc["summary"]["unchanged"], uploaded.len());
 }

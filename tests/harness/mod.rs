@@ -214,8 +214,8 @@ impl Run {
     }
 }
 
-/// Run `skiff ARGS` against `endpoint` with test credentials and no profile files.
-pub fn skiff_at(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Run {
+/// `skiff ARGS` against `endpoint` with test credentials and no profile files, not started.
+pub fn command_at(endpoint: &str, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_skiff"));
     command
         .args(args)
@@ -229,10 +229,12 @@ pub fn skiff_at(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Run {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_MAX_ATTEMPTS", "2");
-    if let Some(dir) = dir {
-        command.current_dir(dir);
-    }
-    let Output { status, stdout, stderr } = command.output().expect("run the skiff binary");
+    command
+}
+
+/// Collect a finished child's output, checking the secret key was never printed.
+pub fn finish(output: Output) -> Run {
+    let Output { status, stdout, stderr } = output;
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -245,6 +247,15 @@ pub fn skiff_at(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Run {
         run.stderr
     );
     run
+}
+
+/// Run `skiff ARGS` against `endpoint`, in `dir` when given.
+pub fn skiff_at(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Run {
+    let mut command = command_at(endpoint, args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    finish(command.output().expect("run the skiff binary"))
 }
 
 /// Run `skiff ARGS` against the emulator.

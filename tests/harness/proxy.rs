@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 /// One request that went through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +31,11 @@ pub struct Proxy {
 impl Proxy {
     /// Listen on a free 127.0.0.1 port and forward to `upstream` (`http://127.0.0.1:PORT`).
     pub fn start(upstream: &str) -> Self {
+        Self::start_with_delay(upstream, Duration::ZERO)
+    }
+
+    /// Like `start`, but every request waits `delay` before it is forwarded.
+    pub fn start_with_delay(upstream: &str, delay: Duration) -> Self {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -40,7 +46,7 @@ impl Proxy {
                 let Ok(client) = client else { continue };
                 let (upstream, log) = (upstream.clone(), Arc::clone(&shared));
                 thread::spawn(move || {
-                    let _ = serve(client, &upstream, &log);
+                    let _ = serve(client, &upstream, &log, delay);
                 });
             }
         });
@@ -112,7 +118,7 @@ fn read_body(reader: &mut impl BufRead, lines: &[String]) -> std::io::Result<Vec
     Ok(body)
 }
 
-fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>) -> std::io::Result<()> {
+fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>, delay: Duration) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
     let mut reader = BufReader::new(client);
     loop {
@@ -131,6 +137,7 @@ fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>) -> std::i
             target,
         });
 
+        thread::sleep(delay);
         let mut up = TcpStream::connect(upstream)?;
         let mut out = Vec::new();
         for line in head.iter().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")) {
