@@ -49,6 +49,11 @@ pub fn error(err: &anyhow::Error) {
     eprintln!("{text}");
 }
 
+/// A line for people from anywhere (signal handlers), outside an [`Output`].
+pub fn notice(message: &str) {
+    eprintln!("{message}");
+}
+
 /// Progress of a running plan.
 pub trait Reporter: Sync {
     /// The plan has `total` actions.

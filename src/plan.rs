@@ -100,6 +100,8 @@ pub struct Plan {
     pub files: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Sub-prefixes where another skiff site keeps its manifest: nothing under them is deleted.
+    pub nested_sites: Vec<String>,
 }
 
 /// Counts for the summary.
@@ -215,10 +217,12 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result
     writes.sort_by(|a, b| a.html.cmp(&b.html).then_with(|| a.key.cmp(&b.key)));
 
     let local_keys: std::collections::HashSet<&str> = local.iter().map(|f| f.key.as_str()).collect();
+    let nested_sites = nested_sites(remote.objects);
     let deletes: Vec<Action> = remote
         .objects
         .iter()
         .filter(|(key, _)| !key::is_state(key) && !local_keys.contains(key.as_str()))
+        .filter(|(key, _)| !nested_sites.iter().any(|site| key.starts_with(site.as_str())))
         .map(|(key, object)| Action {
             op: Op::Delete,
             key: key.clone(),
@@ -234,7 +238,14 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result
     unchanged.sort();
     let mut actions = writes;
     actions.extend(deletes);
-    Ok(Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum() })
+    Ok(Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites })
+}
+
+/// Sub-prefixes that hold another skiff site's manifest (`blog/.skiff/manifest.json` →
+/// `blog/`): publishing the parent must never delete that site.
+fn nested_sites(objects: &BTreeMap<String, RemoteObject>) -> Vec<String> {
+    let suffix = format!("/{}", crate::state::MANIFEST_KEY);
+    objects.keys().filter_map(|key| key.strip_suffix(suffix.as_str()).map(|root| format!("{root}/"))).collect()
 }
 
 #[cfg(test)]
@@ -344,6 +355,18 @@ mod tests {
         let empty = BTreeMap::new();
         let first = super::plan(&site, Remote { manifest: None, objects: &empty }, OPTIONS).unwrap();
         assert_eq!(summary(&first), [(Op::Upload, "index.html", Reason::New)]);
+    }
+
+    #[test]
+    fn another_skiff_site_under_a_sub_prefix_is_never_deleted() {
+        let site = [file("index.html", 1, None)];
+        let (manifest, mut objects) = published(&site);
+        for key in ["blog/.skiff/manifest.json", "blog/index.html", "blog/post/index.html", "blogroll.html"] {
+            objects.insert(key.into(), RemoteObject { etag: "\"x\"".into(), size: 1 });
+        }
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        assert_eq!(summary(&plan), [(Op::Delete, "blogroll.html", Reason::Gone)]);
+        assert_eq!(plan.nested_sites, ["blog/"]);
     }
 
     #[test]

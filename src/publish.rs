@@ -74,6 +74,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },
         plan::Options { force: settings.force, max_deletes: settings.max_deletes },
     )?;
+    for site in &plan.nested_sites {
+        out.info(&format!("leaving {location}{site} alone: another skiff site publishes there"));
+    }
     out.plan(&plan, &location, settings.dry_run);
     if settings.dry_run {
         if out.is_json() {
@@ -96,6 +99,12 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             let _ = stop.send(true);
+            crate::output::notice(
+                "stopping: finishing the requests in flight and recording them (Ctrl-C again to quit at once)",
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
+            }
         }
     });
     let store = Arc::new(store);

@@ -72,7 +72,7 @@ impl Manifest {
     /// The JSON that is stored.
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising plain strings, numbers and maps cannot fail.
-        serde_json::to_vec_pretty(self).expect("a manifest always serialises")
+        serde_json::to_vec(self).expect("a manifest always serialises")
     }
 
     /// The manifest after a publish: a file whose action succeeded (`done`: key → new ETag)
@@ -142,7 +142,7 @@ mod tests {
         let parsed = Manifest::parse(&manifest.to_json()).unwrap();
         assert_eq!(parsed, manifest);
         let text = String::from_utf8(manifest.to_json()).unwrap();
-        assert!(text.contains("\"content_type\": \"text/plain\""), "{text}");
+        assert!(text.contains("\"content_type\":\"text/plain\""), "{text}");
         assert!(matches!(Manifest::parse(br#"{"format": 9}"#), Err(ManifestError::TooNew(9))));
         assert!(matches!(Manifest::parse(b"nope"), Err(ManifestError::Invalid(_))));
     }

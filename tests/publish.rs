@@ -260,6 +260,25 @@ fn unicode_spaces_plus_and_percent_in_names() {
     assert!(!objects.contains_key("pct/100%.txt"));
 }
 
+#[cfg(unix)]
+#[test]
+fn unusable_names_are_refused_naming_the_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let bucket = Bucket::new("bad-names");
+    let site = Site::new(&[("index.html", b"x"), ("tab\there.html", b"x")]);
+    publish(&site, &bucket, &[]).failure(1, &["tab\\there.html", "control characters"]);
+    std::fs::remove_file(site.path().join("tab\there.html")).unwrap();
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.html");
+    std::fs::write(site.path().join(latin1), b"x").unwrap();
+    publish(&site, &bucket, &[]).failure(1, &["caf", "not valid UTF-8"]);
+    std::fs::remove_file(site.path().join(latin1)).unwrap();
+    let long = format!("{}/{}.html", "d".repeat(200), "n".repeat(250));
+    let deep = format!("{long}/{long}/{long}");
+    site.write(&deep, b"x");
+    publish(&site, &bucket, &[]).failure(1, &["1024"]);
+    assert_eq!(bucket.keys(), Vec::<String>::new(), "nothing was uploaded");
+}
+
 #[test]
 fn decomposed_unicode_names_become_nfc_keys() {
     let bucket = Bucket::new("nfc");
@@ -282,6 +301,17 @@ fn prefix_isolation() {
     assert_eq!(bucket.keys(), ["blog-old/x.html", "blog/.skiff/manifest.json", "blog/index.html", "outside.html"]);
     assert!(run.stderr.contains("no skiff manifest"), "{}", run.stderr);
     assert_eq!(bucket.manifest("blog/")["files"]["index.html"]["size"], 11);
+
+    // Publishing the whole bucket's root leaves the skiff site under `blog/` alone.
+    let root = Site::new(&[("index.html", b"<p>root</p>")]);
+    let run = publish(&root, &bucket, &["--json"]).success();
+    assert!(run.stderr.contains("another skiff site"), "{}", run.stderr);
+    let keys = bucket.keys();
+    assert!(
+        keys.contains(&"blog/index.html".to_string()) && keys.contains(&"blog/.skiff/manifest.json".to_string()),
+        "{keys:?}"
+    );
+    assert!(!keys.contains(&"outside.html".to_string()), "the root site owns the rest: {keys:?}");
 }
 
 #[test]
