@@ -60,3 +60,72 @@ pub fn s3_in_region(client: &aws_sdk_s3::Client, region: &str) -> aws_sdk_s3::Cl
     let config = client.config().to_builder().region(Region::new(region.to_string())).build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+/// The CloudFront client (a global service, signed for us-east-1).
+pub fn cloudfront_client(shared: &SdkConfig) -> aws_sdk_cloudfront::Client {
+    let config = aws_sdk_cloudfront::config::Builder::from(shared).region(Region::from_static(GLOBAL_REGION)).build();
+    aws_sdk_cloudfront::Client::from_conf(config)
+}
+
+/// An SDK error taken apart, for the service modules to turn into their own error types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No usable credentials (the message never contains them).
+    Credentials(String),
+    /// The request never got an answer: connection refused, DNS, timeout.
+    Connection(String),
+    /// The service answered with an error.
+    Service {
+        /// The error code (`NoSuchBucket`), when there is one.
+        code: Option<String>,
+        /// The service's message.
+        message: String,
+        /// The HTTP status.
+        status: Option<u16>,
+        /// `x-amz-bucket-region`, when S3 said where a bucket is.
+        bucket_region: Option<String>,
+    },
+}
+
+/// Classify an SDK error.
+pub fn failure<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Failure
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata as _, SdkError};
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            let text = DisplayErrorContext(err).to_string();
+            let cause = last_cause(&text);
+            if text.contains("credential") { Failure::Credentials(cause) } else { Failure::Connection(cause) }
+        }
+        SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => Failure::Service {
+            code: None,
+            message: last_cause(&DisplayErrorContext(err).to_string()),
+            status: err.raw_response().map(|r| r.status().as_u16()),
+            bucket_region: None,
+        },
+        _ => Failure::Service {
+            code: err.code().map(str::to_string),
+            message: err.message().unwrap_or_default().to_string(),
+            status: err.raw_response().map(|r| r.status().as_u16()),
+            bucket_region: err.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_string),
+        },
+    }
+}
+
+/// The last cause of an error chain printed as `a: b: c` (the useful part), first line only.
+fn last_cause(text: &str) -> String {
+    text.split(": ").last().unwrap_or(text).lines().next().unwrap_or(text).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_lines_keep_the_cause() {
+        assert_eq!(
+            super::last_cause("dispatch failure: io error: tcp connect error: Connection refused"),
+            "Connection refused"
+        );
+    }
+}

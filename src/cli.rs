@@ -48,6 +48,44 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Hash DIR, upload what changed and delete what is gone, so the bucket holds exactly the site
     Publish(PublishArgs),
+    /// Invalidate paths on the CloudFront distribution (e.g. `/*`, `/docs/*`, `/about/`)
+    Invalidate(InvalidateArgs),
+}
+
+/// Flags for waiting on CloudFront.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Wait until CloudFront has finished the invalidation
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up waiting after this long, e.g. `90s`, `10m`, `1h` [default: 10m]
+    #[arg(long, value_name = "DURATION", requires = "wait")]
+    pub wait_timeout: Option<String>,
+}
+
+/// `skiff invalidate`.
+#[derive(Debug, Args)]
+pub struct InvalidateArgs {
+    /// Paths to invalidate, each starting with `/`; `*` only at the end (`/docs/*`, `/*`)
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+    /// The distribution (overrides `[site] distribution_id`)
+    #[arg(long, value_name = "ID")]
+    pub distribution_id: Option<String>,
+    /// Send the paths exactly as given, even more than `[cdn] max_paths`
+    #[arg(long)]
+    pub no_compact: bool,
+    /// Show the paths that would be sent; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Bucket whose manifest tells what a wildcard would also cover (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// Key prefix of the site in the bucket (overrides `[site] prefix`)
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 /// `skiff publish`.
@@ -79,4 +117,12 @@ pub struct PublishArgs {
     /// Requests in flight at once [default: `[deploy] concurrency`, else 32]
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
+    /// CloudFront distribution to invalidate after the upload (overrides `[site] distribution_id`)
+    #[arg(long, value_name = "ID")]
+    pub distribution_id: Option<String>,
+    /// Do not invalidate the CloudFront distribution
+    #[arg(long, conflicts_with = "wait")]
+    pub no_invalidate: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }

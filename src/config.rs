@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::cli::{GlobalArgs, PublishArgs};
+use std::time::Duration;
+
+use crate::cli::{GlobalArgs, InvalidateArgs, PublishArgs, WaitArgs};
 
 /// The file read when `-c` is not given and it exists in the current directory.
 pub const DEFAULT_FILE: &str = "skiff.toml";
@@ -64,6 +66,8 @@ struct FileConfig {
     #[serde(default)]
     deploy: DeploySection,
     #[serde(default)]
+    cdn: CdnSection,
+    #[serde(default)]
     rules: Vec<RuleSection>,
     #[serde(default)]
     redirects: Vec<RedirectSection>,
@@ -97,6 +101,13 @@ struct DeploySection {
     keep: Option<u32>,
     exclude: Option<Vec<String>>,
     multipart_threshold_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CdnSection {
+    max_paths: Option<usize>,
+    directory_rewrite: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -243,6 +254,10 @@ pub struct Config {
     pub exclude: GlobSet,
     /// `[deploy] multipart_threshold_mib`, in bytes.
     pub multipart_threshold: u64,
+    /// `[cdn] max_paths`: more changed paths than this are compacted into wildcards.
+    pub max_paths: usize,
+    /// `[cdn] directory_rewrite`: `/docs` (no slash) also serves `docs/index.html`.
+    pub directory_rewrite: bool,
     /// `[[rules]]`.
     pub rules: Rules,
     /// `[[redirects]]`.
@@ -278,6 +293,47 @@ pub struct PublishSettings {
     pub rules: Rules,
     /// One JSON document on stdout.
     pub json: bool,
+    /// The CloudFront invalidation after the upload, when a distribution is set and
+    /// `--no-invalidate` is not given.
+    pub cdn: Option<CdnSettings>,
+}
+
+/// How a publish invalidates its distribution.
+#[derive(Debug, Clone)]
+pub struct CdnSettings {
+    /// The distribution.
+    pub distribution_id: String,
+    /// Compaction threshold.
+    pub max_paths: usize,
+    /// Invalidate `/docs` too for `docs/index.html`.
+    pub directory_rewrite: bool,
+    /// Wait this long for completion (`--wait`).
+    pub wait: Option<Duration>,
+}
+
+/// What `skiff invalidate` needs.
+#[derive(Debug, Clone)]
+pub struct InvalidateSettings {
+    /// The distribution.
+    pub distribution_id: String,
+    /// Paths, checked and encoded.
+    pub paths: Vec<String>,
+    /// Compact when over `max_paths`.
+    pub compact: bool,
+    /// Compaction threshold.
+    pub max_paths: usize,
+    /// Invalidate `/docs` too for `docs/index.html` (for compaction costs).
+    pub directory_rewrite: bool,
+    /// Wait this long for completion.
+    pub wait: Option<Duration>,
+    /// Send nothing.
+    pub dry_run: bool,
+    /// The site's bucket, when known (its manifest prices wildcards).
+    pub bucket: Option<String>,
+    /// The site's prefix.
+    pub prefix: String,
+    /// Region, profile and endpoint.
+    pub aws: crate::aws::Target,
 }
 
 impl Config {
@@ -362,6 +418,13 @@ impl Config {
             exclude.add(compile_glob(pattern).map_err(|what| err("deploy.exclude", what))?.glob().clone());
         }
         let exclude = exclude.build().map_err(|e| err("deploy.exclude", e.to_string()))?;
+        let max_paths = file.cdn.max_paths.unwrap_or(crate::invalidation::DEFAULT_MAX_PATHS);
+        if !(1..=crate::invalidation::MAX_PATHS_IN_FLIGHT).contains(&max_paths) {
+            return Err(err(
+                "cdn.max_paths",
+                format!("{max_paths} is out of range: CloudFront takes 1 to 3000 paths in flight"),
+            ));
+        }
         let mut rules = Vec::new();
         for (index, rule) in file.rules.into_iter().enumerate() {
             let key = format!("rules[{index}]");
@@ -429,6 +492,8 @@ impl Config {
             keep: deploy.keep.unwrap_or(DEFAULT_KEEP),
             exclude,
             multipart_threshold: threshold_mib * 1024 * 1024,
+            max_paths,
+            directory_rewrite: file.cdn.directory_rewrite.unwrap_or(false),
             rules: Rules(rules),
             redirects,
         })
@@ -473,6 +538,20 @@ impl Config {
         let concurrency = args.concurrency.unwrap_or(self.concurrency);
         validate_concurrency(concurrency)
             .map_err(|what| ConfigError::new(format!("invalid `--concurrency`: {what}")))?;
+        let wait = wait_setting(&args.wait)?;
+        let distribution_id = self.distribution(args.distribution_id.as_deref())?;
+        if distribution_id.is_none() && wait.is_some() {
+            return Err(ConfigError::new(format!(
+                "`--wait` waits for a CloudFront invalidation, but no distribution is set: pass `--distribution-id ID` or set `[site] distribution_id` in {}",
+                self.file_hint()
+            )));
+        }
+        let cdn = distribution_id.filter(|_| !args.no_invalidate).map(|distribution_id| CdnSettings {
+            distribution_id,
+            max_paths: self.max_paths,
+            directory_rewrite: self.directory_rewrite,
+            wait,
+        });
         Ok(PublishSettings {
             dir,
             bucket,
@@ -491,7 +570,65 @@ impl Config {
             exclude: self.exclude.clone(),
             rules: self.rules.clone(),
             json: global.json,
+            cdn,
         })
+    }
+
+    /// Settings for `skiff invalidate`.
+    pub fn invalidate_settings(&self, args: &InvalidateArgs) -> Result<InvalidateSettings, ConfigError> {
+        let Some(distribution_id) = self.distribution(args.distribution_id.as_deref())? else {
+            return Err(ConfigError::new(format!(
+                "no distribution to invalidate: pass `--distribution-id ID` or set `[site] distribution_id` in {}",
+                self.file_hint()
+            )));
+        };
+        let mut paths = Vec::new();
+        for raw in &args.paths {
+            paths.push(
+                crate::invalidation::user_path(raw).map_err(|what| ConfigError::new(format!("invalid path {what}")))?,
+            );
+        }
+        let bucket = match &args.bucket {
+            Some(bucket) => {
+                validate_bucket(bucket).map_err(|what| ConfigError::new(format!("invalid `--bucket`: {what}")))?;
+                Some(bucket.clone())
+            }
+            None => self.bucket.clone(),
+        };
+        let prefix = match &args.prefix {
+            Some(prefix) => {
+                normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?
+            }
+            None => self.prefix.clone(),
+        };
+        Ok(InvalidateSettings {
+            distribution_id,
+            paths,
+            compact: !args.no_compact,
+            max_paths: self.max_paths,
+            directory_rewrite: self.directory_rewrite,
+            wait: wait_setting(&args.wait)?,
+            dry_run: args.dry_run,
+            bucket,
+            prefix,
+            aws: crate::aws::Target {
+                profile: self.profile.clone(),
+                region: self.region.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            },
+        })
+    }
+
+    /// `--distribution-id`, else `[site] distribution_id`, checked.
+    fn distribution(&self, flag: Option<&str>) -> Result<Option<String>, ConfigError> {
+        match flag {
+            Some(id) => {
+                validate_distribution_id(id)
+                    .map_err(|what| ConfigError::new(format!("invalid `--distribution-id`: {what}")))?;
+                Ok(Some(id.to_string()))
+            }
+            None => Ok(self.distribution_id.clone()),
+        }
     }
 
     fn file_hint(&self) -> String {
@@ -574,6 +711,58 @@ fn validate_endpoint(url: &str) -> Result<String, ConfigError> {
             "invalid `--endpoint-url`: `{url}` is not an http:// or https:// URL like `http://127.0.0.1:5000`"
         ))),
     }
+}
+
+fn validate_distribution_id(id: &str) -> Result<(), String> {
+    if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("`{id}` is not a CloudFront distribution id (like `E2QWRUHAPOMQZL`)"))
+    }
+}
+
+/// Default for `--wait-timeout`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_mins(10);
+
+fn wait_setting(args: &WaitArgs) -> Result<Option<Duration>, ConfigError> {
+    if !args.wait {
+        return Ok(None);
+    }
+    match &args.wait_timeout {
+        None => Ok(Some(DEFAULT_WAIT_TIMEOUT)),
+        Some(text) => match parse_duration(text) {
+            Some(d) if !d.is_zero() => Ok(Some(d)),
+            _ => Err(ConfigError::new(format!(
+                "invalid `--wait-timeout`: `{text}` is not a duration like `90s`, `10m` or `1h30m`"
+            ))),
+        },
+    }
+}
+
+/// Parse `90`, `90s`, `10m`, `1h30m`, `2d` (a number alone is seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(unit)?)?;
+        number.clear();
+    }
+    number.is_empty().then_some(Duration::from_secs(total)).filter(|_| !text.is_empty())
 }
 
 fn validate_concurrency(n: usize) -> Result<(), String> {
@@ -730,6 +919,9 @@ content_type = "application/octet-stream"
             ("[site]\nprefix = \"a/../b\"\n", &["site.prefix", ".."]),
             ("[site]\nregion = \"Europe\"\n", &["site.region", "Europe"]),
             ("[site]\ndistribution_id = \"E12/3\"\n", &["site.distribution_id"]),
+            ("[cdn]\nmax_paths = 0\n", &["cdn.max_paths"]),
+            ("[cdn]\nmax_paths = 5000\n", &["cdn.max_paths"]),
+            ("[cdn]\ninvalidate = true\n", &["unknown field `invalidate`"]),
             ("[domain]\nname = \"Example.COM\"\n", &["domain.name", "Example.COM"]),
             ("[[redirects]]\nfrom = \"old\"\nto = \"/new/\"\n", &["redirects[0].from"]),
             ("[[redirects]]\nfrom = \"/old\"\nto = \"/new/\"\nstatus = 200\n", &["redirects[0].status"]),
@@ -749,6 +941,17 @@ content_type = "application/octet-stream"
         }
         for bad in ["ab", "Abc", "a_b", "-abc", "abc-", "a..b", "192.168.1.1", &"a".repeat(64)] {
             assert!(validate_bucket(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Some(Duration::from_mins(10)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        for bad in ["", "m", "10x", "1.5m", "-3s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
 

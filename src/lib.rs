@@ -5,9 +5,12 @@
 //! `main.rs` only calls [`run`] and maps its error to an exit code with [`exit_code`].
 
 pub mod aws;
+pub mod cdn;
 pub mod cli;
 pub mod config;
 pub mod execute;
+pub mod invalidate;
+pub mod invalidation;
 pub mod key;
 pub mod mime;
 pub mod output;
@@ -34,6 +37,12 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let settings = config.publish_settings(&args, &cli.global)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             publish::publish(&settings, &out).await
+        }
+        cli::Command::Invalidate(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let settings = config.invalidate_settings(&args)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            invalidate::invalidate(&settings, &out).await
         }
     }
 }

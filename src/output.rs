@@ -78,12 +78,19 @@ pub struct Output {
     quiet: bool,
     terminal: bool,
     bar: Mutex<Option<ProgressBar>>,
+    last_status: Mutex<Option<std::time::Instant>>,
 }
 
 impl Output {
     /// Output for these global flags.
     pub fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet, terminal: std::io::stderr().is_terminal(), bar: Mutex::new(None) }
+        Self {
+            json,
+            quiet,
+            terminal: std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+            last_status: Mutex::new(None),
+        }
     }
 
     /// Whether `--json` was given.
@@ -95,6 +102,33 @@ impl Output {
     pub fn info(&self, message: &str) {
         if !self.quiet {
             self.line(message);
+        }
+    }
+
+    /// A status line that replaces itself on a terminal; elsewhere printed at most every 30 s.
+    pub fn status(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.terminal {
+            eprint!("\r\x1b[2K{message}");
+            let _ = std::io::stderr().flush();
+            return;
+        }
+        let Ok(mut last) = self.last_status.lock() else { return };
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+            *last = Some(std::time::Instant::now());
+            eprintln!("{message}");
+        }
+    }
+
+    /// End a run of [`Output::status`] lines.
+    pub fn status_done(&self) {
+        if !self.quiet && self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+        if let Ok(mut last) = self.last_status.lock() {
+            *last = None;
         }
     }
 
@@ -236,6 +270,16 @@ fn counts_text(counts: &Counts) -> String {
     parts.join(", ")
 }
 
+/// A duration for people: `45s`, `2m 5s`, `1h 0m`.
+pub fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
+        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -251,6 +295,13 @@ pub fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(Duration::from_secs(45)), "45s");
+        assert_eq!(duration(Duration::from_secs(125)), "2m 5s");
+        assert_eq!(duration(Duration::from_secs(3600)), "1h 0m");
+    }
 
     #[test]
     fn byte_sizes() {

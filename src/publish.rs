@@ -9,14 +9,18 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::config::PublishSettings;
+use std::collections::HashSet;
+
+use crate::cdn::{Cdn, Distribution};
+use crate::config::{CdnSettings, PublishSettings};
 use crate::execute::{self, Report};
+use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
-use crate::plan::{self, Counts, Plan, Remote, RemoteObject};
-use crate::scan::{self, ScanOptions};
+use crate::plan::{self, Action, Counts, Plan, Reason, Remote, RemoteObject};
+use crate::scan::{self, LocalFile, ScanOptions};
 use crate::state::{MANIFEST_KEY, Manifest};
 use crate::store::{S3Store, Store, StoreError};
-use crate::{aws, key};
+use crate::{aws, invalidate, key};
 
 /// The publish was stopped by Ctrl-C (exit code 130).
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +51,14 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     let shared = aws::sdk_config(&settings.aws).await;
     let mut store =
         S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold);
-    let remote = match read_remote(&store, out).await {
+    let cdn = settings.cdn.as_ref().map(|c| (c, Cdn::new(aws::cloudfront_client(&shared))));
+    let (remote, distribution) = tokio::join!(read_remote(&store, out), async {
+        match &cdn {
+            Some((c, client)) => Some(client.distribution(&c.distribution_id).await.and_then(invalidate::usable)),
+            None => None,
+        }
+    });
+    let remote = match remote {
         Err(StoreError::WrongRegion { region: Some(region), .. }) => {
             tracing::debug!(region, "bucket is in another region; switching");
             store = store.in_region(&region);
@@ -78,9 +89,35 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         out.info(&format!("leaving {location}{site} alone: another skiff site publishes there"));
     }
     out.plan(&plan, &location, settings.dry_run);
+    let target = cdn.as_ref().zip(distribution).and_then(|((c, client), distribution)| {
+        match distribution.map(|d| invalidate::mapping(&d, &settings.bucket, c.directory_rewrite).map(|m| (d, m))) {
+            Ok(Some((d, mapping))) => Some(Ok(CdnTarget { settings: c, client, distribution: d, mapping })),
+            Ok(None) => {
+                out.warn(&format!(
+                    "no origin of CloudFront distribution `{}` points at bucket `{}`: invalidating it would do nothing, so skiff skips it",
+                    c.distribution_id, settings.bucket
+                ));
+                None
+            }
+            Err(err) => Some(Err(err)),
+        }
+    });
     if settings.dry_run {
+        let batch = match &target {
+            Some(Ok(target)) => Some(target.batch(&settings.prefix, &scanned.files, plan.actions.iter())),
+            _ => None,
+        };
+        if let Some(batch) = &batch {
+            for path in &batch.paths {
+                out.info(&format!("would invalidate {path}"));
+            }
+        }
+        if let Some(Err(err)) = &target {
+            out.warn(&format!("the invalidation would fail: {err}"));
+        }
         if out.is_json() {
-            out.json(&document(settings, &location, &plan, None));
+            let invalidation = batch.map(|b| json!({"id": null, "paths": b.paths, "wildcards": b.wildcards}));
+            out.json(&document(settings, &location, &plan, None, invalidation));
         }
         out.url(&location);
         return Ok(());
@@ -115,12 +152,71 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
 
     let counts = Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter());
     out.summary(&counts, &location, started.elapsed(), report.is_complete());
+
+    // Invalidate what was actually replaced or deleted, even after a partial failure: the
+    // next run sees those keys as unchanged and would not invalidate them again.
+    let invalidated = match &target {
+        None => None,
+        Some(Err(err)) => Some(Err(anyhow::anyhow!("{err}"))),
+        Some(Ok(target)) => {
+            let batch = target.batch(&settings.prefix, &scanned.files, report.done.iter());
+            if batch.paths.is_empty() {
+                None
+            } else {
+                let hint = retry_hint(&target.distribution.id, &batch);
+                let sent =
+                    invalidate::send(target.client, &target.distribution.id, batch, target.settings.wait, out).await;
+                Some(sent.map_err(|err| anyhow::anyhow!("{err}\nhint: {hint}")))
+            }
+        }
+    };
     if out.is_json() {
-        out.json(&document(settings, &location, &plan, Some(&report)));
+        let invalidation = match &invalidated {
+            Some(Ok(sent)) => Some(sent.to_json()),
+            Some(Err(err)) => Some(json!({"id": null, "error": err.to_string()})),
+            None => None,
+        };
+        out.json(&document(settings, &location, &plan, Some(&report), invalidation));
     }
-    finish(&report, plan.actions.len(), &location)?;
-    out.url(&location);
-    Ok(())
+    let published = finish(&report, plan.actions.len(), &location);
+    match (published, invalidated) {
+        (Err(err), Some(Err(cdn))) => Err(err.context(format!("and the CloudFront invalidation failed too: {cdn}"))),
+        (Err(err), _) => Err(err),
+        (Ok(()), Some(Err(cdn))) => Err(cdn.context(format!(
+            "the files were published to {location}, but the CloudFront invalidation failed, so visitors may see cached old versions"
+        ))),
+        (Ok(()), _) => {
+            out.url(&location);
+            Ok(())
+        }
+    }
+}
+
+/// A distribution that reaches the bucket, ready to invalidate.
+struct CdnTarget<'a> {
+    settings: &'a CdnSettings,
+    client: &'a Cdn,
+    distribution: Distribution,
+    mapping: Mapping,
+}
+
+impl CdnTarget<'_> {
+    /// The paths for these actions: everything replaced or deleted (a new key cannot be
+    /// cached yet), compacted against the keys that stay as they are.
+    fn batch<'a>(&self, prefix: &str, local: &[LocalFile], actions: impl Iterator<Item = &'a Action>) -> Batch {
+        let changed: Vec<String> =
+            actions.filter(|a| a.reason != Reason::New).map(|a| format!("{prefix}{}", a.key)).collect();
+        let touched: HashSet<&str> = changed.iter().map(String::as_str).collect();
+        let unchanged: Vec<String> =
+            local.iter().map(|f| format!("{prefix}{}", f.key)).filter(|k| !touched.contains(k.as_str())).collect();
+        invalidation::for_keys(&changed, &unchanged, &self.mapping, self.settings.max_paths)
+    }
+}
+
+/// The command that sends the same invalidation again.
+fn retry_hint(distribution_id: &str, batch: &Batch) -> String {
+    let paths = if batch.paths.len() <= 10 { batch.paths.join(" ") } else { "'/*'".to_string() };
+    format!("once the problem is fixed, run `skiff invalidate --distribution-id {distribution_id} {paths}`")
 }
 
 async fn read_remote(store: &S3Store, out: &Output) -> Result<RemoteState, StoreError> {
@@ -177,7 +273,13 @@ fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
 }
 
 /// The `--json` document (DESIGN §2).
-fn document(settings: &PublishSettings, location: &str, plan: &Plan, report: Option<&Report>) -> serde_json::Value {
+fn document(
+    settings: &PublishSettings,
+    location: &str,
+    plan: &Plan,
+    report: Option<&Report>,
+    invalidation: Option<serde_json::Value>,
+) -> serde_json::Value {
     let actions: Vec<serde_json::Value> = match report {
         None => plan
             .actions
@@ -216,6 +318,6 @@ fn document(settings: &PublishSettings, location: &str, plan: &Plan, report: Opt
         "complete": report.is_none_or(Report::is_complete),
         "summary": summary,
         "actions": actions,
-        "invalidation": null,
+        "invalidation": invalidation,
     })
 }

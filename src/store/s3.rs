@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::aws::Failure;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier,
@@ -54,28 +56,11 @@ impl S3Store {
     {
         let bucket = self.bucket.clone();
         let key = key.map(|k| self.full(k));
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let region = err.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_string);
-        let code = err.code().map(str::to_string);
-        let message = err.message().unwrap_or_default().to_string();
-        match err {
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-                let text = DisplayErrorContext(err).to_string();
-                if text.contains("credential") {
-                    return StoreError::Credentials { message: first_line(&text) };
-                }
-                return StoreError::Connection { bucket, key, message: first_line(&text) };
-            }
-            SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => {
-                return StoreError::Other {
-                    bucket,
-                    key,
-                    code: "invalid response".into(),
-                    message: first_line(&DisplayErrorContext(err).to_string()),
-                };
-            }
-            _ => {}
-        }
+        let (code, message, status, region) = match crate::aws::failure(err) {
+            Failure::Credentials(message) => return StoreError::Credentials { message },
+            Failure::Connection(message) => return StoreError::Connection { bucket, key, message },
+            Failure::Service { code, message, status, bucket_region } => (code, message, status, bucket_region),
+        };
         match (code.as_deref(), status) {
             (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket { bucket },
             (Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"), _)
@@ -83,16 +68,9 @@ impl S3Store {
             (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => {
                 StoreError::AccessDenied { bucket, key, message }
             }
-            (
-                Some(
-                    "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "ExpiredToken"
-                    | "InvalidToken"
-                    | "TokenRefreshRequired",
-                ),
-                _,
-            ) => StoreError::Credentials { message: format!("{}: {message}", code.unwrap_or_default()) },
+            (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken"), _) => {
+                StoreError::Credentials { message: format!("{}: {message}", code.unwrap_or_default()) }
+            }
             (Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"), _) | (_, Some(503)) => {
                 StoreError::Throttled { bucket, key, message }
             }
@@ -285,11 +263,6 @@ pub fn part_size(size: u64) -> u64 {
     size.div_ceil(MAX_PARTS).div_ceil(MIB).saturating_mul(MIB).max(MIN_PART)
 }
 
-fn first_line(text: &str) -> String {
-    // The full context repeats the chain; the last cause is the useful one.
-    text.split(": ").last().unwrap_or(text).lines().next().unwrap_or(text).to_string()
-}
-
 impl super::Store for S3Store {
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
@@ -445,13 +418,5 @@ mod tests {
             assert!(part <= 5 * GIB, "{size}: {part}");
             assert_eq!(part % MIB, 0);
         }
-    }
-
-    #[test]
-    fn error_lines_keep_the_cause() {
-        assert_eq!(
-            first_line("dispatch failure: io error: tcp connect error: Connection refused"),
-            "Connection refused"
-        );
     }
 }
