@@ -949,7 +949,7 @@ content_type = "application/octet-stream"
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Some(Duration::from_mins(10)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_mins(90)));
         for bad in ["", "m", "10x", "1.5m", "-3s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }

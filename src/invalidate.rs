@@ -132,7 +132,7 @@ pub async fn wait_for(
             return Err(CdnError::WaitTimeout { id: distribution_id.into(), invalidation: id.into(), waited: elapsed });
         }
         out.status(&format!("waiting for invalidation `{id}`: {status} ({})", output::duration(elapsed)));
-        tokio::time::sleep(POLL.min(timeout - elapsed)).await;
+        tokio::time::sleep(POLL.min(timeout.saturating_sub(elapsed))).await;
     }
 }
 

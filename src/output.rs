@@ -300,7 +300,7 @@ mod tests {
     fn durations() {
         assert_eq!(duration(Duration::from_secs(45)), "45s");
         assert_eq!(duration(Duration::from_secs(125)), "2m 5s");
-        assert_eq!(duration(Duration::from_secs(3600)), "1h 0m");
+        assert_eq!(duration(Duration::from_hours(1)), "1h 0m");
     }
 
     #[test]

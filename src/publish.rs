@@ -117,7 +117,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         }
         if out.is_json() {
             let invalidation = batch.map(|b| json!({"id": null, "paths": b.paths, "wildcards": b.wildcards}));
-            out.json(&document(settings, &location, &plan, None, invalidation));
+            out.json(&document(settings, &location, &plan, None, invalidation.as_ref()));
         }
         out.url(&location);
         return Ok(());
@@ -176,7 +176,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
             Some(Err(err)) => Some(json!({"id": null, "error": err.to_string()})),
             None => None,
         };
-        out.json(&document(settings, &location, &plan, Some(&report), invalidation));
+        out.json(&document(settings, &location, &plan, Some(&report), invalidation.as_ref()));
     }
     let published = finish(&report, plan.actions.len(), &location);
     match (published, invalidated) {
@@ -278,7 +278,7 @@ fn document(
     location: &str,
     plan: &Plan,
     report: Option<&Report>,
-    invalidation: Option<serde_json::Value>,
+    invalidation: Option<&serde_json::Value>,
 ) -> serde_json::Value {
     let actions: Vec<serde_json::Value> = match report {
         None => plan

@@ -2,5 +2,6 @@
 //! by `scripts/test`, which exports its endpoint as `SKIFF_TEST_ENDPOINT`. Without it these
 //! tests fail and say so; they never pass by skipping.
 
+mod cdn;
 mod harness;
 mod publish;

@@ -118,6 +118,76 @@ impl Bucket {
     }
 }
 
+/// A CloudFront distribution on the emulator whose origin is a bucket.
+pub struct Distribution {
+    pub id: String,
+    pub client: aws_sdk_cloudfront::Client,
+}
+
+impl Distribution {
+    /// A distribution with one S3 origin on `bucket` with `origin_path` (`""` or `/site`).
+    pub fn new(bucket: &str, origin_path: &str, enabled: bool) -> Self {
+        use aws_sdk_cloudfront::types::{
+            DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
+        };
+        let config = aws_sdk_cloudfront::config::Builder::new()
+            .behavior_version(aws_sdk_cloudfront::config::BehaviorVersion::latest())
+            .region(aws_sdk_cloudfront::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint())
+            .credentials_provider(aws_sdk_cloudfront::config::Credentials::new(
+                ACCESS_KEY, SECRET_KEY, None, None, "test",
+            ))
+            .build();
+        let client = aws_sdk_cloudfront::Client::from_conf(config);
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let reference = format!("test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let origin = Origin::builder()
+            .id("site")
+            .domain_name(format!("{bucket}.s3.amazonaws.com"))
+            .origin_path(origin_path)
+            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+            .build()
+            .unwrap();
+        let distribution = DistributionConfig::builder()
+            .caller_reference(reference)
+            .comment("")
+            .enabled(enabled)
+            .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("site")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let out = runtime().block_on(client.create_distribution().distribution_config(distribution).send()).unwrap();
+        let id = out.distribution().unwrap().id().to_string();
+        Self { id, client }
+    }
+
+    /// The paths of every invalidation, oldest first, each sorted.
+    pub fn invalidations(&self) -> Vec<Vec<String>> {
+        runtime().block_on(async {
+            let list = self.client.list_invalidations().distribution_id(&self.id).send().await.unwrap();
+            let mut out = Vec::new();
+            let summaries = list.invalidation_list().map(|l| l.items().to_vec()).unwrap_or_default();
+            for summary in summaries {
+                let got =
+                    self.client.get_invalidation().distribution_id(&self.id).id(summary.id()).send().await.unwrap();
+                let batch = got.invalidation().unwrap().invalidation_batch().unwrap();
+                let mut paths = batch.paths().unwrap().items().to_vec();
+                paths.sort();
+                out.push((summary.create_time().as_nanos(), paths));
+            }
+            out.sort_by_key(|(time, _)| *time);
+            out.into_iter().map(|(_, paths)| paths).collect()
+        })
+    }
+}
+
 /// A site directory in a temporary folder.
 pub struct Site {
     pub dir: tempfile::TempDir,

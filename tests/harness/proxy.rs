@@ -26,6 +26,18 @@ impl Request {
 pub struct Proxy {
     pub endpoint: String,
     log: Arc<Mutex<Vec<Request>>>,
+    faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+/// A canned answer for the next `count` requests whose method and target match: the
+/// request does not reach the emulator.
+#[derive(Debug, Clone)]
+struct Fault {
+    method: String,
+    target_contains: String,
+    count: usize,
+    status: u16,
+    body: String,
 }
 
 impl Proxy {
@@ -40,17 +52,30 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
+        let faults: Arc<Mutex<Vec<Fault>>> = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::clone(&log);
+        let shared_faults = Arc::clone(&faults);
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                let (upstream, log) = (upstream.clone(), Arc::clone(&shared));
+                let (upstream, log, faults) = (upstream.clone(), Arc::clone(&shared), Arc::clone(&shared_faults));
                 thread::spawn(move || {
-                    let _ = serve(client, &upstream, &log, delay);
+                    let _ = serve(client, &upstream, &log, &faults, delay);
                 });
             }
         });
-        Self { endpoint, log }
+        Self { endpoint, log, faults }
+    }
+
+    /// Answer the next `count` matching requests with `status` and an XML `body`.
+    pub fn fail_next(&self, method: &str, target_contains: &str, count: usize, status: u16, body: &str) {
+        self.faults.lock().unwrap().push(Fault {
+            method: method.into(),
+            target_contains: target_contains.into(),
+            count,
+            status,
+            body: body.into(),
+        });
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -118,7 +143,20 @@ fn read_body(reader: &mut impl BufRead, lines: &[String]) -> std::io::Result<Vec
     Ok(body)
 }
 
-fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>, delay: Duration) -> std::io::Result<()> {
+fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str) -> Option<Fault> {
+    let mut faults = faults.lock().unwrap();
+    let fault = faults.iter_mut().find(|f| f.count > 0 && f.method == method && target.contains(&f.target_contains))?;
+    fault.count -= 1;
+    Some(fault.clone())
+}
+
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    log: &Mutex<Vec<Request>>,
+    faults: &Mutex<Vec<Fault>>,
+    delay: Duration,
+) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
     let mut reader = BufReader::new(client);
     loop {
@@ -134,8 +172,18 @@ fn serve(client: TcpStream, upstream: &str, log: &Mutex<Vec<Request>>, delay: Du
         log.lock().unwrap().push(Request {
             copy_source: header(&head, "x-amz-copy-source").is_some(),
             method: method.clone(),
-            target,
+            target: target.clone(),
         });
+        if let Some(fault) = take_fault(faults, &method, &target) {
+            let answer = format!(
+                "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
+                fault.status,
+                fault.body.len(),
+                fault.body
+            );
+            writer.write_all(answer.as_bytes())?;
+            continue;
+        }
 
         thread::sleep(delay);
         let mut up = TcpStream::connect(upstream)?;
