@@ -38,7 +38,7 @@ fn invalidates_exactly_what_changed_or_was_deleted_and_nothing_for_a_noop() {
         "/index.html",
         "/robots.txt",
     ]);
-    assert_eq!(cdn.invalidations(), [expected.clone()]);
+    assert_eq!(cdn.invalidations(), std::slice::from_ref(&expected));
     assert_eq!(doc["invalidation"]["paths"], serde_json::json!(expected));
     assert!(doc["invalidation"]["id"].is_string());
 

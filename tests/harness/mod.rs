@@ -127,6 +127,7 @@ pub struct Distribution {
 impl Distribution {
     /// A distribution with one S3 origin on `bucket` with `origin_path` (`""` or `/site`).
     pub fn new(bucket: &str, origin_path: &str, enabled: bool) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         use aws_sdk_cloudfront::types::{
             DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig, ViewerProtocolPolicy,
         };
@@ -139,7 +140,6 @@ impl Distribution {
             ))
             .build();
         let client = aws_sdk_cloudfront::Client::from_conf(config);
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let reference = format!("test-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let origin = Origin::builder()
             .id("site")
