@@ -26,8 +26,13 @@ pub const GLOBAL_REGION: &str = "us-east-1";
 
 /// Load the shared SDK configuration.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
+    // The profile's own `region` counts too: the default chain must know the profile name.
+    let mut default_chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+    if let Some(profile) = &target.profile {
+        default_chain = default_chain.profile_name(profile);
+    }
     let region = RegionProviderChain::first_try(target.region.clone().map(Region::new))
-        .or_default_provider()
+        .or_else(default_chain.build())
         .or_else(Region::from_static(GLOBAL_REGION));
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region).timeout_config(
         TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).read_timeout(Duration::from_mins(2)).build(),

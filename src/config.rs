@@ -184,6 +184,46 @@ pub struct Rule {
     pub gzip: Option<bool>,
 }
 
+/// The `[deploy] exclude` globs: matching keys are neither published nor deleted.
+#[derive(Debug, Clone)]
+pub struct Excludes {
+    files: GlobSet,
+    /// From patterns ending in `/**`: directories whose whole content is excluded, so the
+    /// scan need not walk them (nor follow links inside them).
+    dirs: GlobSet,
+}
+
+impl Excludes {
+    /// Compile globs; the error names the bad one.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, String> {
+        let mut files = GlobSetBuilder::new();
+        let mut dirs = GlobSetBuilder::new();
+        for pattern in patterns {
+            let pattern = pattern.as_ref();
+            files.add(compile_glob(pattern)?.glob().clone());
+            if let Some(dir) = pattern.strip_suffix("/**").filter(|d| !d.is_empty()) {
+                dirs.add(compile_glob(dir)?.glob().clone());
+            }
+        }
+        Ok(Self { files: files.build().map_err(|e| e.to_string())?, dirs: dirs.build().map_err(|e| e.to_string())? })
+    }
+
+    /// Nothing excluded.
+    pub fn none() -> Self {
+        Self { files: GlobSet::empty(), dirs: GlobSet::empty() }
+    }
+
+    /// Whether a key (file or link) is excluded.
+    pub fn matches(&self, key: &str) -> bool {
+        self.files.is_match(key)
+    }
+
+    /// Whether everything under directory `key` is excluded.
+    pub fn covers_dir(&self, key: &str) -> bool {
+        self.dirs.is_match(key)
+    }
+}
+
 /// The header settings that rules give one key; `None` where no rule says anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleOutcome {
@@ -251,7 +291,7 @@ pub struct Config {
     /// `[deploy] keep`.
     pub keep: u32,
     /// `[deploy] exclude`, compiled.
-    pub exclude: GlobSet,
+    pub exclude: Excludes,
     /// `[deploy] multipart_threshold_mib`, in bytes.
     pub multipart_threshold: u64,
     /// `[cdn] max_paths`: more changed paths than this are compacted into wildcards.
@@ -288,7 +328,7 @@ pub struct PublishSettings {
     /// Files at least this large go up as multipart uploads.
     pub multipart_threshold: u64,
     /// Excluded keys.
-    pub exclude: GlobSet,
+    pub exclude: Excludes,
     /// Header rules.
     pub rules: Rules,
     /// One JSON document on stdout.
@@ -354,7 +394,7 @@ impl Config {
         };
         let mut config = Self::from_file(file.unwrap_or_default(), source, base_dir)?;
         if let Some(region) = &global.region {
-            config.region = Some(validate_region(region, "--region")?);
+            config.region = Some(validate_region(region, "`--region`")?);
         }
         config.profile.clone_from(&global.profile);
         if let Some(url) = &global.endpoint_url {
@@ -377,7 +417,7 @@ impl Config {
             validate_bucket(bucket).map_err(|what| err("site.bucket", what))?;
         }
         let region = match &site.region {
-            Some(region) => Some(validate_region(region, &format!("site.region` in {source}, `"))?),
+            Some(region) => Some(validate_region(region, &format!("`site.region` in {source}"))?),
             None => None,
         };
         let prefix = normalize_prefix(site.prefix.as_deref().unwrap_or("")).map_err(|what| err("site.prefix", what))?;
@@ -413,11 +453,7 @@ impl Config {
             ));
         }
         let excludes = deploy.exclude.unwrap_or_else(|| DEFAULT_EXCLUDES.iter().map(ToString::to_string).collect());
-        let mut exclude = GlobSetBuilder::new();
-        for pattern in &excludes {
-            exclude.add(compile_glob(pattern).map_err(|what| err("deploy.exclude", what))?.glob().clone());
-        }
-        let exclude = exclude.build().map_err(|e| err("deploy.exclude", e.to_string()))?;
+        let exclude = Excludes::new(&excludes).map_err(|what| err("deploy.exclude", what))?;
         let max_paths = file.cdn.max_paths.unwrap_or(crate::invalidation::DEFAULT_MAX_PATHS);
         if !(1..=crate::invalidation::MAX_PATHS_IN_FLIGHT).contains(&max_paths) {
             return Err(err(
@@ -692,14 +728,14 @@ fn validate_bucket(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_region(region: &str, key: &str) -> Result<String, ConfigError> {
+fn validate_region(region: &str, subject: &str) -> Result<String, ConfigError> {
     let ok = !region.is_empty()
         && region.split('-').count() >= 3
         && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(region.to_string())
     } else {
-        Err(ConfigError::new(format!("invalid `{key}`: `{region}` is not an AWS region name like `eu-west-1`")))
+        Err(ConfigError::new(format!("invalid {subject}: `{region}` is not an AWS region name like `eu-west-1`")))
     }
 }
 
@@ -873,8 +909,10 @@ status = 301
         assert!(!png.gzip);
         let root = config.rules.apply("index.html");
         assert!(root.cache_control.is_some(), "`**/` matches the root too");
-        assert!(config.exclude.is_match("a/.git/config"));
-        assert!(config.exclude.is_match(".DS_Store"));
+        assert!(config.exclude.matches("a/.git/config"));
+        assert!(config.exclude.matches(".DS_Store"));
+        assert!(config.exclude.covers_dir(".git") && config.exclude.covers_dir("a/b/.git"));
+        assert!(!config.exclude.covers_dir("a"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::output::Reporter;
 use crate::plan::{Action, Op, Plan};
 use crate::scan::LocalFile;
 use crate::state::{MANIFEST_KEY, Manifest};
-use crate::store::{DELETE_BATCH, Store, StoreError, Upload};
+use crate::store::{Condition, DELETE_BATCH, Store, StoreError, Upload};
 
 /// Flips to `true` when the user asks to stop (Ctrl-C).
 pub type Cancel = watch::Receiver<bool>;
@@ -43,12 +43,21 @@ impl Report {
     }
 }
 
+/// The remote manifest the plan was made against, and how to replace it.
+#[derive(Debug, Clone)]
+pub struct Basis<'a> {
+    /// The manifest that was read, if any.
+    pub manifest: Option<&'a Manifest>,
+    /// `IfMatch` its ETag (or `IfAbsent`): a publish that ran meanwhile is detected.
+    pub condition: Condition,
+}
+
 /// Run `plan` against `store`.
 pub async fn execute<S: Store>(
     store: &Arc<S>,
     plan: &Plan,
     local: &[LocalFile],
-    old_manifest: Option<&Manifest>,
+    basis: Basis<'_>,
     concurrency: usize,
     cancel: &Cancel,
     reporter: &dyn Reporter,
@@ -70,11 +79,14 @@ pub async fn execute<S: Store>(
             let store = Arc::clone(store);
             async move {
                 match action.op {
-                    Op::UpdateMetadata => store.update_headers(&file.key, &file.headers).await,
+                    Op::UpdateMetadata => {
+                        store.update_headers(&file.key, &file.headers, action.listed_etag.as_deref()).await
+                    }
                     Op::Upload | Op::Delete => {
                         let upload = Upload {
                             key: &file.key,
                             path: &file.upload_path,
+                            source: &file.source,
                             size: file.size,
                             sha256: file.sha256,
                             headers: &file.headers,
@@ -99,9 +111,9 @@ pub async fn execute<S: Store>(
     }
 
     // The manifest records what is in the bucket now, including partial progress.
-    let manifest = Manifest::next(local, old_manifest, &plan.unchanged, &etags);
-    if old_manifest.is_none_or(|old| !old.same_files(&manifest)) {
-        match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json").await {
+    let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
+    if basis.manifest.is_none_or(|old| !old.same_files(&manifest)) {
+        match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json", basis.condition).await {
             Ok(_) => report.manifest_written = true,
             Err(err) => report.manifest_error = Some(err),
         }
@@ -182,9 +194,15 @@ where
     let mut pending = jobs.into_iter();
     let mut skipped = Vec::new();
     while let Some(job) = pending.next() {
+        let stop = async {
+            // A closed channel (no Ctrl-C handler) is not a request to stop.
+            if cancel.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
         let permit = tokio::select! {
             biased;
-            _ = cancel.wait_for(|stop| *stop) => None,
+            () = stop => None,
             permit = Arc::clone(&semaphore).acquire_owned() => permit.ok(),
         };
         let Some(permit) = permit else {
@@ -241,19 +259,27 @@ mod tests {
     }
 
     async fn publish(store: &Arc<MemoryStore>, dir: &Path) -> Report {
+        let (tx, cancel) = watch::channel(false);
+        let report = publish_with(store, dir, &cancel).await;
+        drop(tx);
+        report
+    }
+
+    async fn publish_with(store: &Arc<MemoryStore>, dir: &Path, cancel: &Cancel) -> Report {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
         let scanned = scan(dir, ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0 }).unwrap();
-        let manifest = store.get(MANIFEST_KEY).await.unwrap().map(|b| Manifest::parse(&b).unwrap());
+        let fetched = store.get(MANIFEST_KEY).await.unwrap();
+        let condition = fetched.as_ref().map_or(Condition::IfAbsent, |f| Condition::IfMatch(f.etag.clone()));
+        let manifest = fetched.map(|f| Manifest::parse(&f.bytes).unwrap());
         let mut objects = store.list().await.unwrap();
         objects.retain(|k, _| !crate::key::is_state(k));
         let plan = plan::plan(
             &scanned.files,
             Remote { manifest: manifest.as_ref(), objects: &objects },
-            plan::Options { force: false, max_deletes: 100 },
-        )
-        .unwrap();
-        let (_tx, cancel) = watch::channel(false);
-        execute(store, &plan, &scanned.files, manifest.as_ref(), 4, &cancel, &Silent).await
+            plan::Options { force: false, exclude: &config.exclude },
+        );
+        execute(store, &plan, &scanned.files, Basis { manifest: manifest.as_ref(), condition }, 4, cancel, &Silent)
+            .await
     }
 
     #[tokio::test]
@@ -276,6 +302,69 @@ mod tests {
         let again = store.writes().len();
         assert!(publish(&store, second.path()).await.done.is_empty());
         assert_eq!(store.writes().len(), again, "an unchanged site writes nothing, not even the manifest");
+    }
+
+    #[tokio::test]
+    async fn a_closed_cancel_channel_is_not_a_stop() {
+        let store = Arc::new(MemoryStore::new());
+        let site = site(&[("index.html", "1"), ("a.css", "a")]);
+        let (tx, cancel) = watch::channel(false);
+        drop(tx);
+        let report = publish_with(&store, site.path(), &cancel).await;
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.done.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_stop_before_the_start_writes_nothing_but_is_reported() {
+        let store = Arc::new(MemoryStore::new());
+        let site = site(&[("index.html", "1"), ("a.css", "a")]);
+        let (tx, cancel) = watch::channel(true);
+        let report = publish_with(&store, site.path(), &cancel).await;
+        drop(tx);
+        assert!(report.interrupted && report.done.is_empty() && report.skipped.len() == 2, "{report:?}");
+        assert!(!store.objects().contains_key("index.html"));
+    }
+
+    #[tokio::test]
+    async fn a_concurrent_manifest_write_is_detected() {
+        let store = Arc::new(MemoryStore::new());
+        let site = site(&[("index.html", "1")]);
+        publish(&store, site.path()).await;
+        // Someone else rewrites the manifest between our read and our write.
+        let fetched = store.get(MANIFEST_KEY).await.unwrap().unwrap();
+        let manifest = Manifest::parse(&fetched.bytes).unwrap();
+        std::fs::write(site.path().join("index.html"), "2").unwrap();
+        let config = Config::parse("", Path::new("skiff.toml")).unwrap();
+        let scanned =
+            scan(site.path(), ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0 }).unwrap();
+        let objects = store.list().await.unwrap();
+        let plan = plan::plan(
+            &scanned.files,
+            Remote { manifest: Some(&manifest), objects: &objects },
+            plan::Options { force: false, exclude: &config.exclude },
+        );
+        store
+            .put_bytes(
+                MANIFEST_KEY,
+                b"{\"format\":1,\"generator\":\"other\",\"files\":{}}".to_vec(),
+                "application/json",
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        let (_tx, cancel) = watch::channel(false);
+        let report = execute(
+            &store,
+            &plan,
+            &scanned.files,
+            Basis { manifest: Some(&manifest), condition: Condition::IfMatch(fetched.etag) },
+            2,
+            &cancel,
+            &Silent,
+        )
+        .await;
+        assert!(matches!(report.manifest_error, Some(StoreError::PreconditionFailed { .. })), "{report:?}");
     }
 
     #[tokio::test]

@@ -196,7 +196,7 @@ async fn site_paths(
         return Vec::new();
     };
     let store = S3Store::new(aws::s3_client(shared), bucket, prefix, u64::MAX);
-    match store.get(MANIFEST_KEY).await.map(|bytes| bytes.map(|b| Manifest::parse(&b))) {
+    match store.get(MANIFEST_KEY).await.map(|fetched| fetched.map(|f| Manifest::parse(&f.bytes))) {
         Ok(Some(Ok(manifest))) => {
             manifest.files.keys().flat_map(|key| mapping.paths(&format!("{prefix}{key}"))).collect()
         }

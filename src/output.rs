@@ -157,9 +157,7 @@ impl Output {
                 eprintln!("{}", action_line(action, "would "));
             }
             eprintln!("dry run: {} for {location}; nothing was changed", counts_text(&counts));
-        } else if plan.is_empty() {
-            eprintln!("{location} is up to date: {} files ({}) unchanged", counts.unchanged, bytes(counts.bytes));
-        } else {
+        } else if !plan.is_empty() {
             eprintln!("publishing to {location}: {}", counts_text(&counts));
         }
     }
@@ -175,11 +173,20 @@ impl Output {
         answer.trim_start().starts_with(['y', 'Y'])
     }
 
-    /// The closing summary line (none when there was nothing to do: the plan said so).
+    /// The closing summary line: counts, bytes, time.
     pub fn summary(&self, counts: &Counts, location: &str, elapsed: Duration, complete: bool) {
         self.finish_bar();
+        if self.quiet {
+            return;
+        }
         let nothing_to_do = counts.uploaded + counts.copied + counts.metadata_updated + counts.deleted == 0;
-        if self.quiet || (complete && nothing_to_do) {
+        if complete && nothing_to_do {
+            eprintln!(
+                "{location} is up to date: {} files ({}) unchanged, checked in {:.1}s",
+                counts.unchanged,
+                bytes(counts.bytes),
+                elapsed.as_secs_f64()
+            );
             return;
         }
         let verb = if complete { "published" } else { "partly published" };

@@ -60,6 +60,10 @@ pub struct Action {
     /// HTML goes after everything else it may reference.
     #[serde(skip)]
     pub html: bool,
+    /// For `update-metadata`: the ETag the object was listed with; the copy only happens if
+    /// it still has it (someone else's change in between is drift for the next run).
+    #[serde(skip)]
+    pub listed_etag: Option<String>,
 }
 
 /// An object in the bucket listing.
@@ -82,11 +86,12 @@ pub struct Remote<'a> {
 
 /// The knobs.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub struct Options<'a> {
     /// Re-upload everything.
     pub force: bool,
-    /// Refuse when the plan deletes more than this.
-    pub max_deletes: u64,
+    /// Keys the site excludes: never uploaded, and never deleted from the bucket either
+    /// (excluding a file must not remove it from the live site).
+    pub exclude: &'a crate::config::Excludes,
 }
 
 /// The plan: ordered actions (assets, then HTML, then deletes) and what stays.
@@ -141,6 +146,12 @@ impl Plan {
         self.actions.iter().filter(|a| a.op == Op::Delete)
     }
 
+    /// The `--max-deletes` guard, checked before anything is written.
+    pub fn check_deletes(&self, max: u64) -> Result<(), PlanError> {
+        let count = self.deletes().count() as u64;
+        if count > max { Err(PlanError::TooManyDeletes { count, max }) } else { Ok(()) }
+    }
+
     /// Counts of what the plan would do, if all of it succeeds.
     pub fn counts(&self) -> Counts {
         Counts::of(self.files, self.bytes, self.unchanged.len(), self.actions.iter())
@@ -182,7 +193,7 @@ pub enum PlanError {
 }
 
 /// Compare the local files with the bucket and decide, per key, what to do.
-pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result<Plan, PlanError> {
+pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Plan {
     let mut writes = Vec::new();
     let mut unchanged = Vec::new();
     for file in local {
@@ -211,7 +222,8 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result
                 }
             }
         };
-        writes.push(Action { op, key: file.key.clone(), reason, bytes: file.size, html: file.is_html() });
+        let listed_etag = (op == Op::UpdateMetadata).then(|| listed.map(|o| o.etag.clone())).flatten();
+        writes.push(Action { op, key: file.key.clone(), reason, bytes: file.size, html: file.is_html(), listed_etag });
     }
     // Assets first, then HTML: a page never goes live before what it references.
     writes.sort_by(|a, b| a.html.cmp(&b.html).then_with(|| a.key.cmp(&b.key)));
@@ -223,22 +235,20 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options) -> Result
         .iter()
         .filter(|(key, _)| !key::is_state(key) && !local_keys.contains(key.as_str()))
         .filter(|(key, _)| !nested_sites.iter().any(|site| key.starts_with(site.as_str())))
+        .filter(|(key, _)| !options.exclude.matches(key))
         .map(|(key, object)| Action {
             op: Op::Delete,
             key: key.clone(),
             reason: Reason::Gone,
             bytes: object.size,
             html: false,
+            listed_etag: None,
         })
         .collect();
-    let count = deletes.len() as u64;
-    if count > options.max_deletes {
-        return Err(PlanError::TooManyDeletes { count, max: options.max_deletes });
-    }
     unchanged.sort();
     let mut actions = writes;
     actions.extend(deletes);
-    Ok(Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites })
+    Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites }
 }
 
 /// Sub-prefixes that hold another skiff site's manifest (`blog/.skiff/manifest.json` →
@@ -285,7 +295,10 @@ mod tests {
         (manifest, objects)
     }
 
-    const OPTIONS: Options = Options { force: false, max_deletes: 500 };
+    fn options() -> Options<'static> {
+        static NONE: std::sync::OnceLock<crate::config::Excludes> = std::sync::OnceLock::new();
+        Options { force: false, exclude: NONE.get_or_init(crate::config::Excludes::none) }
+    }
 
     fn summary(plan: &Plan) -> Vec<(Op, &str, Reason)> {
         plan.actions.iter().map(|a| (a.op, a.key.as_str(), a.reason)).collect()
@@ -295,7 +308,7 @@ mod tests {
     fn unchanged_site_plans_nothing() {
         let site = [file("index.html", 1, None), file("a.css", 2, None)];
         let (manifest, objects) = published(&site);
-        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, options());
         assert!(plan.is_empty());
         assert_eq!(plan.unchanged, ["a.css", "index.html"]);
     }
@@ -323,7 +336,7 @@ mod tests {
             file("new.svg", 7, None),
             file("z/page.html", 6, None),
         ];
-        let plan = plan(&new, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        let plan = plan(&new, Remote { manifest: Some(&manifest), objects: &objects }, options());
         assert_eq!(
             summary(&plan),
             [
@@ -347,13 +360,13 @@ mod tests {
         let mut objects = BTreeMap::new();
         objects.insert("index.html".into(), RemoteObject { etag: "\"a\"".into(), size: 10 });
         objects.insert("old.html".into(), RemoteObject { etag: "\"b\"".into(), size: 10 });
-        let plan = plan(&site, Remote { manifest: None, objects: &objects }, OPTIONS).unwrap();
+        let plan = plan(&site, Remote { manifest: None, objects: &objects }, options());
         assert_eq!(
             summary(&plan),
             [(Op::Upload, "index.html", Reason::Untracked), (Op::Delete, "old.html", Reason::Gone)]
         );
         let empty = BTreeMap::new();
-        let first = super::plan(&site, Remote { manifest: None, objects: &empty }, OPTIONS).unwrap();
+        let first = super::plan(&site, Remote { manifest: None, objects: &empty }, options());
         assert_eq!(summary(&first), [(Op::Upload, "index.html", Reason::New)]);
     }
 
@@ -364,7 +377,7 @@ mod tests {
         for key in ["blog/.skiff/manifest.json", "blog/index.html", "blog/post/index.html", "blogroll.html"] {
             objects.insert(key.into(), RemoteObject { etag: "\"x\"".into(), size: 1 });
         }
-        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, options());
         assert_eq!(summary(&plan), [(Op::Delete, "blogroll.html", Reason::Gone)]);
         assert_eq!(plan.nested_sites, ["blog/"]);
     }
@@ -373,12 +386,8 @@ mod tests {
     fn force_uploads_unchanged_files() {
         let site = [file("a.txt", 1, None)];
         let (manifest, objects) = published(&site);
-        let plan = plan(
-            &site,
-            Remote { manifest: Some(&manifest), objects: &objects },
-            Options { force: true, max_deletes: 0 },
-        )
-        .unwrap();
+        let plan =
+            plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, Options { force: true, ..options() });
         assert_eq!(summary(&plan), [(Op::Upload, "a.txt", Reason::Force)]);
     }
 
@@ -387,10 +396,24 @@ mod tests {
         let old: Vec<_> = (0..5).map(|i| file(&format!("f{i}.txt"), i, None)).collect();
         let (manifest, objects) = published(&old);
         let remote = Remote { manifest: Some(&manifest), objects: &objects };
-        let err = plan(&old[..1], remote, Options { force: false, max_deletes: 3 }).unwrap_err();
+        let plan = plan(&old[..1], remote, options());
+        let err = plan.check_deletes(3).unwrap_err();
         assert_eq!(err, PlanError::TooManyDeletes { count: 4, max: 3 });
         assert!(err.to_string().contains("--max-deletes 4"));
-        assert_eq!(plan(&old[..1], remote, Options { force: false, max_deletes: 4 }).unwrap().deletes().count(), 4);
+        assert_eq!(plan.check_deletes(4), Ok(()));
+    }
+
+    #[test]
+    fn excluded_keys_are_never_deleted() {
+        let old = [file("index.html", 1, None), file("downloads/big.zip", 2, None), file(".DS_Store", 3, None)];
+        let (manifest, objects) = published(&old);
+        let exclude = crate::config::Excludes::new(&["downloads/**", "**/.DS_Store"]).unwrap();
+        let plan = plan(
+            &old[..1],
+            Remote { manifest: Some(&manifest), objects: &objects },
+            Options { force: false, exclude: &exclude },
+        );
+        assert!(plan.is_empty(), "{:?}", summary(&plan));
     }
 
     #[test]
@@ -399,7 +422,7 @@ mod tests {
         big.size = MAX_COPY_BYTES + 1;
         let (manifest, objects) = published(std::slice::from_ref(&big));
         big.headers.cache_control = Some("max-age=1".into());
-        let plan = plan(&[big], Remote { manifest: Some(&manifest), objects: &objects }, OPTIONS).unwrap();
+        let plan = plan(&[big], Remote { manifest: Some(&manifest), objects: &objects }, options());
         assert_eq!(summary(&plan), [(Op::Upload, "video.mp4", Reason::Headers)]);
     }
 }

@@ -18,8 +18,11 @@ use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote, RemoteObject};
 use crate::scan::{self, LocalFile, ScanOptions};
-use crate::state::{MANIFEST_KEY, Manifest};
-use crate::store::{S3Store, Store, StoreError};
+use crate::state::{MANIFEST_KEY, Manifest, ManifestError};
+
+/// The state file `skiff provision` leaves in a bucket set up for atomic deploys.
+const PROVISIONED_STATE: &str = "_skiff/state.json";
+use crate::store::{Condition, S3Store, Store, StoreError};
 use crate::{aws, invalidate, key};
 
 /// The publish was stopped by Ctrl-C (exit code 130).
@@ -35,6 +38,10 @@ pub struct Interrupted {
 /// What the bucket holds.
 struct RemoteState {
     manifest: Option<Manifest>,
+    /// How to write the next manifest so a concurrent publish is not silently overwritten.
+    manifest_condition: Condition,
+    /// The manifest is from a newer skiff.
+    too_new: Option<ManifestError>,
     objects: std::collections::BTreeMap<String, RemoteObject>,
 }
 
@@ -70,6 +77,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     // Local problems first: they are the user's to fix whatever the bucket says.
     let scanned = scanning.await.context("the scan stopped unexpectedly")??;
     let remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
+    if let Some(err) = &remote.too_new {
+        bail!("{location}{MANIFEST_KEY}: {err}");
+    }
     for warning in &scanned.warnings {
         out.warn(warning);
     }
@@ -80,11 +90,22 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         ));
     }
 
+    if settings.prefix.is_empty() && remote.objects.contains_key(PROVISIONED_STATE) {
+        bail!(
+            "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{PROVISIONED_STATE}`): publishing in place over it would break it\nhint: publish with a skiff that supports atomic mode, or use another bucket or `--prefix`",
+            settings.bucket
+        );
+    }
     let plan = plan::plan(
         &scanned.files,
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },
-        plan::Options { force: settings.force, max_deletes: settings.max_deletes },
-    )?;
+        plan::Options { force: settings.force, exclude: &settings.exclude },
+    );
+    let guard = plan.check_deletes(settings.max_deletes).with_context(|| format!("refusing to publish to {location}"));
+    let guard = match guard {
+        Err(err) if !settings.dry_run => return Err(err),
+        other => other,
+    };
     for site in &plan.nested_sites {
         out.info(&format!("leaving {location}{site} alone: another skiff site publishes there"));
     }
@@ -114,6 +135,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         }
         if let Some(Err(err)) = &target {
             out.warn(&format!("the invalidation would fail: {err}"));
+        }
+        if let Err(err) = &guard {
+            out.warn(&format!("{err:#}"));
         }
         if out.is_json() {
             let invalidation = batch.map(|b| json!({"id": null, "paths": b.paths, "wildcards": b.wildcards}));
@@ -145,9 +169,16 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         }
     });
     let store = Arc::new(store);
-    let report =
-        execute::execute(&store, &plan, &scanned.files, remote.manifest.as_ref(), settings.concurrency, &cancel, out)
-            .await;
+    let report = execute::execute(
+        &store,
+        &plan,
+        &scanned.files,
+        execute::Basis { manifest: remote.manifest.as_ref(), condition: remote.manifest_condition.clone() },
+        settings.concurrency,
+        &cancel,
+        out,
+    )
+    .await;
     ctrl_c.abort();
 
     let counts = Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter());
@@ -223,25 +254,18 @@ async fn read_remote(store: &S3Store, out: &Output) -> Result<RemoteState, Store
     let (manifest, objects) = tokio::join!(store.get(MANIFEST_KEY), store.list());
     let mut objects = objects?;
     objects.retain(|key, _| !key::is_state(key));
-    let manifest = match manifest? {
-        None => None,
-        Some(bytes) => match Manifest::parse(&bytes) {
-            Ok(manifest) => Some(manifest),
-            Err(err @ crate::state::ManifestError::TooNew(_)) => {
-                return Err(StoreError::Other {
-                    bucket: String::new(),
-                    key: Some(MANIFEST_KEY.to_string()),
-                    code: "manifest".into(),
-                    message: err.to_string(),
-                });
-            }
-            Err(err) => {
-                out.warn(&format!("ignoring {}{MANIFEST_KEY}: {err}; every file is uploaded once", store.location()));
-                None
-            }
-        },
+    let fetched = manifest?;
+    let manifest_condition = fetched.as_ref().map_or(Condition::IfAbsent, |f| Condition::IfMatch(f.etag.clone()));
+    let (manifest, too_new) = match fetched.map(|f| Manifest::parse(&f.bytes)) {
+        None => (None, None),
+        Some(Ok(manifest)) => (Some(manifest), None),
+        Some(Err(err @ ManifestError::TooNew(_))) => (None, Some(err)),
+        Some(Err(err)) => {
+            out.warn(&format!("ignoring {}{MANIFEST_KEY}: {err}; every file is uploaded once", store.location()));
+            (None, None)
+        }
     };
-    Ok(RemoteState { manifest, objects })
+    Ok(RemoteState { manifest, manifest_condition, too_new, objects })
 }
 
 fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
@@ -249,27 +273,36 @@ fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
         return Err(Interrupted { done: report.done.len(), planned }.into());
     }
     if let Some(err) = &report.manifest_error {
+        if matches!(err, StoreError::PreconditionFailed { .. }) {
+            bail!(
+                "another publish to {location} wrote skiff's manifest while this one ran; the files of both are in the bucket, but the manifest may not list this publish's changes\nhint: run the same command again: it re-checks every object against the listing"
+            );
+        }
         bail!(
             "the files were published but skiff's manifest could not be written to {location}{MANIFEST_KEY}: {err}\nhint: run the same command again; it re-checks every object"
         );
     }
-    if !report.failed.is_empty() {
-        let mut message = format!("{} of {planned} actions failed", report.failed.len());
-        for (action, err) in report.failed.iter().take(10) {
-            message.push_str(&format!("\n  `{}`: {err}", action.key));
-        }
-        if report.failed.len() > 10 {
-            message.push_str(&format!("\n  … and {} more", report.failed.len() - 10));
-        }
-        if !report.skipped.is_empty() {
-            message.push_str(&format!(
-                "\n{} actions were held back (HTML and deletes wait until every asset is up); what succeeded is recorded: run the same command again to finish",
-                report.skipped.len()
-            ));
-        }
-        bail!(message);
+    if report.failed.is_empty() && report.skipped.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let mut message = if report.failed.is_empty() {
+        format!("{} of {planned} actions were not attempted", report.skipped.len())
+    } else {
+        format!("{} of {planned} actions failed", report.failed.len())
+    };
+    for (action, err) in report.failed.iter().take(10) {
+        message.push_str(&format!("\n  `{}`: {err}", action.key));
+    }
+    if report.failed.len() > 10 {
+        message.push_str(&format!("\n  … and {} more", report.failed.len() - 10));
+    }
+    if !report.skipped.is_empty() {
+        message.push_str(&format!(
+            "\n{} actions were held back (HTML and deletes wait until every asset is up); what succeeded is recorded: run the same command again to finish",
+            report.skipped.len()
+        ));
+    }
+    bail!(message)
 }
 
 /// The `--json` document (DESIGN §2).

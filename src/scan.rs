@@ -7,12 +7,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use globset::GlobSet;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Rules;
+use crate::config::{Excludes, Rules};
 use crate::{key, mime};
 
 /// A SHA-256 digest of the bytes that are stored (after gzip when a rule asks for it).
@@ -108,7 +107,7 @@ impl LocalFile {
 #[derive(Debug, Clone, Copy)]
 pub struct ScanOptions<'a> {
     /// Keys matching these are not published.
-    pub exclude: &'a GlobSet,
+    pub exclude: &'a Excludes,
     /// Header and gzip rules.
     pub rules: &'a Rules,
     /// Length of the bucket prefix, for the key length limit.
@@ -122,7 +121,7 @@ pub struct Scan {
     pub files: Vec<LocalFile>,
     /// Their total size.
     pub bytes: u64,
-    /// How many files the excludes left out.
+    /// How many files the excludes left out (not counting pruned directories).
     pub excluded: usize,
     /// Things skipped that a person should know about.
     pub warnings: Vec<String>,
@@ -196,7 +195,19 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         .sort_by_file_name()
         .into_iter()
         .filter_entry(|entry| {
-            if entry.depth() == 0 || !entry.path_is_symlink() {
+            if entry.depth() == 0 {
+                return true;
+            }
+            // Excluded entries are left alone before anything else: an excluded link may
+            // point anywhere, and an excluded directory is not walked at all.
+            let relative_key = entry.path().strip_prefix(root).ok().and_then(|rel| key::from_relative_path(rel, 0).ok());
+            if let Some(key) = &relative_key {
+                let dir_excluded = entry.file_type().is_dir() && options.exclude.covers_dir(key);
+                if dir_excluded || (entry.path_is_symlink() && options.exclude.matches(key)) {
+                    return false;
+                }
+            }
+            if !entry.path_is_symlink() {
                 return true;
             }
             match std::fs::canonicalize(entry.path()) {
@@ -222,6 +233,10 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             Ok(entry) => entry,
             Err(err) => {
                 let path = err.path().unwrap_or(root).to_path_buf();
+                let relative = path.strip_prefix(root).ok().and_then(|rel| key::from_relative_path(rel, 0).ok());
+                if relative.is_some_and(|key| options.exclude.matches(&key)) {
+                    continue;
+                }
                 let what = match (err.loop_ancestor(), std::fs::read_link(&path)) {
                     (Some(ancestor), _) => {
                         format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display())
@@ -252,7 +267,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                 continue;
             }
         };
-        if options.exclude.is_match(&key) {
+        if options.exclude.matches(&key) {
             excluded += 1;
             continue;
         }
@@ -260,10 +275,10 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             warnings.push(format!("skipped `{}`: not a regular file", entry.path().display()));
             continue;
         }
-        if key::is_state(&key) {
+        if key.split('/').any(|segment| format!("{segment}/") == key::STATE_DIR) {
             problems.push((
                 entry.path().to_path_buf(),
-                format!("`{}` is where skiff keeps its state: rename the directory or exclude it", key::STATE_DIR),
+                format!("a `{}` directory is where skiff keeps its state: rename it or exclude it", key::STATE_DIR),
             ));
             continue;
         }
@@ -420,11 +435,12 @@ mod tests {
         write(dir.path(), "index.html", b"<h1>hi</h1>");
         write(dir.path(), "a/b/app.js", b"x");
         write(dir.path(), ".git/config", b"secret");
+        write(dir.path(), "a/.DS_Store", b"junk");
         let config = config("[[rules]]\nmatch = \"**/*.js\"\ncache_control = \"max-age=1\"\n");
         let scan = scan(dir.path(), options_for(&config)).unwrap();
         let keys: Vec<_> = scan.files.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["a/b/app.js", "index.html"]);
-        assert_eq!(scan.excluded, 1);
+        assert_eq!(scan.excluded, 1, "the .DS_Store; .git/ is pruned without being walked");
         assert_eq!(scan.bytes, 12);
         let js = &scan.files[0];
         assert_eq!(js.sha256.to_hex(), "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
@@ -488,11 +504,28 @@ mod tests {
     }
 
     #[test]
-    fn state_directory_is_reserved() {
+    fn state_directory_is_reserved_at_any_depth() {
+        for path in [".skiff/manifest.json", "docs/.skiff/manifest.json"] {
+            let dir = tempfile::tempdir().unwrap();
+            write(dir.path(), path, b"{}");
+            let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
+            assert!(err.contains(".skiff/") && err.contains(path), "{err}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn excluded_links_and_directories_are_not_followed() {
+        use std::os::unix::fs::symlink;
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), ".skiff/manifest.json", b"{}");
-        let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
-        assert!(err.contains(".skiff/"), "{err}");
+        write(dir.path(), "index.html", b"x");
+        write(dir.path(), "node_modules/pkg/a.js", b"x");
+        symlink("/", dir.path().join("node_modules/pkg/root")).unwrap();
+        symlink(dir.path().join("nowhere"), dir.path().join("broken.tmp")).unwrap();
+        let config = config("[deploy]\nexclude = [\"node_modules/**\", \"*.tmp\"]\n");
+        let scanned = scan(dir.path(), options_for(&config)).unwrap();
+        let keys: Vec<_> = scanned.files.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["index.html"]);
     }
 
     #[test]

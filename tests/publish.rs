@@ -533,3 +533,111 @@ fn ctrl_c_stops_records_what_was_done_and_exits_130() {
     assert_eq!(doc["summary"]["uploaded"], 40 - uploaded.len(), "the next run uploads only the rest");
     assert_eq!(doc["summary"]["unchanged"], uploaded.len());
 }
+
+#[test]
+fn excluded_files_stay_in_the_bucket() {
+    let bucket = Bucket::new("exclude-keeps");
+    let site = Site::new(&[("index.html", b"x"), ("downloads/big.zip", b"zip")]);
+    publish(&site, &bucket, &[]).success();
+    site.remove("downloads/big.zip");
+    let config = config_file(&site, "[deploy]\nexclude = [\"downloads/**\"]\n");
+    let doc = skiff(&["-c", &config, "--json", "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name])
+        .success()
+        .json();
+    assert_eq!(doc["summary"]["deleted"], 0);
+    assert!(
+        bucket.keys().contains(&"downloads/big.zip".to_string()),
+        "excluding a file does not remove it from the live site"
+    );
+}
+
+#[test]
+fn dry_run_over_the_delete_limit_shows_the_plan_and_warns() {
+    let bucket = Bucket::new("dry-limit");
+    let site = Site::new(&[("a.html", b"a"), ("b.html", b"b"), ("c.html", b"c")]);
+    publish(&site, &bucket, &[]).success();
+    site.remove("b.html");
+    site.remove("c.html");
+    let run = publish(&site, &bucket, &["--dry-run", "--max-deletes", "1"]).success();
+    assert!(run.stderr.contains("would delete") && run.stderr.contains("limit of 1"), "{}", run.stderr);
+}
+
+#[test]
+fn a_bucket_set_up_for_atomic_deploys_is_not_published_over() {
+    let bucket = Bucket::new("provisioned");
+    bucket.put("_skiff/state.json", b"{}");
+    let site = Site::new(&[("index.html", b"x")]);
+    publish(&site, &bucket, &[]).failure(1, &["_skiff/state.json", &bucket.name]);
+    assert_eq!(bucket.keys(), ["_skiff/state.json"]);
+}
+
+#[test]
+fn a_manifest_from_a_newer_skiff_is_refused_and_a_broken_one_ignored() {
+    let bucket = Bucket::new("manifest-versions");
+    let site = Site::new(&[("index.html", b"x")]);
+    bucket.put(".skiff/manifest.json", br#"{"format": 99, "files": {}}"#);
+    publish(&site, &bucket, &[]).failure(1, &["format 99", "upgrade skiff", &bucket.name]);
+    assert_eq!(bucket.keys(), [".skiff/manifest.json"]);
+    bucket.put(".skiff/manifest.json", b"not json");
+    let run = publish(&site, &bucket, &[]).success();
+    assert!(run.stderr.contains("ignoring"), "{}", run.stderr);
+    assert_eq!(bucket.manifest("")["format"], 1);
+}
+
+#[test]
+fn access_denied_on_one_key_names_it_holds_back_html_and_the_next_run_finishes() {
+    let bucket = Bucket::new("denied");
+    let site = Site::new(&[("index.html", b"<p>1</p>"), ("a.css", b"a1"), ("b.css", b"b1"), ("old.txt", b"o")]);
+    publish(&site, &bucket, &[]).success();
+    site.write("index.html", b"<p>2</p>");
+    site.write("a.css", b"a2");
+    site.write("b.css", b"b2");
+    site.remove("old.txt");
+    let proxy = Proxy::start(&endpoint());
+    let denied = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>injected</RequestId></Error>";
+    proxy.fail_next("PUT", "/b.css", 1, 403, denied);
+    let run = publish_via(&proxy, &site, &bucket, &["--json"]);
+    let run = run.failure(1, &["b.css", "access denied", "held back"]);
+    let doc = run.json();
+    assert_eq!(doc["complete"], false);
+    let objects = bucket.objects();
+    assert_eq!(objects["a.css"].bytes, b"a2", "other assets went up");
+    assert_eq!(objects["index.html"].bytes, b"<p>1</p>", "the page that may need b.css is held back");
+    assert!(objects.contains_key("old.txt"), "deletes are held back");
+    assert_eq!(bucket.manifest("")["files"]["a.css"]["size"], 2, "what succeeded is recorded");
+
+    let doc = publish(&site, &bucket, &["--json"]).success().json();
+    let mut keys: Vec<String> =
+        doc["actions"].as_array().unwrap().iter().map(|a| a["key"].as_str().unwrap().to_string()).collect();
+    keys.sort();
+    assert_eq!(keys, ["b.css", "index.html", "old.txt"], "a.css is not uploaded again");
+    assert_eq!(bucket.objects()["index.html"].bytes, b"<p>2</p>");
+}
+
+#[test]
+fn throttling_beyond_retries_is_named() {
+    let bucket = Bucket::new("throttled");
+    let site = Site::new(&[("a.css", b"a")]);
+    let proxy = Proxy::start(&endpoint());
+    let slow_down = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+    proxy.fail_next("PUT", "/a.css", 2, 503, slow_down);
+    publish_via(&proxy, &site, &bucket, &[]).failure(1, &["a.css", "throttling", "--concurrency"]);
+    publish(&site, &bucket, &[]).success();
+}
+
+#[test]
+fn missing_credentials_are_explained() {
+    let site = Site::new(&[("a.css", b"a")]);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["publish", site.path().to_str().unwrap(), "--bucket", "some-bucket"])
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("HOME", site.path())
+        .output()
+        .unwrap();
+    let run = finish(output);
+    run.failure(1, &["credentials", "AWS_PROFILE"]);
+}

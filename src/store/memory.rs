@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
-use super::{DeleteResults, StoreError, Upload};
+use super::{Condition, DeleteResults, Fetched, StoreError, Upload};
 use crate::plan::RemoteObject;
 use crate::scan::{Headers, hash_file};
 
@@ -80,8 +80,9 @@ impl super::Store for MemoryStore {
         "memory://".to_string()
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.objects.lock().unwrap_or_else(PoisonError::into_inner).get(key).map(|o| o.bytes.clone()))
+    async fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
+        let objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(objects.get(key).map(|o| Fetched { bytes: o.bytes.clone(), etag: o.etag.clone() }))
     }
 
     async fn list(&self) -> Result<BTreeMap<String, RemoteObject>, StoreError> {
@@ -94,17 +95,32 @@ impl super::Store for MemoryStore {
 
     async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {
         self.write("upload", upload.key)?;
-        let file_err = |source| StoreError::File { path: upload.path.to_path_buf(), source };
+        let file_err = |source| StoreError::File { path: upload.source.to_path_buf(), source };
         let (_, digest) = hash_file(upload.path).map_err(file_err)?;
         if digest != upload.sha256 {
-            return Err(StoreError::ChangedDuringPublish { path: upload.path.to_path_buf() });
+            return Err(StoreError::ChangedDuringPublish { path: upload.source.to_path_buf() });
         }
         let bytes = std::fs::read(upload.path).map_err(file_err)?;
         Ok(self.store(upload.key, bytes, upload.headers.clone()))
     }
 
-    async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<String, StoreError> {
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        condition: Condition,
+    ) -> Result<String, StoreError> {
         self.write("put", key)?;
+        let current = self.objects.lock().unwrap_or_else(PoisonError::into_inner).get(key).map(|o| o.etag.clone());
+        let holds = match &condition {
+            Condition::Always => true,
+            Condition::IfMatch(etag) => current.as_deref() == Some(etag.as_str()),
+            Condition::IfAbsent => current.is_none(),
+        };
+        if !holds {
+            return Err(StoreError::PreconditionFailed { bucket: "memory".into(), key: key.into() });
+        }
         Ok(self.store(
             key,
             bytes,
@@ -112,9 +128,12 @@ impl super::Store for MemoryStore {
         ))
     }
 
-    async fn update_headers(&self, key: &str, headers: &Headers) -> Result<String, StoreError> {
+    async fn update_headers(&self, key: &str, headers: &Headers, if_match: Option<&str>) -> Result<String, StoreError> {
         self.write("update-metadata", key)?;
         let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        if if_match.is_some_and(|etag| objects.get(key).is_none_or(|o| o.etag != etag)) {
+            return Err(StoreError::PreconditionFailed { bucket: "memory".into(), key: key.into() });
+        }
         let object = objects.get_mut(key).ok_or_else(|| StoreError::Other {
             bucket: "memory".into(),
             key: Some(key.into()),

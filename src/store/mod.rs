@@ -94,6 +94,14 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// A whole DeleteObjects request failed.
+    #[error("could not delete `{key}`: {cause}")]
+    DeleteFailed {
+        /// The key.
+        key: String,
+        /// Why the request failed.
+        cause: String,
+    },
     /// Anything else S3 said.
     #[error("S3 refused the request for {}: {code}{}", subject(bucket, key.as_deref()), detail(message))]
     Other {
@@ -124,14 +132,36 @@ fn detail(message: &str) -> String {
 pub struct Upload<'a> {
     /// The key, relative to the prefix.
     pub key: &'a str,
-    /// The bytes to send.
+    /// The bytes to send (the file, or its gzip copy).
     pub path: &'a Path,
+    /// The site file it comes from, for messages.
+    pub source: &'a Path,
     /// Their size, as scanned.
     pub size: u64,
     /// Their SHA-256, as scanned; sent as the upload's checksum so S3 rejects other bytes.
     pub sha256: Digest,
     /// Headers to store.
     pub headers: &'a Headers,
+}
+
+/// A condition on a small write, for compare-and-swap of skiff's own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Write whatever is there.
+    Always,
+    /// Only if the object still has this ETag (`If-Match`).
+    IfMatch(String),
+    /// Only if there is no such object yet (`If-None-Match: *`).
+    IfAbsent,
+}
+
+/// An object read whole: its bytes and ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The ETag, as S3 quotes it.
+    pub etag: String,
 }
 
 /// Per-key result of a batch delete.
@@ -142,8 +172,8 @@ pub trait Store: Send + Sync + 'static {
     /// `s3://bucket/prefix`, for messages.
     fn location(&self) -> String;
 
-    /// An object's bytes, or `None` when it does not exist.
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    /// An object's bytes and ETag, or `None` when it does not exist.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Fetched>, StoreError>> + Send;
 
     /// Every object under the prefix, keys relative to it.
     fn list(&self) -> impl Future<Output = Result<BTreeMap<String, RemoteObject>, StoreError>> + Send;
@@ -151,16 +181,24 @@ pub trait Store: Send + Sync + 'static {
     /// Upload a file (multipart when large); returns the new ETag.
     fn put_file(&self, upload: Upload<'_>) -> impl Future<Output = Result<String, StoreError>> + Send;
 
-    /// Store small bytes; returns the new ETag.
+    /// Store small bytes when `condition` holds (else [`StoreError::PreconditionFailed`]);
+    /// returns the new ETag.
     fn put_bytes(
         &self,
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
+        condition: Condition,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
-    /// Replace an object's headers without sending its bytes; returns its ETag.
-    fn update_headers(&self, key: &str, headers: &Headers) -> impl Future<Output = Result<String, StoreError>> + Send;
+    /// Replace an object's headers without sending its bytes, only if it still has
+    /// `if_match` as its ETag when given; returns its ETag.
+    fn update_headers(
+        &self,
+        key: &str,
+        headers: &Headers,
+        if_match: Option<&str>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
     /// Delete up to 1,000 keys in one request.
     fn delete(&self, keys: &[String]) -> impl Future<Output = Result<DeleteResults, StoreError>> + Send;

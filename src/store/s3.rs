@@ -13,7 +13,7 @@ use aws_sdk_s3::types::{
 };
 use tokio::task::JoinSet;
 
-use super::{DeleteResults, StoreError, Upload};
+use super::{Condition, DeleteResults, Fetched, StoreError, Upload};
 use crate::key;
 use crate::plan::RemoteObject;
 use crate::scan::Headers;
@@ -93,12 +93,10 @@ impl S3Store {
     }
 
     async fn put_single(&self, upload: &Upload<'_>) -> Result<String, StoreError> {
-        let body = ByteStream::read_from()
-            .path(upload.path)
-            .length(Length::Exact(upload.size))
-            .build()
-            .await
-            .map_err(|e| StoreError::File { path: upload.path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let body =
+            ByteStream::read_from().path(upload.path).length(Length::Exact(upload.size)).build().await.map_err(
+                |e| StoreError::File { path: upload.source.to_path_buf(), source: std::io::Error::other(e) },
+            )?;
         let request = self
             .client
             .put_object()
@@ -169,12 +167,13 @@ impl S3Store {
         for number in 1..=count {
             let offset = (number - 1) * part_size;
             let length = part_size.min(upload.size - offset);
-            let (client, bucket, key, id, path) = (
+            let (client, bucket, key, id, path, source) = (
                 self.client.clone(),
                 self.bucket.clone(),
                 full.to_string(),
                 upload_id.to_string(),
                 upload.path.to_path_buf(),
+                upload.source.to_path_buf(),
             );
             running.spawn(async move {
                 let body = ByteStream::read_from()
@@ -184,7 +183,7 @@ impl S3Store {
                     .build()
                     .await
                     .map_err(|e| {
-                        PartError::Store(StoreError::File { path: path.clone(), source: std::io::Error::other(e) })
+                        PartError::Store(StoreError::File { path: source.clone(), source: std::io::Error::other(e) })
                     })?;
                 let part_number = i32::try_from(number).unwrap_or(i32::MAX);
                 client
@@ -268,16 +267,17 @@ impl super::Store for S3Store {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
         let result = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
         match result {
             Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_string();
                 let bytes = out.body.collect().await.map_err(|e| StoreError::Connection {
                     bucket: self.bucket.clone(),
                     key: Some(self.full(key)),
                     message: e.to_string(),
                 })?;
-                Ok(Some(bytes.into_bytes().to_vec()))
+                Ok(Some(Fetched { bytes: bytes.into_bytes().to_vec(), etag }))
             }
             Err(err)
                 if err
@@ -315,8 +315,8 @@ impl super::Store for S3Store {
         // PUTs, but multipart parts and S3-compatible stores may not.
         match tokio::fs::metadata(upload.path).await {
             Ok(meta) if meta.len() == upload.size => {}
-            Ok(_) => return Err(StoreError::ChangedDuringPublish { path: upload.path.to_path_buf() }),
-            Err(source) => return Err(StoreError::File { path: upload.path.to_path_buf(), source }),
+            Ok(_) => return Err(StoreError::ChangedDuringPublish { path: upload.source.to_path_buf() }),
+            Err(source) => return Err(StoreError::File { path: upload.source.to_path_buf(), source }),
         }
         if upload.size >= self.multipart_threshold {
             self.put_multipart(&upload).await
@@ -325,22 +325,31 @@ impl super::Store for S3Store {
         }
     }
 
-    async fn put_bytes(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<String, StoreError> {
-        let out = self
+    async fn put_bytes(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        condition: Condition,
+    ) -> Result<String, StoreError> {
+        let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(self.full(key))
             .body(ByteStream::from(bytes))
             .content_type(content_type)
-            .cache_control("no-store")
-            .send()
-            .await
-            .map_err(|e| self.error(&e, Some(key)))?;
+            .cache_control("no-store");
+        request = match condition {
+            Condition::Always => request,
+            Condition::IfMatch(etag) => request.if_match(etag),
+            Condition::IfAbsent => request.if_none_match("*"),
+        };
+        let out = request.send().await.map_err(|e| self.error(&e, Some(key)))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
-    async fn update_headers(&self, key: &str, headers: &Headers) -> Result<String, StoreError> {
+    async fn update_headers(&self, key: &str, headers: &Headers, if_match: Option<&str>) -> Result<String, StoreError> {
         let full = self.full(key);
         let out = self
             .client
@@ -348,6 +357,7 @@ impl super::Store for S3Store {
             .bucket(&self.bucket)
             .key(&full)
             .copy_source(key::copy_source(&self.bucket, &full))
+            .set_copy_source_if_match(if_match.map(str::to_string))
             .metadata_directive(MetadataDirective::Replace)
             .content_type(&headers.content_type)
             .set_cache_control(headers.cache_control.clone())
