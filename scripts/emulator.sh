@@ -4,23 +4,30 @@
 
 emulator_venv() {
   local cache="${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}"
-  local requirements
+  local requirements stamp venv partial
   requirements="$(dirname "${BASH_SOURCE[0]}")/moto-requirements.txt"
-  local stamp
-  stamp=$(sha256sum "$requirements" | cut -c1-12)
-  local venv="$cache/moto-$stamp"
+  stamp=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:12])' "$requirements") || return 1
+  venv="$cache/moto-$stamp"
   if [ ! -x "$venv/bin/moto_server" ]; then
     echo "installing the local AWS emulator (moto) into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    mkdir -p "$cache" || return 1
+    # Install next to it and move into place only when complete, so a failed or interrupted
+    # install is never mistaken for a good one.
+    partial=$(mktemp -d "$cache/moto-partial.XXXXXX") || return 1
+    if python3 -m venv "$partial" && "$partial/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"; then
+      rm -rf "$venv" && mv "$partial" "$venv" || return 1
+    else
+      rm -rf "$partial"
+      echo "could not install moto from $requirements" >&2
+      return 1
+    fi
   fi
   echo "$venv"
 }
 
 start_emulator() {
   local venv
-  venv=$(emulator_venv)
+  venv=$(emulator_venv) || exit 1
   EMULATOR_PYTHON="$venv/bin/python"
   local port
   port=$("$EMULATOR_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
