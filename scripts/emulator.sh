@@ -4,20 +4,22 @@
 
 emulator_venv() {
   local cache="${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}"
-  local requirements stamp venv partial
+  local requirements stamp venv
   requirements="$(dirname "${BASH_SOURCE[0]}")/moto-requirements.txt"
   stamp=$(python3 -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest()[:12])' "$requirements") || return 1
   venv="$cache/moto-$stamp"
-  if [ ! -x "$venv/bin/moto_server" ]; then
+  # A venv cannot be moved (its scripts name their interpreter by path), so it is built in
+  # place and marked complete last: a failed or interrupted install is never reused.
+  if [ ! -f "$venv/.complete" ]; then
     echo "installing the local AWS emulator (moto) into $venv" >&2
+    rm -rf "$venv"
     mkdir -p "$cache" || return 1
-    # Install next to it and move into place only when complete, so a failed or interrupted
-    # install is never mistaken for a good one.
-    partial=$(mktemp -d "$cache/moto-partial.XXXXXX") || return 1
-    if python3 -m venv "$partial" && "$partial/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"; then
-      rm -rf "$venv" && mv "$partial" "$venv" || return 1
+    if python3 -m venv "$venv" \
+      && "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
+      && touch "$venv/.complete"; then
+      :
     else
-      rm -rf "$partial"
+      rm -rf "$venv"
       echo "could not install moto from $requirements" >&2
       return 1
     fi
