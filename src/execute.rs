@@ -113,6 +113,7 @@ pub async fn execute<S: Store>(
     // The manifest records what is in the bucket now, including partial progress.
     let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
     if basis.manifest.is_none_or(|old| !old.same_files(&manifest)) {
+        tracing::debug!(entries = manifest.files.len(), condition = ?basis.condition, "writing the manifest");
         match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json", basis.condition).await {
             Ok(_) => report.manifest_written = true,
             Err(err) => report.manifest_error = Some(err),

@@ -76,6 +76,14 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     let location = store.location();
     // Local problems first: they are the user's to fix whatever the bucket says.
     let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    tracing::debug!(
+        files = scanned.files.len(),
+        bytes = scanned.bytes,
+        excluded = scanned.excluded,
+        elapsed_ms = started.elapsed().as_millis(),
+        "scanned {}",
+        settings.dir.display()
+    );
     let remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
     if let Some(err) = &remote.too_new {
         bail!("{location}{MANIFEST_KEY}: {err}");
@@ -109,6 +117,14 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     for site in &plan.nested_sites {
         out.info(&format!("leaving {location}{site} alone: another skiff site publishes there"));
     }
+    tracing::debug!(
+        manifest_entries = remote.manifest.as_ref().map_or(0, |m| m.files.len()),
+        listed = remote.objects.len(),
+        actions = plan.actions.len(),
+        unchanged = plan.unchanged.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "planned against {location}"
+    );
     out.plan(&plan, &location, settings.dry_run);
     let target = cdn.as_ref().zip(distribution).and_then(|((c, client), distribution)| {
         match distribution.map(|d| invalidate::mapping(&d, &settings.bucket, c.directory_rewrite).map(|m| (d, m))) {

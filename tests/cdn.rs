@@ -207,3 +207,20 @@ fn wait_needs_a_distribution() {
     skiff(&["publish", site.path().to_str().unwrap(), "--bucket", "b-b-b", "--wait"])
         .failure(2, &["--wait", "no distribution"]);
 }
+
+#[test]
+fn access_denied_names_the_distribution_and_the_permissions() {
+    let bucket = Bucket::new("cdn-denied");
+    let cdn = Distribution::new(&bucket.name, "", true);
+    let site = Site::new(&[("a.html", b"1")]);
+    publish(&site, &bucket, &cdn.id, &[]).success();
+    site.write("a.html", b"2");
+    let proxy = Proxy::start(&endpoint());
+    let denied = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/ci is not authorized to perform: cloudfront:GetDistribution</Message></Error><RequestId>injected</RequestId></ErrorResponse>";
+    proxy.fail_next("GET", &format!("/distribution/{}", cdn.id), 1, 403, denied);
+    let args = ["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--distribution-id", &cdn.id];
+    skiff_at(&proxy.endpoint, &args, None)
+        .failure(1, &["access denied", &cdn.id, "cloudfront:CreateInvalidation", "the files were published"]);
+    assert_eq!(bucket.objects()["a.html"].bytes, b"2");
+    assert_eq!(cdn.invalidations(), Vec::<Vec<String>>::new());
+}
