@@ -206,7 +206,7 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
                 None if remote.manifest.is_none() && listed.is_some() => (Op::Upload, Reason::Untracked),
                 None => (Op::Upload, Reason::New),
                 Some(entry) => {
-                    let intact = listed.is_some_and(|o| o.etag == entry.etag && o.size == entry.size);
+                    let intact = listed.is_some_and(|o| o.size == entry.size && same_etag(&o.etag, &entry.etag));
                     if !intact {
                         (Op::Upload, Reason::Drift)
                     } else if entry.sha256 != file.sha256 || entry.size != file.size {
@@ -222,7 +222,7 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
                 }
             }
         };
-        let listed_etag = (op == Op::UpdateMetadata).then(|| listed.map(|o| o.etag.clone())).flatten();
+        let listed_etag = listed.filter(|o| op == Op::UpdateMetadata && !o.etag.is_empty()).map(|o| o.etag.clone());
         writes.push(Action { op, key: file.key.clone(), reason, bytes: file.size, html: file.is_html(), listed_etag });
     }
     // Assets first, then HTML: a page never goes live before what it references.
@@ -249,6 +249,13 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
     let mut actions = writes;
     actions.extend(deletes);
     Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites }
+}
+
+/// Whether a listed ETag matches the one skiff recorded. Stores differ in quoting and case;
+/// some (s3s-fs) list no ETag at all, and then only the size can tell drift.
+fn same_etag(listed: &str, recorded: &str) -> bool {
+    let bare = |etag: &str| etag.trim().trim_matches('"').to_ascii_lowercase();
+    listed.is_empty() || bare(listed) == bare(recorded)
 }
 
 /// Sub-prefixes that hold another skiff site's manifest (`blog/.skiff/manifest.json` →
@@ -380,6 +387,20 @@ mod tests {
         let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, options());
         assert_eq!(summary(&plan), [(Op::Delete, "blogroll.html", Reason::Gone)]);
         assert_eq!(plan.nested_sites, ["blog/"]);
+    }
+
+    #[test]
+    fn etags_compare_without_quotes_or_case_and_a_missing_one_falls_back_to_size() {
+        let site = [file("a.css", 1, None), file("b.css", 2, None), file("c.css", 3, None)];
+        let (manifest, mut objects) = published(&site);
+        let a = objects.get_mut("a.css").unwrap();
+        a.etag = a.etag.trim_matches('"').to_ascii_uppercase();
+        objects.get_mut("b.css").unwrap().etag = String::new();
+        let c = objects.get_mut("c.css").unwrap();
+        c.etag.clear();
+        c.size += 1;
+        let plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, options());
+        assert_eq!(summary(&plan), [(Op::Upload, "c.css", Reason::Drift)]);
     }
 
     #[test]
