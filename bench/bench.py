@@ -97,17 +97,20 @@ class Proxy:
 
 def measure(argv, env, cwd=None):
     """Run a command; return (wall s, CPU s, peak RSS MiB, exit code, stderr tail).
-    stderr goes to a file: a pipe could fill up and stall the tool while we wait."""
+    GNU time runs it: a child forked from this (large) Python process would inherit its
+    RSS high-water mark across exec, so wait4's ru_maxrss here would be ours, not the
+    tool's. stderr goes to a file: a pipe could fill up and stall the tool."""
     import tempfile
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as usage:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(["/usr/bin/time", "-o", usage.name, "-f", "%U %S %M", *argv],
+                              env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-600:].decode(errors="replace")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, tail
+        fields = usage.read().split()[-3:]
+    user, system, rss_kib = float(fields[0]), float(fields[1]), int(fields[2])
+    return wall, user + system, rss_kib / 1024, proc.returncode, tail
 
 
 class Tools:
@@ -116,6 +119,8 @@ class Tools:
     def __init__(self, work, skiff):
         self.work = work
         self.skiff = skiff
+        # The rules scenario alternates two rule sets, so every run has headers to update.
+        self.rules_flip = 0
         self.venv_bin = os.path.join(os.environ.get("BENCH_VENV", ""), "bin")
 
     def versions(self):
@@ -143,7 +148,9 @@ class Tools:
         env = self.base_env(endpoint)
         host = endpoint.removeprefix("http://")
         if tool == "skiff":
-            config = os.path.join(self.work, "skiff-rules.toml" if scenario == "rules" else "skiff.toml")
+            config = os.path.join(self.work, "skiff.toml" if scenario != "rules" else f"skiff-rules-{self.rules_flip}.toml")
+            if scenario == "rules":
+                self.rules_flip ^= 1
             env.update(AWS_CONFIG_FILE="/dev/null", AWS_ENDPOINT_URL=endpoint)
             return [self.skiff, "-q", "-c", config, "publish", site, "--bucket", bucket, "--yes", "--max-deletes", "10000000"], env
         if tool == "aws":
@@ -306,8 +313,9 @@ def run_scenario(args, tools, server, s3, tool, site, bucket, scenario, mutator,
 def prepare_skiff_configs(work):
     with open(os.path.join(work, "skiff.toml"), "w") as f:
         f.write('[deploy]\nconcurrency = 32\n[[rules]]\nmatch = "**/*.html"\ncache_control = "public, max-age=0, must-revalidate"\n')
-    with open(os.path.join(work, "skiff-rules.toml"), "w") as f:
-        f.write('[deploy]\nconcurrency = 32\n[[rules]]\nmatch = "**/*.html"\ncache_control = "public, max-age=60"\n')
+    for flip, age in enumerate((60, 0)):
+        with open(os.path.join(work, f"skiff-rules-{flip}.toml"), "w") as f:
+            f.write(f'[deploy]\nconcurrency = 32\n[[rules]]\nmatch = "**/*.html"\ncache_control = "public, max-age={age}"\n')
 
 
 def bench_size(args, tools, server, s3, size):
