@@ -546,25 +546,13 @@ impl Config {
                 )));
             }
         };
-        let bucket = match (&args.bucket, &self.bucket) {
-            (Some(bucket), _) => {
-                validate_bucket(bucket).map_err(|what| ConfigError::new(format!("invalid `--bucket`: {what}")))?;
-                bucket.clone()
-            }
-            (None, Some(bucket)) => bucket.clone(),
-            (None, None) => {
-                return Err(ConfigError::new(format!(
-                    "no bucket to publish to: pass `--bucket NAME` or set `[site] bucket` in {}",
-                    self.file_hint()
-                )));
-            }
+        let Some(bucket) = self.bucket(args.bucket.as_deref())? else {
+            return Err(ConfigError::new(format!(
+                "no bucket to publish to: pass `--bucket NAME` or set `[site] bucket` in {}",
+                self.file_hint()
+            )));
         };
-        let prefix = match &args.prefix {
-            Some(prefix) => {
-                normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?
-            }
-            None => self.prefix.clone(),
-        };
+        let prefix = self.prefix(args.prefix.as_deref())?;
         if self.mode == Mode::Atomic {
             return Err(ConfigError::new(format!(
                 "`[site] mode = \"atomic\"` in {} needs a provisioned site, which this version of skiff cannot create yet: use `mode = \"in-place\"`",
@@ -592,11 +580,7 @@ impl Config {
             dir,
             bucket,
             prefix,
-            aws: crate::aws::Target {
-                profile: self.profile.clone(),
-                region: self.region.clone(),
-                endpoint_url: self.endpoint_url.clone(),
-            },
+            aws: self.aws_target(),
             dry_run: args.dry_run,
             yes: args.yes,
             force: args.force,
@@ -624,19 +608,8 @@ impl Config {
                 crate::invalidation::user_path(raw).map_err(|what| ConfigError::new(format!("invalid path {what}")))?,
             );
         }
-        let bucket = match &args.bucket {
-            Some(bucket) => {
-                validate_bucket(bucket).map_err(|what| ConfigError::new(format!("invalid `--bucket`: {what}")))?;
-                Some(bucket.clone())
-            }
-            None => self.bucket.clone(),
-        };
-        let prefix = match &args.prefix {
-            Some(prefix) => {
-                normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))?
-            }
-            None => self.prefix.clone(),
-        };
+        let bucket = self.bucket(args.bucket.as_deref())?;
+        let prefix = self.prefix(args.prefix.as_deref())?;
         Ok(InvalidateSettings {
             distribution_id,
             paths,
@@ -647,12 +620,37 @@ impl Config {
             dry_run: args.dry_run,
             bucket,
             prefix,
-            aws: crate::aws::Target {
-                profile: self.profile.clone(),
-                region: self.region.clone(),
-                endpoint_url: self.endpoint_url.clone(),
-            },
+            aws: self.aws_target(),
         })
+    }
+
+    fn aws_target(&self) -> crate::aws::Target {
+        crate::aws::Target {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    /// `--prefix`, else `[site] prefix`, normalised.
+    fn prefix(&self, flag: Option<&str>) -> Result<String, ConfigError> {
+        match flag {
+            Some(prefix) => {
+                normalize_prefix(prefix).map_err(|what| ConfigError::new(format!("invalid `--prefix`: {what}")))
+            }
+            None => Ok(self.prefix.clone()),
+        }
+    }
+
+    /// `--bucket`, else `[site] bucket`, checked.
+    fn bucket(&self, flag: Option<&str>) -> Result<Option<String>, ConfigError> {
+        match flag {
+            Some(bucket) => {
+                validate_bucket(bucket).map_err(|what| ConfigError::new(format!("invalid `--bucket`: {what}")))?;
+                Ok(Some(bucket.to_string()))
+            }
+            None => Ok(self.bucket.clone()),
+        }
     }
 
     /// `--distribution-id`, else `[site] distribution_id`, checked.
