@@ -58,6 +58,13 @@ pub fn is_state(key: &str) -> bool {
     key.starts_with(STATE_DIR)
 }
 
+/// Whether any directory of a key is skiff's state directory (`.skiff`): such a key can never
+/// be site content, at the top or in a sub-prefix another skiff site may publish to.
+pub fn has_state_segment(key: &str) -> bool {
+    let name = STATE_DIR.trim_end_matches('/');
+    key.split('/').rev().skip(1).any(|segment| segment == name)
+}
+
 /// Percent-encode `bucket/key` for `x-amz-copy-source`: everything but unreserved
 /// characters and `/` (S3 needs `+`, `%`, spaces and non-ASCII encoded there).
 pub fn copy_source(bucket: &str, key: &str) -> String {
@@ -114,5 +121,7 @@ mod tests {
         assert!(is_state(".skiff/manifest.json"));
         assert!(!is_state("docs/.skiff/x"));
         assert!(!is_state(".skiffx"));
+        assert!(has_state_segment(".skiff/manifest.json") && has_state_segment("docs/.skiff/x"));
+        assert!(!has_state_segment("docs/.skiff") && !has_state_segment("a/.skiffx/b"));
     }
 }

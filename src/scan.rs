@@ -275,7 +275,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             warnings.push(format!("skipped `{}`: not a regular file", entry.path().display()));
             continue;
         }
-        if key.split('/').any(|segment| format!("{segment}/") == key::STATE_DIR) {
+        if key::has_state_segment(&key) {
             problems.push((
                 entry.path().to_path_buf(),
                 format!("a `{}` directory is where skiff keeps its state: rename it or exclude it", key::STATE_DIR),
@@ -511,6 +511,31 @@ mod tests {
             let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
             assert!(err.contains(".skiff/") && err.contains(path), "{err}");
         }
+    }
+
+    #[test]
+    fn names_that_collide_once_normalised_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "caf\u{e9}.html", b"composed");
+        write(dir.path(), "cafe\u{301}.html", b"decomposed");
+        let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
+        assert!(err.contains("same key") && err.contains("NFC"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_skipped_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "index.html", b"x");
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let scanned = scan(dir.path(), options_for(&config(""))).unwrap();
+        assert_eq!(scanned.files.len(), 1, "a FIFO is never opened (reading it would hang)");
+        assert!(
+            scanned.warnings.iter().any(|w| w.contains("pipe") && w.contains("not a regular file")),
+            "{:?}",
+            scanned.warnings
+        );
     }
 
     #[cfg(unix)]
