@@ -72,6 +72,54 @@ pub fn cloudfront_client(shared: &SdkConfig) -> aws_sdk_cloudfront::Client {
     aws_sdk_cloudfront::Client::from_conf(config)
 }
 
+/// The ACM client, pinned to us-east-1: CloudFront only takes certificates from there.
+pub fn acm_client(shared: &SdkConfig) -> aws_sdk_acm::Client {
+    let config = aws_sdk_acm::config::Builder::from(shared).region(Region::from_static(GLOBAL_REGION)).build();
+    aws_sdk_acm::Client::from_conf(config)
+}
+
+/// The Route 53 client (a global service, signed for us-east-1).
+pub fn route53_client(shared: &SdkConfig) -> aws_sdk_route53::Client {
+    let config = aws_sdk_route53::config::Builder::from(shared).region(Region::from_static(GLOBAL_REGION)).build();
+    aws_sdk_route53::Client::from_conf(config)
+}
+
+/// The CloudFront KeyValueStore data-plane client (global, SigV4a). Its endpoint rules put
+/// the account id in front of the host even for an explicit endpoint
+/// (`http://123456789012.127.0.0.1:…`); an explicit endpoint is used exactly as given.
+pub fn kvs_client(shared: &SdkConfig) -> aws_sdk_cloudfrontkeyvaluestore::Client {
+    let mut config = aws_sdk_cloudfrontkeyvaluestore::config::Builder::from(shared);
+    let url = std::env::var("AWS_ENDPOINT_URL_CLOUDFRONT_KEYVALUESTORE")
+        .ok()
+        .or_else(|| shared.endpoint_url().map(str::to_string));
+    if let Some(url) = url {
+        config = config.endpoint_resolver(ExactEndpoint {
+            url,
+            rules: aws_sdk_cloudfrontkeyvaluestore::config::endpoint::DefaultResolver::new(),
+        });
+    }
+    aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(config.build())
+}
+
+/// The KVS endpoint rules' answer (its SigV4a auth scheme) with the URL replaced.
+#[derive(Debug)]
+struct ExactEndpoint {
+    url: String,
+    rules: aws_sdk_cloudfrontkeyvaluestore::config::endpoint::DefaultResolver,
+}
+
+impl aws_sdk_cloudfrontkeyvaluestore::config::endpoint::ResolveEndpoint for ExactEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_cloudfrontkeyvaluestore::config::endpoint::Params,
+    ) -> aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture<'a> {
+        let resolved = self.rules.resolve_endpoint(params);
+        aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture::new(async move {
+            Ok(resolved.await?.into_builder().url(self.url.clone()).build())
+        })
+    }
+}
+
 /// An SDK error taken apart, for the service modules to turn into their own error types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -90,6 +138,16 @@ pub enum Failure {
         /// `x-amz-bucket-region`, when S3 said where a bucket is.
         bucket_region: Option<String>,
     },
+}
+
+impl Failure {
+    /// The HTTP status of a service error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Service { status, .. } => *status,
+            _ => None,
+        }
+    }
 }
 
 /// Classify an SDK error.
@@ -116,6 +174,47 @@ where
             status: err.raw_response().map(|r| r.status().as_u16()),
             bucket_region: err.raw_response().and_then(|r| r.headers().get("x-amz-bucket-region")).map(str::to_string),
         },
+    }
+}
+
+/// An AWS call that failed, as a message naming the IAM action and the resource, with what
+/// to do about it.
+pub fn call_error<E>(action: &str, resource: &str, err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match failure(err) {
+        Failure::Credentials(message) => anyhow::anyhow!(
+            "AWS credentials were missing or refused ({action} on {resource}): {message}\nhint: set AWS_PROFILE (or `--profile`), run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        ),
+        Failure::Connection(message) => anyhow::anyhow!(
+            "could not reach AWS for {action} on {resource}: {message}\nhint: check the network, `--endpoint-url` and AWS_ENDPOINT_URL"
+        ),
+        Failure::Service { code, message, status, .. } => {
+            let code = code.unwrap_or_else(|| status.map_or_else(|| "error".to_string(), |s| format!("HTTP {s}")));
+            if code.starts_with("AccessDenied") || status == Some(403) {
+                anyhow::anyhow!(
+                    "access denied: {action} on {resource}{}\nhint: allow `{action}` for the credentials in use",
+                    if message.is_empty() { String::new() } else { format!(" ({message})") }
+                )
+            } else {
+                anyhow::anyhow!(
+                    "{action} on {resource} failed: {code}{}",
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                )
+            }
+        }
+    }
+}
+
+/// The error code of an SDK error, when the service gave one.
+pub fn code<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<String>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match failure(err) {
+        Failure::Service { code, .. } => code,
+        _ => None,
     }
 }
 

@@ -50,6 +50,35 @@ pub enum Command {
     Publish(PublishArgs),
     /// Invalidate paths on the CloudFront distribution (e.g. `/*`, `/docs/*`, `/about/`)
     Invalidate(InvalidateArgs),
+    /// Create or repair the bucket, certificate, DNS, router function and CDN for `[domain]`
+    Provision(ProvisionArgs),
+    /// Show what is live: domain, distribution, certificate, DNS, deploys, previews
+    Status(StatusArgs),
+}
+
+/// `skiff provision`.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Show the steps (and any drift) and change nothing (only read requests are sent)
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before applying the steps (implied when stdin is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// How long to wait for ACM to validate a new certificate, e.g. `30m` [default: 1h]
+    #[arg(long, value_name = "DURATION")]
+    pub certificate_timeout: Option<String>,
+}
+
+/// `skiff status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
 }
 
 /// Flags for waiting on CloudFront.

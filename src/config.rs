@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use std::time::Duration;
 
-use crate::cli::{GlobalArgs, InvalidateArgs, PublishArgs, WaitArgs};
+use crate::cli::{GlobalArgs, InvalidateArgs, ProvisionArgs, PublishArgs, StatusArgs, WaitArgs};
 
 /// The file read when `-c` is not given and it exists in the current directory.
 pub const DEFAULT_FILE: &str = "skiff.toml";
@@ -624,6 +624,56 @@ impl Config {
         })
     }
 
+    /// Settings for `skiff provision`.
+    pub fn provision_settings(&self, args: &ProvisionArgs) -> Result<crate::provision::Settings, ConfigError> {
+        let Some(bucket) = self.bucket(args.bucket.as_deref())? else {
+            return Err(ConfigError::new(format!(
+                "no bucket to provision: pass `--bucket NAME` or set `[site] bucket` in {}",
+                self.file_hint()
+            )));
+        };
+        let Some(domain) = &self.domain else {
+            return Err(ConfigError::new(format!(
+                "no domain to provision: set `[domain] name = \"example.com\"` in {} (and `aliases`, `previews` if wanted)",
+                self.file_hint()
+            )));
+        };
+        let certificate_timeout = match &args.certificate_timeout {
+            None => DEFAULT_CERTIFICATE_TIMEOUT,
+            Some(text) => match parse_duration(text) {
+                Some(d) if !d.is_zero() => d,
+                _ => {
+                    return Err(ConfigError::new(format!(
+                        "invalid `--certificate-timeout`: `{text}` is not a duration like `90s`, `30m` or `1h`"
+                    )));
+                }
+            },
+        };
+        Ok(crate::provision::Settings {
+            bucket,
+            region: self.region.clone(),
+            domain: domain.name.to_ascii_lowercase(),
+            aliases: domain.aliases.iter().map(|a| a.to_ascii_lowercase()).collect(),
+            previews: domain.previews.as_ref().map(|p| p.to_ascii_lowercase()),
+            redirects: self.redirects.clone(),
+            aws: self.aws_target(),
+            dry_run: args.dry_run,
+            yes: args.yes,
+            certificate_timeout,
+        })
+    }
+
+    /// Settings for `skiff status`.
+    pub fn status_settings(&self, args: &StatusArgs) -> Result<crate::status::Settings, ConfigError> {
+        let Some(bucket) = self.bucket(args.bucket.as_deref())? else {
+            return Err(ConfigError::new(format!(
+                "no site to show: pass `--bucket NAME` or set `[site] bucket` in {}",
+                self.file_hint()
+            )));
+        };
+        Ok(crate::status::Settings { bucket, aws: self.aws_target() })
+    }
+
     fn aws_target(&self) -> crate::aws::Target {
         crate::aws::Target {
             profile: self.profile.clone(),
@@ -759,6 +809,8 @@ fn validate_distribution_id(id: &str) -> Result<(), String> {
 
 /// Default for `--wait-timeout`.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_mins(10);
+/// How long `skiff provision` waits for ACM by default (its own waiter gives up after 40 min).
+pub const DEFAULT_CERTIFICATE_TIMEOUT: Duration = Duration::from_hours(1);
 
 fn wait_setting(args: &WaitArgs) -> Result<Option<Duration>, ConfigError> {
     if !args.wait {

@@ -6,8 +6,11 @@
 
 pub mod aws;
 pub mod cdn;
+pub mod cert;
 pub mod cli;
 pub mod config;
+pub mod distribution;
+pub mod dns;
 pub mod execute;
 pub mod invalidate;
 pub mod invalidation;
@@ -15,9 +18,12 @@ pub mod key;
 pub mod mime;
 pub mod output;
 pub mod plan;
+pub mod provision;
 pub mod publish;
+pub mod router;
 pub mod scan;
 pub mod state;
+pub mod status;
 pub mod store;
 
 use anyhow::Result;
@@ -43,6 +49,18 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let settings = config.invalidate_settings(&args)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             invalidate::invalidate(&settings, &out).await
+        }
+        cli::Command::Provision(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let settings = config.provision_settings(&args)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            provision::provision(&settings, &out).await
+        }
+        cli::Command::Status(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let settings = config.status_settings(&args)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            status::status(&settings, &out).await
         }
     }
 }

@@ -212,6 +212,52 @@ impl Output {
         }
     }
 
+    /// `skiff status`: the report as JSON, or as lines for people (the URL on stdout).
+    pub fn status_report(&self, report: &crate::status::Report) {
+        if self.json {
+            self.json(&serde_json::to_value(report).unwrap_or_default());
+            return;
+        }
+        let none = || "-".to_string();
+        let mut lines = vec![format!(
+            "site          {} (bucket {}, {})",
+            report.domain.clone().unwrap_or_else(none),
+            report.bucket,
+            report.region
+        )];
+        match &report.distribution {
+            Some(d) => {
+                lines.push(format!("distribution  {} {} ({})", d.id, d.status, d.domain));
+                lines.push(format!("names         {}", d.aliases.join(", ")));
+            }
+            None => lines.push("distribution  none".to_string()),
+        }
+        match &report.certificate {
+            Some(c) => lines.push(format!(
+                "certificate   {}{}",
+                c.status,
+                c.days_left.map(|d| format!(", expires in {d} days")).unwrap_or_default()
+            )),
+            None => lines.push("certificate   none".to_string()),
+        }
+        let ok = report.dns.values().filter(|d| d.ok).count();
+        lines.push(format!("dns           {ok} of {} names point at the distribution", report.dns.len()));
+        lines.push(format!(
+            "production    {}",
+            report.live.get("production").cloned().unwrap_or_else(|| "no deploy yet".to_string())
+        ));
+        lines.push(format!("previews      {}", report.previews));
+        for line in lines {
+            self.info(&line);
+        }
+        for warning in &report.warnings {
+            self.warn(warning);
+        }
+        if let Some(url) = &report.url {
+            println!("{url}");
+        }
+    }
+
     fn finish_bar(&self) {
         if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();

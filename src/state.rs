@@ -118,8 +118,99 @@ fn generator() -> String {
     format!("skiff {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The key of a provisioned site's state, at the bucket's root.
+pub const SITE_STATE_KEY: &str = "_skiff/state.json";
+
+/// A provisioned site's state (`_skiff/state.json`): the ids of what `skiff provision`
+/// created, so the next run finds them. Fields this version does not know (written by a
+/// newer skiff, or by the deploy commands) are kept as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SiteState {
+    /// Format version.
+    pub format: u32,
+    /// The skiff that wrote it last.
+    pub generator: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The bucket's region.
+    pub region: String,
+    /// The site's domain name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Ids of the AWS resources.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Everything else, kept.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The ids `skiff provision` keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// Route 53 hosted zone of the domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<String>,
+    /// ACM certificate (us-east-1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    /// CloudFront KeyValueStore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kvs_arn: Option<String>,
+    /// CloudFront Function (the router).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function_name: Option<String>,
+    /// Origin Access Control.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oac_id: Option<String>,
+    /// The distribution's CallerReference, chosen before it is created so a retry after an
+    /// interruption cannot create a second one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+    /// The distribution.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution_id: Option<String>,
+    /// Its `dxxxx.cloudfront.net` name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution_domain: Option<String>,
+}
+
+impl SiteState {
+    /// A new state for a bucket.
+    pub fn new(bucket: &str, region: &str) -> Self {
+        Self { format: FORMAT, generator: generator(), bucket: bucket.into(), region: region.into(), ..Self::default() }
+    }
+
+    /// Parse the stored JSON.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let state: Self = serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))?;
+        if state.format > FORMAT {
+            return Err(ManifestError::TooNew(state.format));
+        }
+        Ok(state)
+    }
+
+    /// The JSON that is stored (indented: people read it).
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut state = self.clone();
+        state.generator = generator();
+        serde_json::to_vec_pretty(&state).expect("a state always serialises")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn site_state_keeps_what_it_does_not_know() {
+        let text = br#"{"format":1,"generator":"skiff 9","bucket":"b","region":"eu-west-1","resources":{"oac_id":"O1"},"targets":{"production":{"live":"d1"}}}"#;
+        let state = super::SiteState::parse(text).unwrap();
+        assert_eq!(state.resources.oac_id.as_deref(), Some("O1"));
+        let again = super::SiteState::parse(&state.to_json()).unwrap();
+        assert_eq!(again.other["targets"]["production"]["live"], "d1");
+        assert!(super::SiteState::parse(br#"{"format":99,"generator":"","bucket":"b","region":"r"}"#).is_err());
+    }
+
     use super::*;
     use std::path::PathBuf;
 

@@ -1,0 +1,1329 @@
+//! `skiff provision`: observe what exists, compute the steps with a pure function
+//! ([`steps`]), print them, apply them in order, and keep the ids in `_skiff/state.json`.
+//! A second run finds everything and changes nothing; a run after someone edited a setting
+//! skiff owns shows the difference and puts it back.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
+};
+use serde::Serialize;
+
+use crate::aws::{self, call_error};
+use crate::cert::{self, Certificate};
+use crate::distribution::{self, Change};
+use crate::dns::{self, Records, Zone};
+use crate::output::Output;
+use crate::router::{self, Function, Store as Kvs};
+use crate::state::{SITE_STATE_KEY, SiteState};
+use crate::store::{Condition, S3Store, Store as _, StoreError};
+
+/// The tag on every resource skiff provisions: `skiff:site=<bucket>`.
+pub const TAG: &str = "skiff:site";
+
+/// What `skiff provision` works from (validated by `config`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The bucket.
+    pub bucket: String,
+    /// Its region (`None`: the AWS configuration's).
+    pub region: Option<String>,
+    /// The site's domain name.
+    pub domain: String,
+    /// More names for the site.
+    pub aliases: Vec<String>,
+    /// The preview domain (`<slug>.<previews>`).
+    pub previews: Option<String>,
+    /// `[[redirects]]`.
+    pub redirects: Vec<crate::config::Redirect>,
+    /// Where requests go.
+    pub aws: aws::Target,
+    /// Print the steps only.
+    pub dry_run: bool,
+    /// No question before applying.
+    pub yes: bool,
+    /// How long to wait for the certificate.
+    pub certificate_timeout: Duration,
+}
+
+impl Settings {
+    /// Every name the distribution serves: the domain, the aliases, `*.<previews>`.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts = vec![self.domain.clone()];
+        hosts.extend(self.aliases.iter().cloned());
+        hosts.extend(self.previews.iter().map(|p| format!("*.{p}")));
+        let mut seen = BTreeSet::new();
+        hosts.retain(|h| seen.insert(h.clone()));
+        hosts
+    }
+}
+
+/// A name for skiff's CloudFront resources (functions, stores and OACs take
+/// `[A-Za-z0-9-_]{1,64}`): `skiff-<bucket>`, shortened with a hash when too long.
+pub fn resource_name(bucket: &str) -> String {
+    use sha2::Digest as _;
+    let clean: String = bucket.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let name = format!("skiff-{clean}");
+    if name.len() <= 64 {
+        return name;
+    }
+    let hash: String = sha2::Sha256::digest(bucket.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hash}", &name[..55])
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The bucket.
+    pub bucket: String,
+    /// Its region.
+    pub region: String,
+    /// Names served (certificate names, aliases and DNS records).
+    pub hosts: Vec<String>,
+    /// The router's code.
+    pub code: String,
+    /// Whether previews are on (the router then also runs on viewer-response).
+    pub previews: bool,
+    /// The redirect entries of the KVS.
+    pub redirects: BTreeMap<String, String>,
+}
+
+/// The bucket as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bucket {
+    /// There is none.
+    Missing,
+    /// It exists.
+    Present {
+        /// Its settings that skiff owns, as text.
+        settings: BTreeMap<&'static str, String>,
+        /// Its policy, parsed.
+        policy: Option<serde_json::Value>,
+    },
+}
+
+/// What exists, as far as provisioning is concerned.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The bucket.
+    pub bucket: Bucket,
+    /// The certificate in use or found.
+    pub certificate: Option<Certificate>,
+    /// Validation record names that hold the value ACM asks for.
+    pub validation_present: BTreeSet<String>,
+    /// The KeyValueStore.
+    pub store: Option<Kvs>,
+    /// Its `redirect:` entries.
+    pub redirect_keys: BTreeMap<String, String>,
+    /// The router function.
+    pub function: Option<Function>,
+    /// The OAC: id and whether its settings are right.
+    pub oac: Option<(String, bool)>,
+    /// The distribution.
+    pub distribution: Option<distribution::Live>,
+    /// What each host's records point at.
+    pub records: BTreeMap<String, Records>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// CreateBucket.
+    CreateBucket,
+    /// Block Public Access, BucketOwnerEnforced, default encryption, tag.
+    SecureBucket,
+    /// RequestCertificate (DNS validation).
+    RequestCertificate,
+    /// UPSERT the validation CNAMEs.
+    AddValidationRecords,
+    /// Wait until ACM has issued the certificate.
+    WaitForCertificate,
+    /// CreateKeyValueStore.
+    CreateKeyValueStore,
+    /// UpdateKeys for `[[redirects]]`.
+    WriteRedirects,
+    /// CreateFunction.
+    CreateFunction,
+    /// UpdateFunction.
+    UpdateFunction,
+    /// PublishFunction.
+    PublishFunction,
+    /// CreateOriginAccessControl.
+    CreateOriginAccessControl,
+    /// UpdateOriginAccessControl.
+    RepairOriginAccessControl,
+    /// CreateDistributionWithTags.
+    CreateDistribution,
+    /// UpdateDistribution.
+    UpdateDistribution,
+    /// PutBucketPolicy.
+    PutBucketPolicy,
+    /// UPSERT alias A and AAAA records.
+    UpsertDnsRecords,
+}
+
+impl Action {
+    /// How the step reads in a plan.
+    fn verb(self) -> &'static str {
+        match self {
+            Self::CreateBucket => "create bucket",
+            Self::SecureBucket => "secure bucket",
+            Self::RequestCertificate => "request certificate",
+            Self::AddValidationRecords => "add validation records",
+            Self::WaitForCertificate => "wait for certificate",
+            Self::CreateKeyValueStore => "create key value store",
+            Self::WriteRedirects => "write redirects",
+            Self::CreateFunction => "create function",
+            Self::UpdateFunction => "update function",
+            Self::PublishFunction => "publish function",
+            Self::CreateOriginAccessControl => "create origin access control",
+            Self::RepairOriginAccessControl => "repair origin access control",
+            Self::CreateDistribution => "create distribution",
+            Self::UpdateDistribution => "update distribution",
+            Self::PutBucketPolicy => "set bucket policy",
+            Self::UpsertDnsRecords => "point DNS",
+        }
+    }
+}
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// What it does.
+    pub action: Action,
+    /// On what.
+    pub resource: String,
+    /// The settings it changes (current → desired), when it changes existing things.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+}
+
+fn step(action: Action, resource: impl Into<String>) -> Step {
+    Step { action, resource: resource.into(), changes: Vec::new() }
+}
+
+/// The bucket settings skiff owns, as they must be.
+pub fn bucket_settings(bucket: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("block public access", "all on".to_string()),
+        ("object ownership", "BucketOwnerEnforced".to_string()),
+        ("default encryption", "on".to_string()),
+        ("tag skiff:site", bucket.to_string()),
+    ])
+}
+
+/// The bucket policy: CloudFront may read objects and list the bucket (so a missing file is
+/// 404, not 403), for this one distribution only.
+pub fn bucket_policy(bucket: &str, distribution_arn: &str) -> serde_json::Value {
+    let statement = |sid: &str, action: &str, resource: String| {
+        serde_json::json!({
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": action,
+            "Resource": resource,
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}},
+        })
+    };
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            statement("SkiffCloudFrontRead", "s3:GetObject", format!("arn:aws:s3:::{bucket}/*")),
+            statement("SkiffCloudFrontList", "s3:ListBucket", format!("arn:aws:s3:::{bucket}")),
+        ],
+    })
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The plan: from what exists to what is wanted. Pure: no I/O, no clock beyond `now`.
+pub fn steps(desired: &Desired, observed: &Observed, now: i64) -> Vec<Step> {
+    let mut plan = Vec::new();
+    let bucket = &desired.bucket;
+
+    // The bucket, private from the start.
+    let want_bucket = bucket_settings(bucket);
+    match &observed.bucket {
+        Bucket::Missing => {
+            plan.push(step(Action::CreateBucket, format!("{bucket} ({})", desired.region)));
+            plan.push(Step {
+                changes: distribution::diff(&BTreeMap::new(), &want_bucket),
+                ..step(Action::SecureBucket, bucket.clone())
+            });
+        }
+        Bucket::Present { settings, .. } => {
+            let changes = distribution::diff(settings, &want_bucket);
+            if !changes.is_empty() {
+                plan.push(Step { changes, ..step(Action::SecureBucket, bucket.clone()) });
+            }
+        }
+    }
+
+    // The certificate: reuse, finish validating, or request.
+    let names = desired.hosts.join(", ");
+    let certificate = observed.certificate.as_ref();
+    let certificate_arn = match certificate {
+        Some(c) if c.usable_for(&desired.hosts, now) => Some(c.arn.clone()),
+        Some(c) if c.status == "PENDING_VALIDATION" && cert::covers_all(&c.names, &desired.hosts) => {
+            if c.validation.is_empty() || c.validation.iter().any(|(name, _)| !observed.validation_present.contains(name))
+            {
+                plan.push(step(Action::AddValidationRecords, names.clone()));
+            }
+            plan.push(step(Action::WaitForCertificate, c.arn.clone()));
+            Some(c.arn.clone())
+        }
+        _ => {
+            plan.push(step(Action::RequestCertificate, names.clone()));
+            plan.push(step(Action::AddValidationRecords, names.clone()));
+            plan.push(step(Action::WaitForCertificate, names.clone()));
+            None
+        }
+    };
+
+    // The KVS and its redirect entries.
+    let name = resource_name(bucket);
+    if observed.store.is_none() {
+        plan.push(step(Action::CreateKeyValueStore, name.clone()));
+    }
+    let (puts, deletes) = router::key_changes(&observed.redirect_keys, &desired.redirects);
+    if !puts.is_empty() || !deletes.is_empty() {
+        let mut changes: Vec<Change> = puts
+            .iter()
+            .map(|(k, v)| Change {
+                setting: k.clone(),
+                current: observed.redirect_keys.get(k).cloned().unwrap_or_default(),
+                desired: v.clone(),
+            })
+            .collect();
+        changes.extend(deletes.iter().map(|k| Change {
+            setting: k.clone(),
+            current: observed.redirect_keys[k].clone(),
+            desired: String::new(),
+        }));
+        plan.push(Step { changes, ..step(Action::WriteRedirects, name.clone()) });
+    }
+
+    // The router function, published.
+    let store_arn = observed.store.as_ref().map(|s| s.arn.clone());
+    let function_arn = match &observed.function {
+        None => {
+            plan.push(step(Action::CreateFunction, name.clone()));
+            plan.push(step(Action::PublishFunction, name.clone()));
+            None
+        }
+        Some(function) => {
+            let mut changes = Vec::new();
+            if function.code != desired.code {
+                changes.push(Change {
+                    setting: "code".into(),
+                    current: short_hash(&function.code),
+                    desired: short_hash(&desired.code),
+                });
+            }
+            let want_store = store_arn.clone().unwrap_or_else(|| "(created by this run)".into());
+            if function.stores != [want_store.clone()] {
+                changes.push(Change {
+                    setting: "key value store".into(),
+                    current: function.stores.join(", "),
+                    desired: want_store,
+                });
+            }
+            if function.runtime != "cloudfront-js-2.0" {
+                changes.push(Change {
+                    setting: "runtime".into(),
+                    current: function.runtime.clone(),
+                    desired: "cloudfront-js-2.0".into(),
+                });
+            }
+            if !changes.is_empty() {
+                plan.push(Step { changes, ..step(Action::UpdateFunction, name.clone()) });
+                plan.push(step(Action::PublishFunction, name.clone()));
+            } else if function.live_code.as_deref() != Some(desired.code.as_str()) {
+                plan.push(step(Action::PublishFunction, name.clone()));
+            }
+            Some(function.arn.clone())
+        }
+    };
+
+    // Origin Access Control.
+    let oac_id = match &observed.oac {
+        None => {
+            plan.push(step(Action::CreateOriginAccessControl, name.clone()));
+            None
+        }
+        Some((id, fine)) => {
+            if !fine {
+                plan.push(Step {
+                    changes: vec![Change {
+                        setting: "signing".into(),
+                        current: "not sigv4/always/s3".into(),
+                        desired: "sigv4 always s3".into(),
+                    }],
+                    ..step(Action::RepairOriginAccessControl, id.clone())
+                });
+            }
+            Some(id.clone())
+        }
+    };
+
+    // The distribution.
+    let want = distribution::Desired {
+        bucket: bucket.clone(),
+        region: desired.region.clone(),
+        aliases: desired.hosts.clone(),
+        certificate_arn,
+        function_arn,
+        viewer_response: desired.previews,
+        oac_id,
+    };
+    match (&observed.distribution, want.config("")) {
+        (None, _) => plan.push(step(Action::CreateDistribution, desired.hosts.join(", "))),
+        (Some(live), Ok(config)) => {
+            let changes = distribution::diff(&distribution::settings(&live.config), &distribution::settings(&config));
+            if !changes.is_empty() {
+                plan.push(Step { changes, ..step(Action::UpdateDistribution, live.id.clone()) });
+            }
+        }
+        (Some(live), Err(_)) => plan.push(step(Action::UpdateDistribution, live.id.clone())),
+    }
+
+    // The bucket policy for that distribution.
+    let current_policy = match &observed.bucket {
+        Bucket::Present { policy, .. } => policy.clone(),
+        Bucket::Missing => None,
+    };
+    match &observed.distribution {
+        Some(live) if current_policy.as_ref() == Some(&bucket_policy(bucket, &live.arn)) => {}
+        Some(live) => plan.push(step(Action::PutBucketPolicy, format!("{bucket}: read by {} only", live.id))),
+        None => plan.push(step(Action::PutBucketPolicy, format!("{bucket}: read by the new distribution only"))),
+    }
+
+    // DNS: alias A and AAAA for every host.
+    let target = observed.distribution.as_ref().map(|d| dns::normalize(&d.domain));
+    let mut changes = Vec::new();
+    for host in &desired.hosts {
+        let records = observed.records.get(host).cloned().unwrap_or_default();
+        for (kind, current) in [("A", &records.a), ("AAAA", &records.aaaa)] {
+            if target.is_none() || current.as_ref() != target.as_ref() {
+                changes.push(Change {
+                    setting: format!("{host} {kind}"),
+                    current: current.clone().unwrap_or_default(),
+                    desired: target.clone().unwrap_or_else(|| "the new distribution".into()),
+                });
+            }
+        }
+    }
+    if !changes.is_empty() {
+        plan.push(Step { changes, ..step(Action::UpsertDnsRecords, desired.hosts.join(", ")) });
+    }
+    plan
+}
+
+/// The clients provisioning uses.
+struct Clients {
+    s3: aws_sdk_s3::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
+    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
+    acm: aws_sdk_acm::Client,
+    route53: aws_sdk_route53::Client,
+}
+
+/// Read the site's state (`None` when the bucket or the state does not exist).
+async fn read_state(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<(SiteState, String)>> {
+    let store = S3Store::new(s3.clone(), bucket, "", u64::MAX);
+    match store.get(SITE_STATE_KEY).await {
+        Ok(Some(fetched)) => {
+            let state = SiteState::parse(&fetched.bytes)
+                .map_err(|e| anyhow!("s3://{bucket}/{SITE_STATE_KEY}: {e}"))?;
+            Ok(Some((state, fetched.etag)))
+        }
+        Ok(None) | Err(StoreError::NoSuchBucket { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Write the state, compare-and-swap.
+async fn write_state(s3: &aws_sdk_s3::Client, state: &SiteState, etag: &mut Option<String>) -> Result<()> {
+    let store = S3Store::new(s3.clone(), &state.bucket, "", u64::MAX);
+    let condition = etag.clone().map_or(Condition::IfAbsent, Condition::IfMatch);
+    match store.put_bytes(SITE_STATE_KEY, state.to_json(), "application/json", condition).await {
+        Ok(new) => {
+            *etag = Some(new);
+            Ok(())
+        }
+        Err(StoreError::PreconditionFailed { .. }) => bail!(
+            "s3://{}/{SITE_STATE_KEY} was changed by another skiff while this one was provisioning\nhint: wait for the other run to finish, then run `skiff provision` again",
+            state.bucket
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
+
+fn s3_error<E>(bucket: &str, action: &str) -> impl Fn(SdkError<E>) -> anyhow::Error
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let resource = format!("bucket `{bucket}`");
+    let action = action.to_string();
+    move |e| call_error(&action, &resource, &e)
+}
+
+/// Whether an S3 error says the thing asked about does not exist.
+fn absent<E>(err: &SdkError<E>, codes: &[&str]) -> bool
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    aws::code(err).is_some_and(|c| codes.contains(&c.as_str())) || aws::failure(err).status() == Some(404)
+}
+
+/// The bucket's owned settings and policy.
+async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Bucket> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => {}
+        Err(e) if aws::failure(&e).status() == Some(404) => return Ok(Bucket::Missing),
+        Err(e) if aws::failure(&e).status() == Some(403) => bail!(
+            "bucket `{bucket}` exists but these credentials may not use it (it may belong to another AWS account)\nhint: bucket names are global: choose another `[site] bucket`, or use the account that owns it"
+        ),
+        Err(e) => return Err(call_error("s3:ListBucket", &format!("bucket `{bucket}`"), &e)),
+    }
+    let mut settings = BTreeMap::new();
+    let block = match s3.get_public_access_block().bucket(bucket).send().await {
+        Ok(got) => got.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => false,
+        Err(e) => return Err(s3_error(bucket, "s3:GetBucketPublicAccessBlock")(e)),
+    };
+    settings.insert("block public access", if block { "all on" } else { "not all on" }.to_string());
+    let ownership = match s3.get_bucket_ownership_controls().bucket(bucket).send().await {
+        Ok(got) => got
+            .ownership_controls()
+            .and_then(|c| c.rules().first())
+            .map(|r| r.object_ownership().as_str().to_string())
+            .unwrap_or_default(),
+        Err(e) if absent(&e, &["OwnershipControlsNotFoundError"]) => String::new(),
+        Err(e) => return Err(s3_error(bucket, "s3:GetBucketOwnershipControls")(e)),
+    };
+    settings.insert("object ownership", ownership);
+    let encrypted = match s3.get_bucket_encryption().bucket(bucket).send().await {
+        Ok(got) => got.server_side_encryption_configuration().is_some_and(|c| !c.rules().is_empty()),
+        Err(e) if absent(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) => false,
+        Err(e) => return Err(s3_error(bucket, "s3:GetEncryptionConfiguration")(e)),
+    };
+    settings.insert("default encryption", if encrypted { "on" } else { "off" }.to_string());
+    let tag = match s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(got) => got.tag_set().iter().find(|t| t.key() == TAG).map(|t| t.value().to_string()).unwrap_or_default(),
+        Err(e) if absent(&e, &["NoSuchTagSet", "NoSuchTagSetError"]) => String::new(),
+        Err(e) => return Err(s3_error(bucket, "s3:GetBucketTagging")(e)),
+    };
+    settings.insert("tag skiff:site", tag);
+    let policy = match s3.get_bucket_policy().bucket(bucket).send().await {
+        Ok(got) => got.policy().and_then(|p| serde_json::from_str(p).ok()),
+        Err(e) if absent(&e, &["NoSuchBucketPolicy"]) => None,
+        Err(e) => return Err(s3_error(bucket, "s3:GetBucketPolicy")(e)),
+    };
+    Ok(Bucket::Present { settings, policy })
+}
+
+/// The zone of every host; a host without one is an error that says what to create.
+async fn zones(route53: &aws_sdk_route53::Client, hosts: &[String]) -> Result<BTreeMap<String, Zone>> {
+    let mut out = BTreeMap::new();
+    for host in hosts {
+        match dns::find_zone(route53, host).await? {
+            Some(zone) => {
+                out.insert(host.clone(), zone);
+            }
+            None => {
+                let apex = dns::suffixes(host).into_iter().rev().nth(1).unwrap_or_else(|| host.clone());
+                bail!(
+                    "no public Route 53 hosted zone for `{host}` or a parent domain\nhint: create one, e.g. `aws route53 create-hosted-zone --name {apex} --caller-reference skiff-$(date +%s)`, point your registrar at its name servers, then re-run `skiff provision`"
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn observe(
+    clients: &Clients,
+    settings: &Settings,
+    desired: &Desired,
+    state: Option<&SiteState>,
+    zones: &BTreeMap<String, Zone>,
+) -> Result<Observed> {
+    let resources = state.map(|s| s.resources.clone()).unwrap_or_default();
+    let bucket = observe_bucket(&clients.s3, &settings.bucket).await?;
+
+    let mut certificate = match &resources.certificate_arn {
+        Some(arn) => cert::describe(&clients.acm, arn).await?.filter(|c| {
+            cert::covers_all(&c.names, &desired.hosts) && matches!(c.status.as_str(), "ISSUED" | "PENDING_VALIDATION")
+        }),
+        None => None,
+    };
+    if certificate.as_ref().is_none_or(|c| c.status != "ISSUED") {
+        if let Some(found) = cert::find_issued(&clients.acm, &desired.hosts).await? {
+            certificate = Some(found);
+        }
+    }
+    let mut validation_present = BTreeSet::new();
+    if let Some(c) = certificate.as_ref().filter(|c| c.status == "PENDING_VALIDATION") {
+        for (name, value) in &c.validation {
+            if let Some(zone) = dns::find_zone(&clients.route53, name).await?
+                && dns::cname(&clients.route53, &zone, name).await?.as_deref() == Some(value.as_str())
+            {
+                validation_present.insert(name.clone());
+            }
+        }
+    }
+
+    let name = resource_name(&settings.bucket);
+    let store = router::find_store(&clients.cloudfront, &name).await?;
+    let redirect_keys = match &store {
+        Some(store) => router::read_keys(&clients.kvs, &store.arn)
+            .await?
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(router::REDIRECT_PREFIX))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let function = router::find_function(&clients.cloudfront, &name).await?;
+    let oac = distribution::find_oac(&clients.cloudfront, resources.oac_id.as_deref(), &name).await?;
+
+    let want = distribution::Desired {
+        bucket: settings.bucket.clone(),
+        region: desired.region.clone(),
+        aliases: desired.hosts.clone(),
+        certificate_arn: None,
+        function_arn: None,
+        viewer_response: desired.previews,
+        oac_id: None,
+    };
+    let mut live = match &resources.distribution_id {
+        Some(id) => distribution::get(&clients.cloudfront, id).await?,
+        None => None,
+    };
+    if live.is_none() {
+        live = distribution::find(&clients.cloudfront, &want).await?;
+    }
+    let mut records = BTreeMap::new();
+    for host in &desired.hosts {
+        records.insert(host.clone(), dns::records(&clients.route53, &zones[host], host).await?);
+    }
+    Ok(Observed {
+        bucket,
+        certificate,
+        validation_present,
+        store,
+        redirect_keys,
+        function,
+        oac,
+        distribution: live,
+        records,
+    })
+}
+
+/// What the apply loop knows as it goes.
+struct Run<'a> {
+    clients: &'a Clients,
+    settings: &'a Settings,
+    desired: &'a Desired,
+    observed: Observed,
+    zones: BTreeMap<String, Zone>,
+    state: SiteState,
+    etag: Option<String>,
+    function_etag: Option<String>,
+    out: &'a Output,
+}
+
+impl Run<'_> {
+    async fn save(&mut self) -> Result<()> {
+        write_state(&self.clients.s3, &self.state, &mut self.etag).await
+    }
+
+    fn distribution_desired(&self) -> distribution::Desired {
+        distribution::Desired {
+            bucket: self.settings.bucket.clone(),
+            region: self.desired.region.clone(),
+            aliases: self.desired.hosts.clone(),
+            certificate_arn: self.state.resources.certificate_arn.clone(),
+            function_arn: self.observed.function.as_ref().map(|f| f.arn.clone()),
+            viewer_response: self.desired.previews,
+            oac_id: self.state.resources.oac_id.clone(),
+        }
+    }
+
+    async fn apply(&mut self, step: &Step) -> Result<()> {
+        let bucket = self.settings.bucket.clone();
+        let s3 = &self.clients.s3;
+        let cloudfront = &self.clients.cloudfront;
+        let name = resource_name(&bucket);
+        match step.action {
+            Action::CreateBucket => {
+                let mut request = s3.create_bucket().bucket(&bucket);
+                if self.desired.region != aws::GLOBAL_REGION {
+                    request = request.create_bucket_configuration(
+                        CreateBucketConfiguration::builder()
+                            .location_constraint(BucketLocationConstraint::from(self.desired.region.as_str()))
+                            .build(),
+                    );
+                }
+                match request.send().await {
+                    Ok(_) => {}
+                    Err(e) if aws::code(&e).as_deref() == Some("BucketAlreadyOwnedByYou") => {}
+                    Err(e) if aws::code(&e).as_deref() == Some("BucketAlreadyExists") => bail!(
+                        "bucket name `{bucket}` is taken by another AWS account\nhint: bucket names are global: choose another `[site] bucket`"
+                    ),
+                    Err(e) => return Err(call_error("s3:CreateBucket", &format!("bucket `{bucket}`"), &e)),
+                }
+                self.save().await?;
+            }
+            Action::SecureBucket => {
+                for change in &step.changes {
+                    match change.setting.as_str() {
+                        "block public access" => {
+                            let config = PublicAccessBlockConfiguration::builder()
+                                .block_public_acls(true)
+                                .ignore_public_acls(true)
+                                .block_public_policy(true)
+                                .restrict_public_buckets(true)
+                                .build();
+                            s3.put_public_access_block()
+                                .bucket(&bucket)
+                                .public_access_block_configuration(config)
+                                .send()
+                                .await
+                                .map_err(s3_error(&bucket, "s3:PutBucketPublicAccessBlock"))?;
+                        }
+                        "object ownership" => {
+                            let rule =
+                                OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build()?;
+                            s3.put_bucket_ownership_controls()
+                                .bucket(&bucket)
+                                .ownership_controls(OwnershipControls::builder().rules(rule).build()?)
+                                .send()
+                                .await
+                                .map_err(s3_error(&bucket, "s3:PutBucketOwnershipControls"))?;
+                        }
+                        "default encryption" => {
+                            let rule = ServerSideEncryptionRule::builder()
+                                .apply_server_side_encryption_by_default(
+                                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                                )
+                                .build();
+                            s3.put_bucket_encryption()
+                                .bucket(&bucket)
+                                .server_side_encryption_configuration(
+                                    ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
+                                )
+                                .send()
+                                .await
+                                .map_err(s3_error(&bucket, "s3:PutEncryptionConfiguration"))?;
+                        }
+                        _ => {
+                            // The tag, added to whatever tags the bucket has.
+                            let mut tags: Vec<Tag> = match s3.get_bucket_tagging().bucket(&bucket).send().await {
+                                Ok(got) => got.tag_set().iter().filter(|t| t.key() != TAG).cloned().collect(),
+                                Err(_) => Vec::new(),
+                            };
+                            tags.push(Tag::builder().key(TAG).value(&bucket).build()?);
+                            s3.put_bucket_tagging()
+                                .bucket(&bucket)
+                                .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
+                                .send()
+                                .await
+                                .map_err(s3_error(&bucket, "s3:PutBucketTagging"))?;
+                        }
+                    }
+                }
+            }
+            Action::RequestCertificate => {
+                let arn = cert::request(&self.clients.acm, &bucket, &self.desired.hosts).await?;
+                self.state.resources.certificate_arn = Some(arn);
+                self.save().await?;
+            }
+            Action::AddValidationRecords => {
+                let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
+                // ACM needs a few seconds after the request before the records are there.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let records = loop {
+                    let described = cert::describe(&self.clients.acm, &arn).await?;
+                    let names = self.desired.hosts.iter().filter(|h| !h.starts_with("*.")).count();
+                    match described {
+                        Some(c) if !c.validation.is_empty() && c.validation.len() >= names.min(1) => break c.validation,
+                        _ if Instant::now() > deadline => {
+                            bail!("ACM gave no DNS validation records for certificate {arn} within 2 minutes: re-run `skiff provision`")
+                        }
+                        _ => tokio::time::sleep(Duration::from_secs(2)).await,
+                    }
+                };
+                let mut by_zone: BTreeMap<String, (Zone, Vec<(String, String)>)> = BTreeMap::new();
+                for (name, value) in records {
+                    let zone = dns::find_zone(&self.clients.route53, &name)
+                        .await?
+                        .ok_or_else(|| anyhow!("no public hosted zone for the validation record `{name}`"))?;
+                    by_zone.entry(zone.id.clone()).or_insert((zone, Vec::new())).1.push((name, value));
+                }
+                for (zone, records) in by_zone.values() {
+                    dns::upsert_cnames(&self.clients.route53, zone, records).await?;
+                }
+            }
+            Action::WaitForCertificate => self.wait_for_certificate().await?,
+            Action::CreateKeyValueStore => {
+                let store = router::create_store(cloudfront, &name, &bucket).await?;
+                self.state.resources.kvs_arn = Some(store.arn.clone());
+                self.observed.store = Some(store);
+                self.save().await?;
+            }
+            Action::WriteRedirects => {
+                let arn = self.kvs_arn()?;
+                let (puts, deletes) = router::key_changes(&self.observed.redirect_keys, &self.desired.redirects);
+                router::write_keys(&self.clients.kvs, &arn, &puts, &deletes).await?;
+            }
+            Action::CreateFunction => {
+                let arn = self.kvs_arn()?;
+                let etag = router::create_function(cloudfront, &name, &bucket, &arn, &self.desired.code).await?;
+                self.function_etag = Some(etag);
+                self.state.resources.function_name = Some(name.clone());
+                self.save().await?;
+            }
+            Action::UpdateFunction => {
+                let arn = self.kvs_arn()?;
+                let etag = self.observed.function.as_ref().map(|f| f.etag.clone()).unwrap_or_default();
+                let etag = router::update_function(cloudfront, &name, &etag, &bucket, &arn, &self.desired.code).await?;
+                self.function_etag = Some(etag);
+            }
+            Action::PublishFunction => {
+                let etag = match self.function_etag.clone() {
+                    Some(etag) => etag,
+                    None => router::find_function(cloudfront, &name)
+                        .await?
+                        .map(|f| f.etag)
+                        .ok_or_else(|| anyhow!("function `{name}` disappeared"))?,
+                };
+                let arn = router::publish_function(cloudfront, &name, &etag).await?;
+                let function = router::find_function(cloudfront, &name).await?;
+                self.observed.function = function.map(|f| Function { arn: if arn.is_empty() { f.arn.clone() } else { arn }, ..f });
+            }
+            Action::CreateOriginAccessControl => {
+                let id = distribution::create_oac(cloudfront, &distribution::oac_name(&bucket), &bucket).await?;
+                self.state.resources.oac_id = Some(id);
+                self.save().await?;
+            }
+            Action::RepairOriginAccessControl => {
+                distribution::repair_oac(cloudfront, &step.resource, &distribution::oac_name(&bucket), &bucket).await?;
+            }
+            Action::CreateDistribution => {
+                let reference = match &self.state.resources.caller_reference {
+                    Some(reference) => reference.clone(),
+                    None => {
+                        let nanos = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_nanos());
+                        let reference = format!("skiff-{}-{nanos}", short_hash(&bucket));
+                        self.state.resources.caller_reference = Some(reference.clone());
+                        self.save().await?;
+                        reference
+                    }
+                };
+                let config = self.distribution_desired().config(&reference)?;
+                let live = match distribution::create(cloudfront, config, &bucket).await {
+                    Ok(live) => live,
+                    Err(e) if e.to_string().contains("DistributionAlreadyExists") => {
+                        distribution::find(cloudfront, &self.distribution_desired())
+                            .await?
+                            .ok_or(e)
+                            .context("a distribution with this site's CallerReference exists but skiff cannot find it")?
+                    }
+                    Err(e) => return Err(e),
+                };
+                self.state.resources.distribution_id = Some(live.id.clone());
+                self.state.resources.distribution_domain = Some(live.domain.clone());
+                self.observed.distribution = Some(live);
+                self.save().await?;
+            }
+            Action::UpdateDistribution => {
+                let id = step.resource.clone();
+                let live = distribution::get(cloudfront, &id).await?.ok_or_else(|| anyhow!("distribution {id} is gone"))?;
+                let desired = self.distribution_desired().config(&live.config.caller_reference)?;
+                distribution::update(cloudfront, &live, &desired).await?;
+                self.observed.distribution = distribution::get(cloudfront, &id).await?;
+            }
+            Action::PutBucketPolicy => {
+                let live = self.observed.distribution.as_ref().ok_or_else(|| anyhow!("no distribution"))?;
+                let policy = bucket_policy(&bucket, &live.arn).to_string();
+                s3.put_bucket_policy()
+                    .bucket(&bucket)
+                    .policy(policy)
+                    .send()
+                    .await
+                    .map_err(s3_error(&bucket, "s3:PutBucketPolicy"))?;
+            }
+            Action::UpsertDnsRecords => {
+                let live = self.observed.distribution.as_ref().ok_or_else(|| anyhow!("no distribution"))?;
+                let mut by_zone: BTreeMap<String, (Zone, Vec<String>)> = BTreeMap::new();
+                for host in &self.desired.hosts {
+                    let zone = self.zones[host].clone();
+                    by_zone.entry(zone.id.clone()).or_insert((zone, Vec::new())).1.push(host.clone());
+                }
+                for (zone, hosts) in by_zone.values() {
+                    dns::upsert_aliases(&self.clients.route53, zone, hosts, &live.domain).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kvs_arn(&self) -> Result<String> {
+        self.observed.store.as_ref().map(|s| s.arn.clone()).ok_or_else(|| anyhow!("no key value store"))
+    }
+
+    async fn wait_for_certificate(&mut self) -> Result<()> {
+        let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
+        let started = Instant::now();
+        loop {
+            let certificate = cert::describe(&self.clients.acm, &arn)
+                .await?
+                .ok_or_else(|| anyhow!("certificate {arn} disappeared while skiff waited for it"))?;
+            match certificate.status.as_str() {
+                "ISSUED" => {
+                    self.out.status_done();
+                    return Ok(());
+                }
+                "PENDING_VALIDATION" => {}
+                other => bail!(
+                    "ACM did not issue certificate {arn}: {other}{}\nhint: check the names in `[domain]`, then re-run `skiff provision` (it requests a new one)",
+                    certificate.failure.map(|f| format!(" ({f})")).unwrap_or_default()
+                ),
+            }
+            if started.elapsed() >= self.settings.certificate_timeout {
+                self.out.status_done();
+                let mut missing = Vec::new();
+                for (name, value) in &certificate.validation {
+                    let zone = dns::find_zone(&self.clients.route53, name).await?;
+                    let found = match &zone {
+                        Some(zone) => dns::cname(&self.clients.route53, zone, name).await?,
+                        None => None,
+                    };
+                    if found.as_deref() != Some(value.as_str()) {
+                        missing.push(format!("  {name} CNAME {value}"));
+                    }
+                }
+                let detail = if missing.is_empty() {
+                    "the validation records are in Route 53, so the domain's registrar is probably not delegating to this hosted zone's name servers".to_string()
+                } else {
+                    format!("these DNS records are missing:\n{}", missing.join("\n"))
+                };
+                bail!(
+                    "certificate {arn} is still waiting for DNS validation after {}: {detail}\nhint: fix that, then re-run `skiff provision` (it picks up where it stopped)",
+                    crate::output::duration(started.elapsed())
+                );
+            }
+            self.out.status(&format!(
+                "waiting for ACM to validate the certificate ({} so far)…",
+                crate::output::duration(started.elapsed())
+            ));
+            tokio::time::sleep(poll_interval()).await;
+        }
+    }
+}
+
+/// How often to ask ACM (`SKIFF_POLL_INTERVAL_MS` shortens it for tests).
+fn poll_interval() -> Duration {
+    std::env::var("SKIFF_POLL_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+}
+
+/// Render a plan for people.
+pub fn describe(steps: &[Step]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in steps {
+        lines.push(format!("  {} {}", step.action.verb(), step.resource));
+        for change in &step.changes {
+            let current = if change.current.is_empty() { "(none)" } else { &change.current };
+            let desired = if change.desired.is_empty() { "(removed)" } else { &change.desired };
+            lines.push(format!("      {}: {current} → {desired}", change.setting));
+        }
+    }
+    lines
+}
+
+/// `skiff provision`.
+pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
+    let shared = aws::sdk_config(&settings.aws).await;
+    let region = settings
+        .region
+        .clone()
+        .or_else(|| shared.region().map(ToString::to_string))
+        .unwrap_or_else(|| aws::GLOBAL_REGION.to_string());
+    let clients = Clients {
+        s3: aws::s3_client(&shared),
+        cloudfront: aws::cloudfront_client(&shared),
+        kvs: aws::kvs_client(&shared),
+        acm: aws::acm_client(&shared),
+        route53: aws::route53_client(&shared),
+    };
+    let desired = Desired {
+        bucket: settings.bucket.clone(),
+        region: region.clone(),
+        hosts: settings.hosts(),
+        code: router::code(settings.previews.as_deref()),
+        previews: settings.previews.is_some(),
+        redirects: router::redirect_entries(&settings.redirects),
+    };
+    out.status("reading what exists…");
+    let stored = read_state(&clients.s3, &settings.bucket).await?;
+    if let Some((state, _)) = &stored
+        && state.region != region
+    {
+        bail!(
+            "bucket `{}` was provisioned in {}, not {region}\nhint: pass `--region {}` or set `[site] region = \"{}\"`",
+            settings.bucket,
+            state.region,
+            state.region,
+            state.region
+        );
+    }
+    let zones = zones(&clients.route53, &desired.hosts).await?;
+    let observed = observe(&clients, settings, &desired, stored.as_ref().map(|(s, _)| s), &zones).await?;
+    out.status_done();
+    let plan = steps(&desired, &observed, cert::now());
+
+    let (mut state, etag) = stored.unwrap_or_else(|| (SiteState::new(&settings.bucket, &region), String::new()));
+    state.domain = Some(settings.domain.clone());
+    let zone = &zones[&settings.domain];
+    state.resources.zone_id = Some(zone.id.clone());
+    if let Some(c) = &observed.certificate {
+        state.resources.certificate_arn = Some(c.arn.clone());
+    }
+    state.resources.kvs_arn = observed.store.as_ref().map(|s| s.arn.clone());
+    state.resources.function_name = observed.function.as_ref().map(|_| resource_name(&settings.bucket));
+    state.resources.oac_id = observed.oac.as_ref().map(|(id, _)| id.clone());
+    if let Some(live) = &observed.distribution {
+        state.resources.distribution_id = Some(live.id.clone());
+        state.resources.distribution_domain = Some(live.domain.clone());
+    }
+
+    let url = format!("https://{}", settings.domain);
+    if plan.is_empty() {
+        out.info(&format!("{} is provisioned: nothing to change", settings.domain));
+    } else {
+        out.info(&format!(
+            "{} {} for {} ({}):",
+            if settings.dry_run { "would take" } else { "taking" },
+            if plan.len() == 1 { "1 step".to_string() } else { format!("{} steps", plan.len()) },
+            settings.domain,
+            region
+        ));
+        for line in describe(&plan) {
+            out.info(&line);
+        }
+    }
+    if settings.dry_run || plan.is_empty() {
+        if settings.dry_run && !plan.is_empty() {
+            out.info("dry run: nothing was changed");
+        }
+        report(out, settings, &plan, &state, &url, plan.is_empty());
+        return Ok(());
+    }
+    if !settings.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !out.confirm("apply these steps?")
+    {
+        bail!("nothing was changed: the steps were not confirmed (pass `--yes` to skip this question)");
+    }
+
+    let (stop, cancel) = tokio::sync::watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+            crate::output::notice("stopping after the current step (Ctrl-C again to quit at once)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
+            }
+        }
+    });
+    let mut run = Run {
+        clients: &clients,
+        settings,
+        desired: &desired,
+        observed,
+        zones,
+        state,
+        etag: Some(etag).filter(|e| !e.is_empty()),
+        function_etag: None,
+        out,
+    };
+    let started = Instant::now();
+    let mut done = 0;
+    let mut failure = None;
+    for step in &plan {
+        if *cancel.borrow() {
+            break;
+        }
+        out.info(&format!("→ {} {}", step.action.verb(), step.resource));
+        if let Err(err) = run.apply(step).await {
+            failure = Some(err.context(format!("could not {} {}", step.action.verb(), step.resource)));
+            break;
+        }
+        done += 1;
+    }
+    ctrl_c.abort();
+    // Whatever happened, keep the ids found so far (when the bucket is there to hold them).
+    if !matches!(run.observed.bucket, Bucket::Missing) || done > 0 {
+        let saved = run.save().await;
+        if failure.is_none() {
+            saved?;
+        }
+    }
+    if let Some(err) = failure {
+        return Err(err.context(format!("{done} of {} steps done; re-run `skiff provision` to finish", plan.len())));
+    }
+    if done < plan.len() {
+        return Err(crate::publish::Interrupted { done, planned: plan.len() }.into());
+    }
+    out.info(&format!(
+        "provisioned {} in {}; the distribution may take a few minutes to deploy (`skiff status` tells)",
+        settings.domain,
+        crate::output::duration(started.elapsed())
+    ));
+    report(out, settings, &plan, &run.state, &url, true);
+    Ok(())
+}
+
+fn report(out: &Output, settings: &Settings, plan: &[Step], state: &SiteState, url: &str, complete: bool) {
+    if out.is_json() {
+        out.json(&serde_json::json!({
+            "dry_run": settings.dry_run,
+            "complete": complete,
+            "domain": settings.domain,
+            "url": url,
+            "steps": plan,
+            "resources": state.resources,
+        }));
+    } else if complete {
+        out.url(url);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired() -> Desired {
+        Desired {
+            bucket: "site".into(),
+            region: "eu-west-1".into(),
+            hosts: vec!["example.com".into(), "www.example.com".into(), "*.preview.example.com".into()],
+            code: "code v1".into(),
+            previews: true,
+            redirects: BTreeMap::from([("redirect:/old/".to_string(), "301 /new/".to_string())]),
+        }
+    }
+
+    fn nothing() -> Observed {
+        Observed {
+            bucket: Bucket::Missing,
+            certificate: None,
+            validation_present: BTreeSet::new(),
+            store: None,
+            redirect_keys: BTreeMap::new(),
+            function: None,
+            oac: None,
+            distribution: None,
+            records: BTreeMap::new(),
+        }
+    }
+
+    fn actions(plan: &[Step]) -> Vec<Action> {
+        plan.iter().map(|s| s.action).collect()
+    }
+
+    /// Everything as it should be.
+    fn everything() -> Observed {
+        let want = desired();
+        let certificate = Certificate {
+            arn: "arn:cert".into(),
+            status: "ISSUED".into(),
+            names: want.hosts.clone(),
+            not_after: Some(2_000),
+            validation: vec![("_x.example.com".into(), "_y.acm-validations.aws".into())],
+            failure: None,
+        };
+        let config = distribution::Desired {
+            bucket: "site".into(),
+            region: "eu-west-1".into(),
+            aliases: want.hosts.clone(),
+            certificate_arn: Some("arn:cert".into()),
+            function_arn: Some("arn:function".into()),
+            viewer_response: true,
+            oac_id: Some("OAC".into()),
+        }
+        .config("ref")
+        .unwrap();
+        let live = distribution::Live {
+            id: "E1".into(),
+            arn: "arn:aws:cloudfront::1:distribution/E1".into(),
+            domain: "d1.cloudfront.net".into(),
+            status: "Deployed".into(),
+            config,
+            etag: "E".into(),
+        };
+        let records = want
+            .hosts
+            .iter()
+            .map(|h| {
+                (h.clone(), Records { a: Some("d1.cloudfront.net".into()), aaaa: Some("d1.cloudfront.net".into()), cname: None })
+            })
+            .collect();
+        Observed {
+            bucket: Bucket::Present {
+                settings: bucket_settings("site"),
+                policy: Some(bucket_policy("site", "arn:aws:cloudfront::1:distribution/E1")),
+            },
+            certificate: Some(certificate),
+            validation_present: BTreeSet::new(),
+            store: Some(Kvs { name: "skiff-site".into(), arn: "arn:kvs".into() }),
+            redirect_keys: want.redirects.clone(),
+            function: Some(Function {
+                arn: "arn:function".into(),
+                code: want.code.clone(),
+                etag: "F1".into(),
+                stores: vec!["arn:kvs".into()],
+                runtime: "cloudfront-js-2.0".into(),
+                live_code: Some(want.code.clone()),
+            }),
+            oac: Some(("OAC".into(), true)),
+            distribution: Some(live),
+            records,
+        }
+    }
+
+    #[test]
+    fn a_new_site_gets_every_step_in_order() {
+        let plan = steps(&desired(), &nothing(), 1_000);
+        assert_eq!(
+            actions(&plan),
+            [
+                Action::CreateBucket,
+                Action::SecureBucket,
+                Action::RequestCertificate,
+                Action::AddValidationRecords,
+                Action::WaitForCertificate,
+                Action::CreateKeyValueStore,
+                Action::WriteRedirects,
+                Action::CreateFunction,
+                Action::PublishFunction,
+                Action::CreateOriginAccessControl,
+                Action::CreateDistribution,
+                Action::PutBucketPolicy,
+                Action::UpsertDnsRecords,
+            ]
+        );
+        assert_eq!(plan[1].changes.len(), 4);
+        assert_eq!(plan.last().unwrap().changes.len(), 6, "A and AAAA for three names");
+    }
+
+    #[test]
+    fn a_provisioned_site_needs_nothing() {
+        assert_eq!(steps(&desired(), &everything(), 1_000), []);
+    }
+
+    #[test]
+    fn drift_is_shown_and_only_that_is_repaired() {
+        let mut observed = everything();
+        let live = observed.distribution.as_mut().unwrap();
+        live.config.aliases = Some(aws_sdk_cloudfront::types::Aliases::builder().quantity(1).items("example.com").build().unwrap());
+        if let Bucket::Present { settings, .. } = &mut observed.bucket {
+            settings.insert("block public access", "not all on".into());
+        }
+        observed.records.get_mut("www.example.com").unwrap().aaaa = Some("elsewhere.example.net".into());
+        let plan = steps(&desired(), &observed, 1_000);
+        assert_eq!(actions(&plan), [Action::SecureBucket, Action::UpdateDistribution, Action::UpsertDnsRecords]);
+        assert_eq!(plan[0].changes[0].setting, "block public access");
+        assert_eq!(plan[1].changes[0].setting, "aliases");
+        assert_eq!(plan[1].changes[0].current, "example.com");
+        assert_eq!(plan[2].changes.len(), 1);
+        assert_eq!(plan[2].changes[0].setting, "www.example.com AAAA");
+    }
+
+    #[test]
+    fn certificates_are_reused_finished_or_requested() {
+        // Expired: a new one, and the distribution switches to it.
+        let mut observed = everything();
+        observed.certificate.as_mut().unwrap().not_after = Some(500);
+        let plan = steps(&desired(), &observed, 1_000);
+        assert_eq!(
+            actions(&plan),
+            [Action::RequestCertificate, Action::AddValidationRecords, Action::WaitForCertificate, Action::UpdateDistribution]
+        );
+        // Pending with its records in place: only wait.
+        let mut observed = everything();
+        let certificate = observed.certificate.as_mut().unwrap();
+        certificate.status = "PENDING_VALIDATION".into();
+        observed.validation_present.insert("_x.example.com".into());
+        assert_eq!(actions(&steps(&desired(), &observed, 1_000)), [Action::WaitForCertificate]);
+        observed.validation_present.clear();
+        assert_eq!(
+            actions(&steps(&desired(), &observed, 1_000)),
+            [Action::AddValidationRecords, Action::WaitForCertificate]
+        );
+        // One that misses a name (a new alias) is not used.
+        let mut want = desired();
+        want.hosts.push("blog.example.com".into());
+        let plan = steps(&want, &everything(), 1_000);
+        assert_eq!(plan[0].action, Action::RequestCertificate);
+    }
+
+    #[test]
+    fn router_changes_update_and_publish() {
+        let mut want = desired();
+        want.code = "code v2".into();
+        assert_eq!(actions(&steps(&want, &everything(), 1_000)), [Action::UpdateFunction, Action::PublishFunction]);
+        let mut observed = everything();
+        observed.function.as_mut().unwrap().live_code = None;
+        assert_eq!(actions(&steps(&desired(), &observed, 1_000)), [Action::PublishFunction]);
+        let mut observed = everything();
+        observed.redirect_keys.insert("redirect:/gone".into(), "302 /".into());
+        let plan = steps(&desired(), &observed, 1_000);
+        assert_eq!(actions(&plan), [Action::WriteRedirects]);
+        assert_eq!(plan[0].changes[0].desired, "");
+    }
+
+    #[test]
+    fn the_policy_names_only_the_distribution() {
+        let policy = bucket_policy("site", "arn:aws:cloudfront::1:distribution/E1");
+        let text = policy.to_string();
+        assert!(!text.contains("\"*\""), "no wildcard principal: {text}");
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 2);
+        for statement in policy["Statement"].as_array().unwrap() {
+            assert_eq!(statement["Condition"]["StringEquals"]["AWS:SourceArn"], "arn:aws:cloudfront::1:distribution/E1");
+            assert_eq!(statement["Principal"]["Service"], "cloudfront.amazonaws.com");
+        }
+        let mut observed = everything();
+        observed.bucket = Bucket::Present { settings: bucket_settings("site"), policy: None };
+        assert_eq!(actions(&steps(&desired(), &observed, 1_000)), [Action::PutBucketPolicy]);
+    }
+
+    #[test]
+    fn resource_names_fit_cloudfront() {
+        assert_eq!(resource_name("example.com-site"), "skiff-example-com-site");
+        let long = resource_name(&"a".repeat(63));
+        assert!(long.len() <= 64);
+        assert_ne!(long, resource_name(&format!("{}b", "a".repeat(62))));
+    }
+}
