@@ -1,6 +1,9 @@
 # Sourced by scripts/test and scripts/demo: installs the pinned moto server into a cached
 # virtualenv if missing, starts it on a free 127.0.0.1 port, and stops it (by PID) on exit.
 # After `start_emulator`, EMULATOR_URL is the endpoint and EMULATOR_PYTHON has boto3.
+# After `start_double` (which needs start_emulator first), DOUBLE_URL is scripts/double.py,
+# a stdlib-only server in front of moto that adds what moto lacks (CloudFront Functions
+# update/publish, the KeyValueStore data plane, faithful distribution configs and ETags).
 
 emulator_venv() {
   local cache="${SKIFF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/skiff}"
@@ -53,7 +56,43 @@ start_emulator() {
   export EMULATOR_URL EMULATOR_PYTHON
 }
 
+start_double() {
+  if [ -z "${EMULATOR_URL:-}" ] || [ -z "${EMULATOR_PYTHON:-}" ]; then
+    echo "start_double: call start_emulator first" >&2
+    exit 1
+  fi
+  DOUBLE_LOG=$(mktemp -t skiff-double.XXXXXX)
+  # Port 0: the double picks a free port and prints "listening on http://127.0.0.1:<port>".
+  "$EMULATOR_PYTHON" -u "$(dirname "${BASH_SOURCE[0]}")/double.py" --listen-port 0 --upstream "$EMULATOR_URL" \
+    >"$DOUBLE_LOG" 2>&1 &
+  DOUBLE_PID=$!
+  DOUBLE_URL=
+  local tries=0
+  until DOUBLE_URL=$(sed -n 's/^listening on \(http:[^ ]*\)$/\1/p' "$DOUBLE_LOG" | head -n 1) && [ -n "$DOUBLE_URL" ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 100 ] || ! kill -0 "$DOUBLE_PID" 2>/dev/null; then
+      echo "the emulator double did not start; its log:" >&2
+      cat "$DOUBLE_LOG" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  export DOUBLE_URL
+}
+
+stop_double() {
+  if [ -n "${DOUBLE_PID:-}" ]; then
+    kill "$DOUBLE_PID" 2>/dev/null || true
+    wait "$DOUBLE_PID" 2>/dev/null || true
+    DOUBLE_PID=
+  fi
+  [ -n "${DOUBLE_LOG:-}" ] && rm -f "$DOUBLE_LOG"
+  return 0
+}
+
+# Also stops the double, if one was started (it sits in front of moto).
 stop_emulator() {
+  stop_double
   if [ -n "${EMULATOR_PID:-}" ]; then
     kill "$EMULATOR_PID" 2>/dev/null || true
     wait "$EMULATOR_PID" 2>/dev/null || true

@@ -179,7 +179,11 @@ where
 
 /// An AWS call that failed, as a message naming the IAM action and the resource, with what
 /// to do about it.
-pub fn call_error<E>(action: &str, resource: &str, err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> anyhow::Error
+pub fn call_error<E>(
+    action: &str,
+    resource: &str,
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> anyhow::Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

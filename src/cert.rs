@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use anyhow::{Result, anyhow};
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, Tag, ValidationMethod};
-use sha2::Digest as _;
 
 use crate::aws::call_error;
 
@@ -56,13 +55,8 @@ pub fn covers_all(certificate_names: &[String], hosts: &[String]) -> bool {
 /// The idempotency token for a request: the same site and names within an hour get the
 /// same certificate back (an interrupted provision does not request a second one).
 pub fn idempotency_token(bucket: &str, names: &[String]) -> String {
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(bucket.as_bytes());
-    for name in names {
-        hasher.update(b"\0");
-        hasher.update(name.as_bytes());
-    }
-    hasher.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    let text = std::iter::once(bucket).chain(names.iter().map(String::as_str)).collect::<Vec<_>>().join("\0");
+    crate::scan::Digest::of(text.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// Describe one certificate; `None` when it does not exist (any more).
@@ -130,7 +124,10 @@ pub async fn find_issued(client: &aws_sdk_acm::Client, hosts: &[String]) -> Resu
             if let Some(domain) = summary.domain_name() {
                 names.push(domain.to_string());
             }
-            let complete = !summary.has_additional_subject_alternative_names().unwrap_or(false);
+            // Without SAN summaries (some ACM-compatible services omit them) or with more
+            // than 100 names, only DescribeCertificate tells.
+            let complete = !summary.has_additional_subject_alternative_names().unwrap_or(false)
+                && !summary.subject_alternative_name_summaries().is_empty();
             if (covers_all(&names, hosts) || !complete)
                 && let Some(arn) = summary.certificate_arn()
             {

@@ -71,9 +71,8 @@ impl Desired {
             .origin_access_control_id(self.oac_id.clone().unwrap_or_else(|| NEW.into()))
             .build()?;
         let function = self.function_arn.clone().unwrap_or_else(|| NEW.into());
-        let mut associations = vec![
-            FunctionAssociation::builder().function_arn(&function).event_type(EventType::ViewerRequest).build()?,
-        ];
+        let mut associations =
+            vec![FunctionAssociation::builder().function_arn(&function).event_type(EventType::ViewerRequest).build()?];
         if self.viewer_response {
             associations.push(
                 FunctionAssociation::builder().function_arn(&function).event_type(EventType::ViewerResponse).build()?,
@@ -161,18 +160,15 @@ pub fn settings(config: &DistributionConfig) -> BTreeMap<&'static str, String> {
     );
     let origin = config.origins.as_ref().and_then(|o| o.items.iter().find(|o| o.id == ORIGIN_ID));
     out.insert("origin", origin.map(|o| o.domain_name.clone()).unwrap_or_default());
-    out.insert(
-        "origin access control",
-        origin.and_then(|o| o.origin_access_control_id.clone()).unwrap_or_default(),
-    );
+    out.insert("origin access control", origin.and_then(|o| o.origin_access_control_id.clone()).unwrap_or_default());
     let behavior = config.default_cache_behavior.as_ref();
     out.insert("origin of the default behaviour", behavior.map(|b| b.target_origin_id.clone()).unwrap_or_default());
-    out.insert(
-        "viewer protocol",
-        behavior.map(|b| b.viewer_protocol_policy.as_str().to_string()).unwrap_or_default(),
-    );
+    out.insert("viewer protocol", behavior.map(|b| b.viewer_protocol_policy.as_str().to_string()).unwrap_or_default());
     out.insert("cache policy", behavior.and_then(|b| b.cache_policy_id.clone()).unwrap_or_default());
-    out.insert("response headers policy", behavior.and_then(|b| b.response_headers_policy_id.clone()).unwrap_or_default());
+    out.insert(
+        "response headers policy",
+        behavior.and_then(|b| b.response_headers_policy_id.clone()).unwrap_or_default(),
+    );
     out.insert("compress", behavior.and_then(|b| b.compress).unwrap_or(false).to_string());
     let mut methods: Vec<String> = behavior
         .and_then(|b| b.allowed_methods.as_ref())
@@ -322,12 +318,9 @@ pub async fn find(client: &aws_sdk_cloudfront::Client, desired: &Desired) -> Res
             if summary.comment() != comment && !aliases.iter().any(|a| desired.aliases.contains(a)) {
                 continue;
             }
-            let tags = client
-                .list_tags_for_resource()
-                .resource(summary.arn())
-                .send()
-                .await
-                .map_err(|e| call_error("cloudfront:ListTagsForResource", &format!("distribution {}", summary.id()), &e))?;
+            let tags = client.list_tags_for_resource().resource(summary.arn()).send().await.map_err(|e| {
+                call_error("cloudfront:ListTagsForResource", &format!("distribution {}", summary.id()), &e)
+            })?;
             let tagged = tags.tags().and_then(|t| t.items.as_ref()).is_some_and(|items| {
                 items.iter().any(|t| t.key == crate::provision::TAG && t.value.as_deref() == Some(&desired.bucket))
             });
@@ -379,7 +372,9 @@ pub async fn create(client: &aws_sdk_cloudfront::Client, config: DistributionCon
                 ),
             });
         }
-        Err(e) => return Err(call_error("cloudfront:CreateDistribution", &format!("the distribution for {bucket}"), &e)),
+        Err(e) => {
+            return Err(call_error("cloudfront:CreateDistribution", &format!("the distribution for {bucket}"), &e));
+        }
     };
     let distribution = created.distribution().ok_or_else(|| anyhow!("CloudFront returned no distribution"))?;
     Ok(Live {
@@ -413,7 +408,11 @@ pub fn oac_name(bucket: &str) -> String {
 }
 
 /// The id of the site's OAC, by id or else by name; with whether its settings are right.
-pub async fn find_oac(client: &aws_sdk_cloudfront::Client, id: Option<&str>, name: &str) -> Result<Option<(String, bool)>> {
+pub async fn find_oac(
+    client: &aws_sdk_cloudfront::Client,
+    id: Option<&str>,
+    name: &str,
+) -> Result<Option<(String, bool)>> {
     let right = |c: &OriginAccessControlConfig| {
         c.signing_protocol == OriginAccessControlSigningProtocols::Sigv4
             && c.signing_behavior == OriginAccessControlSigningBehaviors::Always
@@ -427,7 +426,9 @@ pub async fn find_oac(client: &aws_sdk_cloudfront::Client, id: Option<&str>, nam
                 }
             }
             Err(e) if crate::aws::code(&e).as_deref() == Some("NoSuchOriginAccessControl") => {}
-            Err(e) => return Err(call_error("cloudfront:GetOriginAccessControl", &format!("origin access control {id}"), &e)),
+            Err(e) => {
+                return Err(call_error("cloudfront:GetOriginAccessControl", &format!("origin access control {id}"), &e));
+            }
         }
     }
     let mut marker: Option<String> = None;
@@ -472,7 +473,9 @@ pub async fn create_oac(client: &aws_sdk_cloudfront::Client, name: &str, bucket:
         .origin_access_control_config(oac_config(name, bucket)?)
         .send()
         .await
-        .map_err(|e| call_error("cloudfront:CreateOriginAccessControl", &format!("origin access control `{name}`"), &e))?;
+        .map_err(|e| {
+            call_error("cloudfront:CreateOriginAccessControl", &format!("origin access control `{name}`"), &e)
+        })?;
     created
         .origin_access_control()
         .map(|o| o.id().to_string())

@@ -3,7 +3,9 @@
 //! unit-tested; the rest is thin SDK calls.
 
 use anyhow::{Context as _, Result, bail};
-use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
 
 use crate::aws::call_error;
 
@@ -36,10 +38,10 @@ pub fn suffixes(name: &str) -> Vec<String> {
 
 /// Among zones listed for `suffix`, the public one whose name is exactly the suffix.
 pub fn matching_zone(suffix: &str, listed: &[(String, String, bool)]) -> Option<Zone> {
-    listed.iter().find(|(_, name, private)| !private && normalize(name) == suffix).map(|(id, name, _)| Zone {
-        id: id.trim_start_matches("/hostedzone/").to_string(),
-        name: normalize(name),
-    })
+    listed
+        .iter()
+        .find(|(_, name, private)| !private && normalize(name) == suffix)
+        .map(|(id, name, _)| Zone { id: id.trim_start_matches("/hostedzone/").to_string(), name: normalize(name) })
 }
 
 /// Find the public hosted zone for `name` by longest suffix; `None` when there is none.
@@ -59,7 +61,13 @@ pub async fn find_zone(client: &aws_sdk_route53::Client, name: &str) -> Result<O
         let zones: Vec<(String, String, bool)> = listed
             .hosted_zones()
             .iter()
-            .map(|z| (z.id().to_string(), z.name().to_string(), z.config().is_some_and(|c| c.private_zone())))
+            .map(|z| {
+                (
+                    z.id().to_string(),
+                    z.name().to_string(),
+                    z.config().is_some_and(aws_sdk_route53::types::HostedZoneConfig::private_zone),
+                )
+            })
             .collect();
         if let Some(zone) = matching_zone(&suffix, &zones) {
             return Ok(Some(zone));
@@ -178,8 +186,10 @@ async fn change(client: &aws_sdk_route53::Client, zone: &Zone, changes: Vec<Chan
             let message = crate::aws::failure(&e);
             bail!("Route 53 refused the {what} in zone `{}` ({}): {message:?}", zone.name, zone.id)
         }
-        Err(e) => Err(call_error("route53:ChangeResourceRecordSets", &format!("zone `{}` ({})", zone.name, zone.id), &e))
-            .context(format!("could not write the {what}")),
+        Err(e) => {
+            Err(call_error("route53:ChangeResourceRecordSets", &format!("zone `{}` ({})", zone.name, zone.id), &e))
+                .context(format!("could not write the {what}"))
+        }
     }
 }
 
@@ -207,10 +217,7 @@ mod tests {
             ("/hostedzone/ZPUB".to_string(), "example.com.".to_string(), false),
             ("/hostedzone/ZOTHER".to_string(), "example.net.".to_string(), false),
         ];
-        assert_eq!(
-            matching_zone("example.com", &listed),
-            Some(Zone { id: "ZPUB".into(), name: "example.com".into() })
-        );
+        assert_eq!(matching_zone("example.com", &listed), Some(Zone { id: "ZPUB".into(), name: "example.com".into() }));
         // ListHostedZonesByName starts at the name but goes on to later ones.
         assert_eq!(matching_zone("b.example.com", &listed), None);
         assert_eq!(matching_zone("example.com", &listed[..1]), None);

@@ -54,7 +54,7 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let config = config::Config::load(&cli.global)?;
             let settings = config.provision_settings(&args)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
-            provision::provision(&settings, &out).await
+            Box::pin(provision::provision(&settings, &out)).await
         }
         cli::Command::Status(args) => {
             let config = config::Config::load(&cli.global)?;

@@ -67,14 +67,12 @@ impl Settings {
 /// A name for skiff's CloudFront resources (functions, stores and OACs take
 /// `[A-Za-z0-9-_]{1,64}`): `skiff-<bucket>`, shortened with a hash when too long.
 pub fn resource_name(bucket: &str) -> String {
-    use sha2::Digest as _;
     let clean: String = bucket.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
     let name = format!("skiff-{clean}");
     if name.len() <= 64 {
         return name;
     }
-    let hash: String = sha2::Sha256::digest(bucket.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hash}", &name[..55])
+    format!("{}-{}", &name[..55], &crate::scan::Digest::of(bucket.as_bytes()).to_hex()[..8])
 }
 
 /// What to build.
@@ -242,8 +240,7 @@ pub fn bucket_policy(bucket: &str, distribution_arn: &str) -> serde_json::Value 
 }
 
 fn short_hash(text: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(text.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+    crate::scan::Digest::of(text.as_bytes()).to_hex()[..12].to_string()
 }
 
 /// The plan: from what exists to what is wanted. Pure: no I/O, no clock beyond `now`.
@@ -275,7 +272,8 @@ pub fn steps(desired: &Desired, observed: &Observed, now: i64) -> Vec<Step> {
     let certificate_arn = match certificate {
         Some(c) if c.usable_for(&desired.hosts, now) => Some(c.arn.clone()),
         Some(c) if c.status == "PENDING_VALIDATION" && cert::covers_all(&c.names, &desired.hosts) => {
-            if c.validation.is_empty() || c.validation.iter().any(|(name, _)| !observed.validation_present.contains(name))
+            if c.validation.is_empty()
+                || c.validation.iter().any(|(name, _)| !observed.validation_present.contains(name))
             {
                 plan.push(step(Action::AddValidationRecords, names.clone()));
             }
@@ -443,8 +441,7 @@ async fn read_state(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<(Sit
     let store = S3Store::new(s3.clone(), bucket, "", u64::MAX);
     match store.get(SITE_STATE_KEY).await {
         Ok(Some(fetched)) => {
-            let state = SiteState::parse(&fetched.bytes)
-                .map_err(|e| anyhow!("s3://{bucket}/{SITE_STATE_KEY}: {e}"))?;
+            let state = SiteState::parse(&fetched.bytes).map_err(|e| anyhow!("s3://{bucket}/{SITE_STATE_KEY}: {e}"))?;
             Ok(Some((state, fetched.etag)))
         }
         Ok(None) | Err(StoreError::NoSuchBucket { .. }) => Ok(None),
@@ -544,17 +541,13 @@ async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Bucket>
 async fn zones(route53: &aws_sdk_route53::Client, hosts: &[String]) -> Result<BTreeMap<String, Zone>> {
     let mut out = BTreeMap::new();
     for host in hosts {
-        match dns::find_zone(route53, host).await? {
-            Some(zone) => {
-                out.insert(host.clone(), zone);
-            }
-            None => {
-                let apex = dns::suffixes(host).into_iter().rev().nth(1).unwrap_or_else(|| host.clone());
-                bail!(
-                    "no public Route 53 hosted zone for `{host}` or a parent domain\nhint: create one, e.g. `aws route53 create-hosted-zone --name {apex} --caller-reference skiff-$(date +%s)`, point your registrar at its name servers, then re-run `skiff provision`"
-                );
-            }
-        }
+        let Some(zone) = dns::find_zone(route53, host).await? else {
+            let apex = dns::suffixes(host).into_iter().rev().nth(1).unwrap_or_else(|| host.clone());
+            bail!(
+                "no public Route 53 hosted zone for `{host}` or a parent domain\nhint: create one, e.g. `aws route53 create-hosted-zone --name {apex} --caller-reference skiff-$(date +%s)`, point your registrar at its name servers, then re-run `skiff provision`"
+            );
+        };
+        out.insert(host.clone(), zone);
     }
     Ok(out)
 }
@@ -575,10 +568,10 @@ async fn observe(
         }),
         None => None,
     };
-    if certificate.as_ref().is_none_or(|c| c.status != "ISSUED") {
-        if let Some(found) = cert::find_issued(&clients.acm, &desired.hosts).await? {
-            certificate = Some(found);
-        }
+    if certificate.as_ref().is_none_or(|c| c.status != "ISSUED")
+        && let Some(found) = cert::find_issued(&clients.acm, &desired.hosts).await?
+    {
+        certificate = Some(found);
     }
     let mut validation_present = BTreeSet::new();
     if let Some(c) = certificate.as_ref().filter(|c| c.status == "PENDING_VALIDATION") {
@@ -710,8 +703,9 @@ impl Run<'_> {
                                 .map_err(s3_error(&bucket, "s3:PutBucketPublicAccessBlock"))?;
                         }
                         "object ownership" => {
-                            let rule =
-                                OwnershipControlsRule::builder().object_ownership(ObjectOwnership::BucketOwnerEnforced).build()?;
+                            let rule = OwnershipControlsRule::builder()
+                                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                                .build()?;
                             s3.put_bucket_ownership_controls()
                                 .bucket(&bucket)
                                 .ownership_controls(OwnershipControls::builder().rules(rule).build()?)
@@ -722,7 +716,9 @@ impl Run<'_> {
                         "default encryption" => {
                             let rule = ServerSideEncryptionRule::builder()
                                 .apply_server_side_encryption_by_default(
-                                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                                    ServerSideEncryptionByDefault::builder()
+                                        .sse_algorithm(ServerSideEncryption::Aes256)
+                                        .build()?,
                                 )
                                 .build();
                             s3.put_bucket_encryption()
@@ -759,14 +755,18 @@ impl Run<'_> {
             Action::AddValidationRecords => {
                 let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
                 // ACM needs a few seconds after the request before the records are there.
-                let deadline = Instant::now() + Duration::from_secs(120);
+                let deadline = Instant::now() + Duration::from_mins(2);
                 let records = loop {
                     let described = cert::describe(&self.clients.acm, &arn).await?;
                     let names = self.desired.hosts.iter().filter(|h| !h.starts_with("*.")).count();
                     match described {
-                        Some(c) if !c.validation.is_empty() && c.validation.len() >= names.min(1) => break c.validation,
+                        Some(c) if !c.validation.is_empty() && c.validation.len() >= names.min(1) => {
+                            break c.validation;
+                        }
                         _ if Instant::now() > deadline => {
-                            bail!("ACM gave no DNS validation records for certificate {arn} within 2 minutes: re-run `skiff provision`")
+                            bail!(
+                                "ACM gave no DNS validation records for certificate {arn} within 2 minutes: re-run `skiff provision`"
+                            )
                         }
                         _ => tokio::time::sleep(Duration::from_secs(2)).await,
                     }
@@ -817,7 +817,8 @@ impl Run<'_> {
                 };
                 let arn = router::publish_function(cloudfront, &name, &etag).await?;
                 let function = router::find_function(cloudfront, &name).await?;
-                self.observed.function = function.map(|f| Function { arn: if arn.is_empty() { f.arn.clone() } else { arn }, ..f });
+                self.observed.function =
+                    function.map(|f| Function { arn: if arn.is_empty() { f.arn.clone() } else { arn }, ..f });
             }
             Action::CreateOriginAccessControl => {
                 let id = distribution::create_oac(cloudfront, &distribution::oac_name(&bucket), &bucket).await?;
@@ -828,26 +829,23 @@ impl Run<'_> {
                 distribution::repair_oac(cloudfront, &step.resource, &distribution::oac_name(&bucket), &bucket).await?;
             }
             Action::CreateDistribution => {
-                let reference = match &self.state.resources.caller_reference {
-                    Some(reference) => reference.clone(),
-                    None => {
-                        let nanos = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_nanos());
-                        let reference = format!("skiff-{}-{nanos}", short_hash(&bucket));
-                        self.state.resources.caller_reference = Some(reference.clone());
-                        self.save().await?;
-                        reference
-                    }
+                let reference = if let Some(reference) = &self.state.resources.caller_reference {
+                    reference.clone()
+                } else {
+                    let nanos =
+                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                    let reference = format!("skiff-{}-{nanos}", short_hash(&bucket));
+                    self.state.resources.caller_reference = Some(reference.clone());
+                    self.save().await?;
+                    reference
                 };
                 let config = self.distribution_desired().config(&reference)?;
                 let live = match distribution::create(cloudfront, config, &bucket).await {
                     Ok(live) => live,
                     Err(e) if e.to_string().contains("DistributionAlreadyExists") => {
-                        distribution::find(cloudfront, &self.distribution_desired())
-                            .await?
-                            .ok_or(e)
-                            .context("a distribution with this site's CallerReference exists but skiff cannot find it")?
+                        distribution::find(cloudfront, &self.distribution_desired()).await?.ok_or(e).context(
+                            "a distribution with this site's CallerReference exists but skiff cannot find it",
+                        )?
                     }
                     Err(e) => return Err(e),
                 };
@@ -858,7 +856,8 @@ impl Run<'_> {
             }
             Action::UpdateDistribution => {
                 let id = step.resource.clone();
-                let live = distribution::get(cloudfront, &id).await?.ok_or_else(|| anyhow!("distribution {id} is gone"))?;
+                let live =
+                    distribution::get(cloudfront, &id).await?.ok_or_else(|| anyhow!("distribution {id} is gone"))?;
                 let desired = self.distribution_desired().config(&live.config.caller_reference)?;
                 distribution::update(cloudfront, &live, &desired).await?;
                 self.observed.distribution = distribution::get(cloudfront, &id).await?;
@@ -1042,7 +1041,10 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
         report(out, settings, &plan, &state, &url, plan.is_empty());
         return Ok(());
     }
-    if !settings.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !out.confirm("apply these steps?")
+    if !settings.yes
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+        && !out.confirm("apply these steps?")
     {
         bail!("nothing was changed: the steps were not confirmed (pass `--yes` to skip this question)");
     }
@@ -1076,7 +1078,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
             break;
         }
         out.info(&format!("→ {} {}", step.action.verb(), step.resource));
-        if let Err(err) = run.apply(step).await {
+        if let Err(err) = Box::pin(run.apply(step)).await {
             failure = Some(err.context(format!("could not {} {}", step.action.verb(), step.resource)));
             break;
         }
@@ -1187,7 +1189,14 @@ mod tests {
             .hosts
             .iter()
             .map(|h| {
-                (h.clone(), Records { a: Some("d1.cloudfront.net".into()), aaaa: Some("d1.cloudfront.net".into()), cname: None })
+                (
+                    h.clone(),
+                    Records {
+                        a: Some("d1.cloudfront.net".into()),
+                        aaaa: Some("d1.cloudfront.net".into()),
+                        cname: None,
+                    },
+                )
             })
             .collect();
         Observed {
@@ -1247,7 +1256,8 @@ mod tests {
     fn drift_is_shown_and_only_that_is_repaired() {
         let mut observed = everything();
         let live = observed.distribution.as_mut().unwrap();
-        live.config.aliases = Some(aws_sdk_cloudfront::types::Aliases::builder().quantity(1).items("example.com").build().unwrap());
+        live.config.aliases =
+            Some(aws_sdk_cloudfront::types::Aliases::builder().quantity(1).items("example.com").build().unwrap());
         if let Bucket::Present { settings, .. } = &mut observed.bucket {
             settings.insert("block public access", "not all on".into());
         }
@@ -1269,7 +1279,12 @@ mod tests {
         let plan = steps(&desired(), &observed, 1_000);
         assert_eq!(
             actions(&plan),
-            [Action::RequestCertificate, Action::AddValidationRecords, Action::WaitForCertificate, Action::UpdateDistribution]
+            [
+                Action::RequestCertificate,
+                Action::AddValidationRecords,
+                Action::WaitForCertificate,
+                Action::UpdateDistribution
+            ]
         );
         // Pending with its records in place: only wait.
         let mut observed = everything();
@@ -1311,7 +1326,10 @@ mod tests {
         assert!(!text.contains("\"*\""), "no wildcard principal: {text}");
         assert_eq!(policy["Statement"].as_array().unwrap().len(), 2);
         for statement in policy["Statement"].as_array().unwrap() {
-            assert_eq!(statement["Condition"]["StringEquals"]["AWS:SourceArn"], "arn:aws:cloudfront::1:distribution/E1");
+            assert_eq!(
+                statement["Condition"]["StringEquals"]["AWS:SourceArn"],
+                "arn:aws:cloudfront::1:distribution/E1"
+            );
             assert_eq!(statement["Principal"]["Service"], "cloudfront.amazonaws.com");
         }
         let mut observed = everything();

@@ -37,7 +37,8 @@ pub fn key_changes(
     current: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
 ) -> (Vec<(String, String)>, Vec<String>) {
-    let puts = desired.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let puts =
+        desired.iter().filter(|(k, v)| current.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     let deletes = current.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
     (puts, deletes)
 }
@@ -54,7 +55,9 @@ pub struct Store {
 /// Find the site's KVS by name.
 pub async fn find_store(client: &aws_sdk_cloudfront::Client, name: &str) -> Result<Option<Store>> {
     match client.describe_key_value_store().name(name).send().await {
-        Ok(found) => Ok(found.key_value_store().map(|k| Store { name: k.name().to_string(), arn: k.arn().to_string() })),
+        Ok(found) => {
+            Ok(found.key_value_store().map(|k| Store { name: k.name().to_string(), arn: k.arn().to_string() }))
+        }
         Err(e) if matches!(crate::aws::code(&e).as_deref(), Some("EntityNotFound" | "NoSuchResource")) => Ok(None),
         Err(e) if crate::aws::failure(&e).status() == Some(404) => Ok(None),
         Err(e) => Err(call_error("cloudfront:DescribeKeyValueStore", &format!("key value store `{name}`"), &e)),
@@ -75,7 +78,10 @@ pub async fn create_store(client: &aws_sdk_cloudfront::Client, name: &str, bucke
 }
 
 /// Every key and value in the store.
-pub async fn read_keys(client: &aws_sdk_cloudfrontkeyvaluestore::Client, arn: &str) -> Result<BTreeMap<String, String>> {
+pub async fn read_keys(
+    client: &aws_sdk_cloudfrontkeyvaluestore::Client,
+    arn: &str,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let mut token: Option<String> = None;
     loop {
@@ -124,7 +130,11 @@ pub async fn write_keys(
                 Ok(_) => break,
                 Err(e) if crate::aws::code(&e).as_deref() == Some("ConflictException") && attempt < 5 => attempt += 1,
                 Err(e) => {
-                    return Err(call_error("cloudfront-keyvaluestore:UpdateKeys", &format!("key value store {arn}"), &e));
+                    return Err(call_error(
+                        "cloudfront-keyvaluestore:UpdateKeys",
+                        &format!("key value store {arn}"),
+                        &e,
+                    ));
                 }
             }
         }
@@ -167,10 +177,21 @@ pub async fn find_function(client: &aws_sdk_cloudfront::Client, name: &str) -> R
     let arn = summary.function_metadata().map(|m| m.function_arn().to_string()).unwrap_or_default();
     let code = function_code(client, name, FunctionStage::Development).await?.unwrap_or_default();
     let live_code = function_code(client, name, FunctionStage::Live).await?;
-    Ok(Some(Function { arn, code, etag: described.e_tag().unwrap_or_default().to_string(), stores, runtime, live_code }))
+    Ok(Some(Function {
+        arn,
+        code,
+        etag: described.e_tag().unwrap_or_default().to_string(),
+        stores,
+        runtime,
+        live_code,
+    }))
 }
 
-async fn function_code(client: &aws_sdk_cloudfront::Client, name: &str, stage: FunctionStage) -> Result<Option<String>> {
+async fn function_code(
+    client: &aws_sdk_cloudfront::Client,
+    name: &str,
+    stage: FunctionStage,
+) -> Result<Option<String>> {
     match client.get_function().name(name).stage(stage).send().await {
         Ok(got) => Ok(got.function_code().map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())),
         Err(e) if crate::aws::code(&e).as_deref() == Some("NoSuchFunctionExists") => Ok(None),
@@ -228,7 +249,14 @@ pub async fn update_function(
         .send()
         .await
         .map_err(|e| call_error("cloudfront:UpdateFunction", &format!("function `{name}`"), &e))?;
-    Ok(updated.e_tag().unwrap_or_default().to_string())
+    match updated.e_tag().filter(|e| !e.is_empty()) {
+        Some(etag) => Ok(etag.to_string()),
+        // The SDK's model reads this ETag from a misspelt header (`ETtag`); ask again.
+        None => find_function(client, name)
+            .await?
+            .map(|f| f.etag)
+            .ok_or_else(|| anyhow!("function `{name}` disappeared after its update")),
+    }
 }
 
 /// Publish DEVELOPMENT to LIVE; returns the function's ARN.
@@ -268,9 +296,11 @@ mod tests {
         ];
         let desired = redirect_entries(&redirects);
         assert_eq!(desired["redirect:/old/"], "301 /new/");
-        let current: BTreeMap<String, String> =
-            [("redirect:/old/".to_string(), "302 /new/".to_string()), ("redirect:/gone".to_string(), "301 /".to_string())]
-                .into();
+        let current: BTreeMap<String, String> = [
+            ("redirect:/old/".to_string(), "302 /new/".to_string()),
+            ("redirect:/gone".to_string(), "301 /".to_string()),
+        ]
+        .into();
         let (puts, deletes) = key_changes(&current, &desired);
         assert_eq!(puts.len(), 2);
         assert_eq!(deletes, ["redirect:/gone"]);

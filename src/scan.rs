@@ -19,6 +19,12 @@ use crate::{key, mime};
 pub struct Digest(pub [u8; 32]);
 
 impl Digest {
+    /// The SHA-256 of some bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(bytes).into())
+    }
+
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
         use fmt::Write as _;

@@ -98,7 +98,8 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
             settings.bucket
         );
     };
-    let state = SiteState::parse(&fetched.bytes).map_err(|e| anyhow::anyhow!("s3://{}/{SITE_STATE_KEY}: {e}", settings.bucket))?;
+    let state = SiteState::parse(&fetched.bytes)
+        .map_err(|e| anyhow::anyhow!("s3://{}/{SITE_STATE_KEY}: {e}", settings.bucket))?;
     let cloudfront = aws::cloudfront_client(&shared);
     let acm = aws::acm_client(&shared);
     let route53 = aws::route53_client(&shared);
@@ -141,7 +142,8 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
                         "certificate {arn} expires in {days} days (ACM renews it only while its validation records exist)"
                     ));
                 }
-                certificate = Some(CertificateReport { arn: arn.clone(), status: c.status, not_after: c.not_after, days_left });
+                certificate =
+                    Some(CertificateReport { arn: arn.clone(), status: c.status, not_after: c.not_after, days_left });
             }
             None => warnings.push(format!("certificate {arn} no longer exists: run `skiff provision`")),
         }

@@ -4,4 +4,5 @@
 
 mod cdn;
 mod harness;
+mod provision;
 mod publish;

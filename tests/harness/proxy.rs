@@ -14,11 +14,17 @@ pub struct Request {
     pub method: String,
     pub target: String,
     pub copy_source: bool,
+    /// `X-Amz-Target` of JSON-protocol calls (ACM): `CertificateManager.ListCertificates`.
+    pub amz_target: Option<String>,
 }
 
 impl Request {
-    /// Whether the request changes something (everything but GET and HEAD).
+    /// Whether the request changes something: everything but GET and HEAD, and but the
+    /// JSON-protocol reads (ACM's `List*`, `Describe*`, `Get*`, sent as POST).
     pub fn is_write(&self) -> bool {
+        if let Some(operation) = self.amz_target.as_deref().and_then(|t| t.rsplit('.').next()) {
+            return !["List", "Describe", "Get"].iter().any(|read| operation.starts_with(read));
+        }
         !matches!(self.method.as_str(), "GET" | "HEAD")
     }
 }
@@ -171,6 +177,7 @@ fn serve(
         let body = read_body(&mut reader, &head)?;
         log.lock().unwrap().push(Request {
             copy_source: header(&head, "x-amz-copy-source").is_some(),
+            amz_target: header(&head, "x-amz-target").map(str::to_string),
             method: method.clone(),
             target: target.clone(),
         });

@@ -1,0 +1,689 @@
+#!/usr/bin/env python3
+"""A test double that sits in front of moto and closes the gaps skiff needs.
+
+    python double.py --listen-port 0 --upstream http://127.0.0.1:5000
+
+Prints `listening on http://127.0.0.1:<port>` (flushed) once it accepts connections.
+Python 3.11 standard library only. Requests are told apart by the SigV4/SigV4a credential
+scope in `Authorization` (`Credential=AKID/DATE/REGION/SERVICE/aws4_request` or
+`Credential=AKID/DATE/SERVICE/aws4_request`); signatures are never verified.
+
+* service `cloudfront`, `/2020-05-31/function...`: CloudFront Functions, owned here in
+  memory (moto has no Update/Publish/Test and ignores the stage).
+* service `cloudfront-keyvaluestore`, `/key-value-stores/...`: the KVS data plane, owned
+  here in memory; a store exists only if moto's ListKeyValueStores knows its ARN.
+* service `cloudfront`, Create/Get/GetConfig/Update/DeleteDistribution: forwarded to moto,
+  then the DistributionConfig that moto mangles is replaced by the one the client sent,
+  and ETags become real versions (`E<id>V<n>`) with If-Match enforced on update.
+* `GET /__double/kvs`: test hook, JSON `{arn: {key: value}}` for every store.
+  `POST /__double/reset`: forget the double's state (also done on `POST /moto-api/reset`).
+* everything else: forwarded to moto unchanged.
+"""
+
+import argparse
+import base64
+import email.utils
+import http.client
+import http.server
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from xml.sax.saxutils import escape
+
+CF_NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
+ACCOUNT = "123456789012"  # moto's account id
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+              "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "content-length"}
+STAGES = ("DEVELOPMENT", "LIVE")
+RUNTIMES = ("cloudfront-js-1.0", "cloudfront-js-2.0")
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_FUNCTION_CODE = 10 * 1024
+KVS_MAX_KEY, KVS_MAX_VALUE, KVS_MAX_BATCH = 512, 1024, 50
+KVS_MAX_PAYLOAD, KVS_MAX_STORE = 3 * 1024 * 1024, 5 * 1024 * 1024
+# One DistributionConfig element (it never nests); `<DistributionConfigWithTags>` does not match.
+DIST_CONFIG_RE = re.compile(rb"<DistributionConfig(?:\s[^>]*)?>.*</DistributionConfig>", re.S)
+CREDENTIAL_RE = re.compile(r"Credential=([^,\s]+)")
+
+
+class Reply:
+    """A whole HTTP response: status, header list (duplicates allowed) and body bytes."""
+
+    def __init__(self, status, headers=(), body=b""):
+        self.status, self.headers, self.body = status, list(headers), body
+
+    def header(self, name):
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def set_header(self, name, value):
+        self.headers = [(k, v) for k, v in self.headers if k.lower() != name.lower()] + [(name, value)]
+
+
+def request_id():
+    return ("x-amzn-RequestId", str(uuid.uuid4()))
+
+
+def xml_reply(status, xml, headers=()):
+    body = ('<?xml version="1.0" encoding="UTF-8"?>' + xml).encode()
+    return Reply(status, [("Content-Type", "text/xml"), request_id(), *headers], body)
+
+
+def cf_error(status, code, message):
+    """CloudFront's (restXml, wrapped) error document."""
+    return xml_reply(status, f'<ErrorResponse xmlns="{CF_NS}"><Error><Type>Sender</Type><Code>{code}</Code>'
+                             f"<Message>{escape(message)}</Message></Error>"
+                             f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
+
+
+def json_reply(status, obj, headers=()):
+    return Reply(status, [("Content-Type", "application/json"), request_id(), *headers], json.dumps(obj).encode())
+
+
+def kvs_error(status, code, message):
+    """restJson1 error: the SDK reads the code from x-amzn-ErrorType (or `__type`/`code`)."""
+    return json_reply(status, {"__type": code, "Message": message}, [("x-amzn-ErrorType", code)])
+
+
+def iso_time(ts):
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def strip_quotes(etag):
+    return etag.strip().strip('"') if etag is not None else None
+
+
+# --- XML helpers (namespace-agnostic reading) -------------------------------------------------
+
+def local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def child(el, name):
+    return next((c for c in el if local(c.tag) == name), None) if el is not None else None
+
+
+def child_text(el, name, default=None):
+    c = child(el, name)
+    return default if c is None else (c.text or "")
+
+
+class Upstream:
+    """Forwards requests to moto over one keep-alive connection per thread, reconnecting once
+    when a kept-alive connection turns out to be dead."""
+
+    def __init__(self, url):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.local = threading.local()
+
+    def request(self, method, target, headers, body=None):
+        for attempt in (1, 2):
+            conn = getattr(self.local, "conn", None)
+            if conn is None:
+                conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
+            try:
+                conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+                if not any(k.lower() == "host" for k, _ in headers):
+                    conn.putheader("Host", f"{self.host}:{self.port}")
+                for k, v in headers:
+                    conn.putheader(k, v)
+                if body is not None:
+                    conn.putheader("Content-Length", str(len(body)))
+                conn.endheaders(body or None)
+                resp = conn.getresponse()
+                data = resp.read()
+                if resp.will_close:
+                    conn.close()
+                    self.local.conn = None
+                return Reply(resp.status, resp.getheaders(), data)
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.local.conn = None
+                if attempt == 2:
+                    raise
+
+    def cloudfront_get(self, target):
+        """An internal CloudFront control-plane read with a fake (unverified) signature."""
+        auth = ("AWS4-HMAC-SHA256 Credential=double/20260101/us-east-1/cloudfront/aws4_request, "
+                "SignedHeaders=host, Signature=0")
+        return self.request("GET", target, [("Host", "cloudfront.amazonaws.com"), ("Authorization", auth)])
+
+
+class State:
+    """Everything the double owns. `lock` guards all of it; `dist_update_lock` serialises
+    UpdateDistribution calls (check If-Match, forward, bump) so two updates cannot both win."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.dist_update_lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.counter = 0
+            self.functions = {}   # name -> {"created", "dirty", "stages": {stage: {config, code, etag, modified}}}
+            self.stores = {}      # KVS ARN -> {"items": {key: value}, "etag", "created", "modified"}
+            self.known_kvs = set()  # ARNs moto has confirmed (positive cache)
+            self.dists = {}       # distribution id -> {"config": bytes, "version": int}
+
+    def next_etag(self, prefix):
+        with self.lock:
+            self.counter += 1
+            return f"{prefix}{self.counter}"
+
+
+# --- CloudFront Functions ----------------------------------------------------------------------
+
+def function_arn(name):
+    return f"arn:aws:cloudfront::{ACCOUNT}:function/{name}"
+
+
+def parse_function_config(el):
+    """FunctionConfig XML -> {"comment", "runtime", "kvs": [arn] or None}; raises ValueError."""
+    if el is None:
+        raise ValueError("FunctionConfig is required")
+    runtime = child_text(el, "Runtime")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"Runtime must be one of {', '.join(RUNTIMES)}")
+    assoc = child(el, "KeyValueStoreAssociations")
+    kvs = None
+    if assoc is not None:
+        items = child(assoc, "Items")
+        kvs = [child_text(i, "KeyValueStoreARN", "") for i in (items if items is not None else [])]
+        if len(kvs) != int(child_text(assoc, "Quantity", "0") or 0):
+            raise ValueError("KeyValueStoreAssociations Quantity does not match the number of Items")
+        if len(kvs) > 1:
+            raise ValueError("A function can be associated with at most one key value store")
+        if kvs and runtime != "cloudfront-js-2.0":
+            raise ValueError("Key value store associations require runtime cloudfront-js-2.0")
+    return {"comment": child_text(el, "Comment", ""), "runtime": runtime, "kvs": kvs}
+
+
+def parse_function_code(root):
+    text = child_text(root, "FunctionCode")
+    if text is None:
+        raise ValueError("FunctionCode is required")
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise ValueError("FunctionCode is not valid base64")
+
+
+def function_config_xml(cfg):
+    xml = f"<FunctionConfig><Comment>{escape(cfg['comment'])}</Comment><Runtime>{cfg['runtime']}</Runtime>"
+    if cfg["kvs"] is not None:
+        items = "".join(f"<KeyValueStoreAssociation><KeyValueStoreARN>{escape(a)}</KeyValueStoreARN>"
+                        "</KeyValueStoreAssociation>" for a in cfg["kvs"])
+        xml += (f"<KeyValueStoreAssociations><Quantity>{len(cfg['kvs'])}</Quantity>"
+                + (f"<Items>{items}</Items>" if items else "") + "</KeyValueStoreAssociations>")
+    return xml + "</FunctionConfig>"
+
+
+def function_summary_xml(name, fn, stage, root=True):
+    st = fn["stages"][stage]
+    # DEVELOPMENT is UNPUBLISHED until published and again after each update; LIVE is UNASSOCIATED.
+    status = "UNPUBLISHED" if stage == "DEVELOPMENT" and fn["dirty"] else "UNASSOCIATED"
+    ns = f' xmlns="{CF_NS}"' if root else ""
+    return (f"<FunctionSummary{ns}><Name>{escape(name)}</Name><Status>{status}</Status>"
+            f"{function_config_xml(st['config'])}<FunctionMetadata><FunctionARN>{function_arn(name)}</FunctionARN>"
+            f"<Stage>{stage}</Stage><CreatedTime>{iso_time(fn['created'])}</CreatedTime>"
+            f"<LastModifiedTime>{iso_time(st['modified'])}</LastModifiedTime></FunctionMetadata></FunctionSummary>")
+
+
+def functions_route(state, method, segs, query, headers, body):
+    """segs: path segments after `/2020-05-31/function` (decoded)."""
+    stage = query.get("Stage", "DEVELOPMENT")
+    if stage not in STAGES:
+        return cf_error(400, "InvalidArgument", f"Stage must be DEVELOPMENT or LIVE, not {stage!r}")
+    if_match = strip_quotes(headers.get("if-match"))
+    with state.lock:
+        if not segs and method == "POST":
+            return create_function(state, body)
+        if not segs and method == "GET":
+            return list_functions(state, query)
+        if not segs:
+            return cf_error(405, "InvalidArgument", f"{method} is not allowed here")
+        name, action = segs[0], "/".join(segs[1:])
+        if action == "test" and method == "POST":
+            return cf_error(501, "UnsupportedOperation", "TestFunction is not implemented by the skiff test double")
+        fn = state.functions.get(name)
+        if fn is None:
+            return cf_error(404, "NoSuchFunctionExists", f"The function {name} does not exist")
+        if action == "describe" and method == "GET":
+            if fn["stages"].get(stage) is None:
+                return cf_error(404, "NoSuchFunctionExists", f"The function {name} has no {stage} stage")
+            return xml_reply(200, function_summary_xml(name, fn, stage), [("ETag", fn["stages"][stage]["etag"])])
+        if action == "" and method == "GET":
+            st = fn["stages"].get(stage)
+            if st is None:
+                return cf_error(404, "NoSuchFunctionExists", f"The function {name} has no {stage} stage")
+            return Reply(200, [("Content-Type", "application/octet-stream"), ("ETag", st["etag"]), request_id()],
+                         st["code"])
+        if action not in ("", "publish") or method not in ("PUT", "POST", "DELETE"):
+            return cf_error(405, "InvalidArgument", f"{method} is not allowed here")
+        if not if_match:
+            return cf_error(400, "InvalidIfMatchVersion", "The If-Match version is missing or not valid")
+        dev, live = fn["stages"]["DEVELOPMENT"], fn["stages"].get("LIVE")
+        if action == "" and method == "DELETE":
+            if if_match not in (dev["etag"], live and live["etag"]):
+                return cf_error(412, "PreconditionFailed", "The If-Match version does not match")
+            del state.functions[name]
+            return Reply(204, [request_id()])
+        if if_match != dev["etag"]:
+            return cf_error(412, "PreconditionFailed", "The If-Match version does not match the DEVELOPMENT stage")
+        now = time.time()
+        if action == "publish" and method == "POST":
+            fn["stages"]["LIVE"] = dict(dev, etag=state.next_etag("EF"), modified=now)
+            fn["dirty"] = False
+            return xml_reply(200, function_summary_xml(name, fn, "LIVE"))
+        if action == "" and method == "PUT":  # UpdateFunction
+            try:
+                root = ET.fromstring(body)
+                cfg, code = parse_function_config(child(root, "FunctionConfig")), parse_function_code(root)
+            except (ET.ParseError, ValueError) as e:
+                return cf_error(400, "InvalidArgument", str(e))
+            if len(code) > MAX_FUNCTION_CODE:
+                return cf_error(413, "FunctionSizeLimitExceeded", "The function code is larger than 10 KB")
+            etag = state.next_etag("EF")
+            fn["stages"]["DEVELOPMENT"] = {"config": cfg, "code": code, "etag": etag, "modified": now}
+            fn["dirty"] = True
+            # The SDK's model reads UpdateFunction's ETag from a header misspelt `ETtag`: send both.
+            return xml_reply(200, function_summary_xml(name, fn, "DEVELOPMENT"), [("ETag", etag), ("ETtag", etag)])
+        return cf_error(405, "InvalidArgument", f"{method} is not allowed here")
+
+
+def create_function(state, body):
+    try:
+        root = ET.fromstring(body)
+        name = child_text(root, "Name", "")
+        if not FUNCTION_NAME_RE.match(name):
+            raise ValueError("Name must be 1-64 characters from [A-Za-z0-9_-]")
+        cfg, code = parse_function_config(child(root, "FunctionConfig")), parse_function_code(root)
+    except (ET.ParseError, ValueError) as e:
+        return cf_error(400, "InvalidArgument", str(e))
+    if len(code) > MAX_FUNCTION_CODE:
+        return cf_error(413, "FunctionSizeLimitExceeded", "The function code is larger than 10 KB")
+    if name in state.functions:
+        return cf_error(409, "FunctionAlreadyExists", f"A function named {name} already exists")
+    now = time.time()
+    etag = state.next_etag("EF")
+    fn = state.functions[name] = {"created": now, "dirty": True, "stages": {
+        "DEVELOPMENT": {"config": cfg, "code": code, "etag": etag, "modified": now}, "LIVE": None}}
+    location = f"https://cloudfront.amazonaws.com/2020-05-31/function/{function_arn(name)}"
+    return xml_reply(201, function_summary_xml(name, fn, "DEVELOPMENT"), [("ETag", etag), ("Location", location)])
+
+
+def list_functions(state, query):
+    stages = [query["Stage"]] if "Stage" in query else list(STAGES)
+    entries = [(name, stage) for name in sorted(state.functions) for stage in stages
+               if state.functions[name]["stages"].get(stage) is not None]
+    try:
+        start = int(query.get("Marker") or 0)
+        max_items = int(query.get("MaxItems") or 100)
+    except ValueError:
+        return cf_error(400, "InvalidArgument", "Marker and MaxItems must be integers")
+    page = entries[start:start + max_items]
+    next_marker = f"<NextMarker>{start + max_items}</NextMarker>" if start + max_items < len(entries) else ""
+    items = "".join(function_summary_xml(n, state.functions[n], s, root=False) for n, s in page)
+    return xml_reply(200, f'<FunctionList xmlns="{CF_NS}">{next_marker}<MaxItems>{max_items}</MaxItems>'
+                          f"<Quantity>{len(page)}</Quantity>" + (f"<Items>{items}</Items>" if items else "")
+                          + "</FunctionList>")
+
+
+# --- KeyValueStore data plane ------------------------------------------------------------------
+
+def moto_kvs_arns(upstream):
+    """Every KVS ARN moto knows (ListKeyValueStores, following NextMarker)."""
+    arns, marker = set(), ""
+    while True:
+        target = "/2020-05-31/key-value-store" + (f"?Marker={urllib.parse.quote(marker)}" if marker else "")
+        reply = upstream.cloudfront_get(target)
+        if reply.status != 200:
+            raise RuntimeError(f"moto ListKeyValueStores answered {reply.status}: {reply.body[:200]!r}")
+        root = ET.fromstring(reply.body)
+        arns.update(el.text for el in root.iter() if local(el.tag) == "ARN" and el.text)
+        marker = child_text(root, "NextMarker")
+        if not marker:
+            return arns
+
+
+def refresh_known_kvs(state, upstream):
+    """Re-ask moto which stores exist; forget the data of stores it no longer knows."""
+    arns = moto_kvs_arns(upstream)
+    with state.lock:
+        state.known_kvs = set(arns)
+        for gone in set(state.stores) - arns:
+            del state.stores[gone]
+
+
+def kvs_store(state, upstream, arn):
+    """The double's store for `arn`, created on first use, or None if moto does not know it.
+    Positive answers are cached; an unknown ARN re-asks moto every time."""
+    with state.lock:
+        known = arn in state.known_kvs
+    if not known:
+        refresh_known_kvs(state, upstream)
+    with state.lock:
+        if arn not in state.known_kvs:
+            return None
+        if arn not in state.stores:
+            state.stores[arn] = new_store(state)
+        return state.stores[arn]
+
+
+def new_store(state):
+    now = time.time()
+    return {"items": {}, "etag": state.next_etag("EK"), "created": now, "modified": now}
+
+
+def store_size(items):
+    return sum(len(k.encode()) + len(v.encode()) for k, v in items.items())
+
+
+def kvs_summary(items):
+    return {"ItemCount": len(items), "TotalSizeInBytes": store_size(items)}
+
+
+def check_key(key):
+    if not isinstance(key, str) or not key:
+        return "Key must be a non-empty string"
+    if len(key.encode()) > KVS_MAX_KEY:
+        return f"Key is longer than {KVS_MAX_KEY} bytes"
+    return None
+
+
+def check_value(value):
+    if not isinstance(value, str):
+        return "Value must be a string"
+    if len(value.encode()) > KVS_MAX_VALUE:
+        return f"Value is longer than {KVS_MAX_VALUE} bytes"
+    return None
+
+
+def kvs_route(state, upstream, method, segs, query, headers, body):
+    """segs: decoded path segments after `/key-value-stores`: [arn, ("keys", [key])]."""
+    if not segs:
+        return kvs_error(404, "ResourceNotFoundException", "No key value store ARN in the path")
+    arn, rest = segs[0], segs[1:]
+    store = kvs_store(state, upstream, arn)
+    if store is None:
+        return kvs_error(404, "ResourceNotFoundException", f"Key value store {arn} not found")
+    with state.lock:
+        items = store["items"]
+        if not rest and method == "GET":  # DescribeKeyValueStore
+            return json_reply(200, {"KvsARN": arn, **kvs_summary(items), "Created": store["created"],
+                                    "LastModified": store["modified"], "Status": "READY"},
+                              [("ETag", store["etag"])])
+        if rest == ["keys"] and method == "GET":  # ListKeys
+            return list_keys(items, query)
+        if len(rest) == 2 and rest[0] == "keys" and method == "GET":  # GetKey
+            if rest[1] not in items:
+                return kvs_error(404, "ResourceNotFoundException", f"Key {rest[1]} not found")
+            return json_reply(200, {"Key": rest[1], "Value": items[rest[1]], **kvs_summary(items)})
+        # Writes: PutKey, DeleteKey (…/keys/{Key}) and UpdateKeys (POST …/keys).
+        if not ((len(rest) == 2 and rest[0] == "keys" and method in ("PUT", "DELETE"))
+                or (rest == ["keys"] and method == "POST")):
+            return kvs_error(405, "ValidationException", f"{method} is not allowed here")
+        if_match = strip_quotes(headers.get("if-match"))
+        if not if_match:
+            return kvs_error(400, "ValidationException", "The If-Match header is required")
+        if len(body) > KVS_MAX_PAYLOAD:
+            return kvs_error(400, "ValidationException", "The request is larger than 3 MB")
+        try:
+            doc = json.loads(body or b"{}")
+            if not isinstance(doc, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as e:
+            return kvs_error(400, "ValidationException", f"Bad JSON body: {e}")
+        new_items = dict(items)
+        if method == "PUT":
+            puts, deletes = [{"Key": rest[1], "Value": doc.get("Value")}], []
+        elif method == "DELETE":
+            puts, deletes = [], [{"Key": rest[1]}]
+            if rest[1] not in items:
+                return kvs_error(404, "ResourceNotFoundException", f"Key {rest[1]} not found")
+        else:
+            puts, deletes = doc.get("Puts") or [], doc.get("Deletes") or []
+            if not isinstance(puts, list) or not isinstance(deletes, list):
+                return kvs_error(400, "ValidationException", "Puts and Deletes must be lists")
+            if len(puts) + len(deletes) > KVS_MAX_BATCH:
+                return kvs_error(400, "ValidationException", f"More than {KVS_MAX_BATCH} puts and deletes")
+        seen = set()  # validate everything before changing anything (all or nothing)
+        for op, is_put in [(d, False) for d in deletes] + [(p, True) for p in puts]:
+            if not isinstance(op, dict):
+                return kvs_error(400, "ValidationException", "Each put or delete must be an object")
+            key = op.get("Key")
+            problem = check_key(key) or (is_put and check_value(op.get("Value"))) or (
+                key in seen and f"Key {key} appears more than once in one request")
+            if problem:
+                return kvs_error(400, "ValidationException", problem)
+            seen.add(key)
+        if if_match != store["etag"]:
+            return kvs_error(409, "ConflictException", "The If-Match ETag is stale: the store has changed")
+        for op in deletes:
+            new_items.pop(op["Key"], None)
+        for op in puts:
+            new_items[op["Key"]] = op["Value"]
+        if store_size(new_items) > KVS_MAX_STORE:
+            return kvs_error(402, "ServiceQuotaExceededException", "The key value store would exceed 5 MB")
+        store["items"], store["etag"], store["modified"] = new_items, state.next_etag("EK"), time.time()
+        return json_reply(200, kvs_summary(new_items), [("ETag", store["etag"])])
+
+
+def list_keys(items, query):
+    keys = sorted(items)
+    try:
+        size = min(int(query.get("MaxResults") or 50), 50)
+        start = base64.urlsafe_b64decode(query["NextToken"]).decode() if query.get("NextToken") else ""
+        if size < 1:
+            raise ValueError
+    except ValueError:
+        return kvs_error(400, "ValidationException", "Bad MaxResults or NextToken")
+    page = [k for k in keys if k >= start][:size + 1]
+    out = {"Items": [{"Key": k, "Value": items[k]} for k in page[:size]]}
+    if len(page) > size:
+        out["NextToken"] = base64.urlsafe_b64encode(page[size].encode()).decode()
+    return json_reply(200, out)
+
+
+# --- Distributions: pass through, then put back what moto loses ------------------------------
+
+def dist_etag(dist_id, version):
+    return f"E{dist_id}V{version}"
+
+
+def patch_distribution(state, reply, dist_id, config_is_root):
+    """Replace moto's DistributionConfig (and ETag) in a 2xx reply by the remembered ones."""
+    with state.lock:
+        entry = state.dists.get(dist_id)
+        if entry is None or not 200 <= reply.status < 300:
+            return reply
+        config, etag = entry["config"], dist_etag(dist_id, entry["version"])
+    if config_is_root and b"xmlns=" not in config.split(b">", 1)[0]:
+        config = config.replace(b"<DistributionConfig", f'<DistributionConfig xmlns="{CF_NS}"'.encode(), 1)
+    reply.body = DIST_CONFIG_RE.sub(lambda _: config, reply.body, count=1)
+    reply.set_header("ETag", etag)
+    return reply
+
+
+def distribution_route(state, forward, method, segs, headers, body):
+    """segs: path segments after `/2020-05-31/distribution`. Returns None to pass through."""
+    if not segs and method == "POST":  # CreateDistribution (?WithTags too)
+        reply = forward()
+        if 200 <= reply.status < 300:
+            match = DIST_CONFIG_RE.search(body)
+            dist_id = child_text(ET.fromstring(reply.body), "Id")
+            if match and dist_id:
+                with state.lock:
+                    state.dists[dist_id] = {"config": match.group(0), "version": 1}
+                reply = patch_distribution(state, reply, dist_id, False)
+        return reply
+    if len(segs) == 1 and method == "GET":  # GetDistribution
+        return patch_distribution(state, forward(), segs[0], False)
+    if len(segs) == 1 and method == "DELETE":  # DeleteDistribution
+        reply = forward()
+        if 200 <= reply.status < 300:
+            with state.lock:
+                state.dists.pop(segs[0], None)
+        return reply
+    if segs[1:] == ["config"] and method == "GET":  # GetDistributionConfig
+        return patch_distribution(state, forward(), segs[0], True)
+    if segs[1:] == ["config"] and method == "PUT":  # UpdateDistribution
+        dist_id, if_match = segs[0], strip_quotes(headers.get("if-match"))
+        with state.dist_update_lock:
+            with state.lock:
+                entry = state.dists.get(dist_id)
+            if entry and if_match and if_match != dist_etag(dist_id, entry["version"]):
+                return cf_error(412, "PreconditionFailed", "The If-Match version does not match the current ETag")
+            reply = forward()  # a missing If-Match is moto's to reject (InvalidIfMatchVersion)
+            if 200 <= reply.status < 300:
+                match = DIST_CONFIG_RE.search(body)
+                with state.lock:
+                    old = state.dists.get(dist_id) or {"config": None, "version": 0}
+                    config = match.group(0) if match else old["config"]
+                    if config is not None:
+                        state.dists[dist_id] = {"config": config, "version": old["version"] + 1}
+                reply = patch_distribution(state, reply, dist_id, False)
+            return reply
+    return None
+
+
+# --- HTTP plumbing -----------------------------------------------------------------------------
+
+def signing_service(headers, query):
+    """The service name in the SigV4/SigV4a credential scope, or None."""
+    match = CREDENTIAL_RE.search(headers.get("authorization", ""))
+    scope = match.group(1) if match else query.get("X-Amz-Credential", "")
+    parts = scope.split("/")
+    return parts[-2] if len(parts) >= 4 and parts[-1] == "aws4_request" else None
+
+
+def split_segments(path):
+    return [urllib.parse.unquote(s) for s in path.split("/")[1:]]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def read_body(self):
+        """The request body (de-chunked) and whether the request had one at all."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # HTTP trailers are dropped
+                    return b"".join(chunks), True
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
+        length = self.headers.get("Content-Length")
+        return (self.rfile.read(int(length)) if length else b""), length is not None
+
+    def handle_any(self):
+        server = self.server
+        target = self.path
+        if not target.startswith("/"):  # absolute-form request target
+            parts = urllib.parse.urlsplit(target)
+            target = parts.path + ("?" + parts.query if parts.query else "")
+        path, _, raw_query = target.partition("?")
+        query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
+        body, has_body = self.read_body()
+        header_list = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP]
+        headers = {k.lower(): v for k, v in header_list}
+
+        def forward():
+            return server.upstream.request(self.command, target, header_list, body if has_body else None)
+
+        try:
+            reply = self.route(path, query, headers, body, forward)
+        except Exception as e:  # a bug or moto being down: answer, don't drop the connection
+            print(f"double: {self.command} {target}: {e!r}", file=sys.stderr, flush=True)
+            reply = Reply(502, [("Content-Type", "text/plain")], f"skiff double: {e!r}\n".encode())
+        self.send_reply(reply)
+
+    def route(self, path, query, headers, body, forward):
+        state, method = self.server.state, self.command
+        service = signing_service(headers, query)
+        segs = split_segments(path)
+        if path == "/__double/kvs" and method == "GET":
+            with state.lock:
+                return json_reply(200, {arn: dict(sorted(s["items"].items())) for arn, s in state.stores.items()})
+        if path == "/__double/reset" and method == "POST":
+            state.reset()
+            return json_reply(200, {"reset": True})
+        if path == "/moto-api/reset" and method == "POST":
+            reply = forward()
+            if 200 <= reply.status < 300:
+                state.reset()
+            return reply
+        if service == "cloudfront-keyvaluestore" and segs[:1] == ["key-value-stores"]:
+            segs = segs[1:]
+            # Tolerate an ARN sent with its `/` unencoded (…:key-value-store/<id>).
+            if len(segs) >= 2 and segs[0].endswith(":key-value-store"):
+                segs = [segs[0] + "/" + segs[1]] + segs[2:]
+            return kvs_route(state, self.server.upstream, method, segs, query, headers, body)
+        if service == "cloudfront" and segs[:2] == ["2020-05-31", "function"]:
+            return functions_route(state, method, segs[2:], query, headers, body)
+        if service == "cloudfront" and segs[:2] == ["2020-05-31", "key-value-store"] and method == "DELETE":
+            reply = forward()
+            if 200 <= reply.status < 300:
+                refresh_known_kvs(state, self.server.upstream)  # drop the deleted store's data
+            return reply
+        if service == "cloudfront" and segs[:2] == ["2020-05-31", "distribution"]:
+            reply = distribution_route(state, forward, method, segs[2:], headers, body)
+            if reply is not None:
+                return reply
+        return forward()
+
+    def send_reply(self, reply):
+        self.log_request(reply.status, len(reply.body))
+        self.send_response_only(reply.status)
+        bodyless = self.command == "HEAD" or reply.status in (204, 304) or reply.status < 200
+        for k, v in reply.headers:
+            lk = k.lower()
+            if lk not in HOP_BY_HOP or (lk == "content-length" and self.command == "HEAD"):
+                self.send_header(k, v)  # HEAD keeps upstream's Content-Length (the object's size)
+        if not any(k.lower() == "date" for k, _ in reply.headers):
+            self.send_header("Date", email.utils.formatdate(usegmt=True))
+        if not bodyless:
+            self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if not bodyless and reply.body:
+            self.wfile.write(reply.body)
+        self.wfile.flush()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = handle_any
+
+    def log_message(self, format, *args):
+        if self.server.verbose:
+            sys.stderr.write("double: %s\n" % (format % args))
+
+
+class DoubleServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listen-port", type=int, default=0, help="port on 127.0.0.1 (0: pick a free one)")
+    parser.add_argument("--upstream", required=True, help="moto's URL, e.g. http://127.0.0.1:5000")
+    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    args = parser.parse_args()
+    server = DoubleServer(("127.0.0.1", args.listen_port), Handler)
+    server.upstream, server.state, server.verbose = Upstream(args.upstream), State(), args.verbose
+    print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
