@@ -22,6 +22,8 @@ pub struct Certificate {
     pub not_after: Option<i64>,
     /// The DNS validation records ACM asks for: (name, value), deduplicated.
     pub validation: Vec<(String, String)>,
+    /// Whether ACM has yet to give the record of some name (it takes a few seconds).
+    pub validation_pending: bool,
     /// Why it failed, when it did.
     pub failure: Option<String>,
 }
@@ -88,6 +90,7 @@ pub async fn describe(client: &aws_sdk_acm::Client, arn: &str) -> Result<Option<
         names,
         not_after: detail.not_after().map(aws_sdk_acm::primitives::DateTime::secs),
         validation,
+        validation_pending: detail.domain_validation_options().iter().any(|o| o.resource_record().is_none()),
         failure: detail.failure_reason().map(|r| r.as_str().to_string()),
     }))
 }
@@ -201,6 +204,7 @@ mod tests {
             names: hosts.clone(),
             not_after,
             validation: vec![],
+            validation_pending: false,
             failure: None,
         };
         assert!(issued("ISSUED", Some(200)).usable_for(&hosts, 100));

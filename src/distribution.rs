@@ -427,7 +427,11 @@ pub async fn find_oac(
             }
             Err(e) if crate::aws::code(&e).as_deref() == Some("NoSuchOriginAccessControl") => {}
             Err(e) => {
-                return Err(call_error("cloudfront:GetOriginAccessControl", &format!("origin access control {id}"), &e));
+                return Err(call_error(
+                    "cloudfront:GetOriginAccessControl",
+                    &format!("origin access control {id}"),
+                    &e,
+                ));
             }
         }
     }

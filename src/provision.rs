@@ -919,17 +919,13 @@ impl Run<'_> {
                         None => None,
                     };
                     if found.as_deref() != Some(value.as_str()) {
-                        missing.push(format!("  {name} CNAME {value}"));
+                        missing.push((name.clone(), value.clone()));
                     }
                 }
-                let detail = if missing.is_empty() {
-                    "the validation records are in Route 53, so the domain's registrar is probably not delegating to this hosted zone's name servers".to_string()
-                } else {
-                    format!("these DNS records are missing:\n{}", missing.join("\n"))
-                };
                 bail!(
-                    "certificate {arn} is still waiting for DNS validation after {}: {detail}\nhint: fix that, then re-run `skiff provision` (it picks up where it stopped)",
-                    crate::output::duration(started.elapsed())
+                    "certificate {arn} is still waiting for DNS validation after {}: {}",
+                    crate::output::duration(started.elapsed()),
+                    stuck_detail(&missing)
                 );
             }
             self.out.status(&format!(
@@ -939,6 +935,17 @@ impl Run<'_> {
             tokio::time::sleep(poll_interval()).await;
         }
     }
+}
+
+/// Why a certificate is still pending, and what to do.
+fn stuck_detail(missing: &[(String, String)]) -> String {
+    let cause = if missing.is_empty() {
+        "its validation records are in Route 53, so the domain's registrar is probably not delegating to the hosted zone's name servers".to_string()
+    } else {
+        let lines: Vec<String> = missing.iter().map(|(name, value)| format!("  {name}. CNAME {value}.")).collect();
+        format!("these DNS validation records are missing:\n{}", lines.join("\n"))
+    };
+    format!("{cause}\nhint: fix that, then re-run `skiff provision` (it picks up where it stopped)")
 }
 
 /// How often to ask ACM (`SKIFF_POLL_INTERVAL_MS` shortens it for tests).
@@ -1164,6 +1171,7 @@ mod tests {
             names: want.hosts.clone(),
             not_after: Some(2_000),
             validation: vec![("_x.example.com".into(), "_y.acm-validations.aws".into())],
+            validation_pending: false,
             failure: None,
         };
         let config = distribution::Desired {
@@ -1335,6 +1343,13 @@ mod tests {
         let mut observed = everything();
         observed.bucket = Bucket::Present { settings: bucket_settings("site"), policy: None };
         assert_eq!(actions(&steps(&desired(), &observed, 1_000)), [Action::PutBucketPolicy]);
+    }
+
+    #[test]
+    fn a_stuck_certificate_names_the_missing_records() {
+        let detail = stuck_detail(&[("_a.example.com".into(), "_b.acm-validations.aws".into())]);
+        assert!(detail.contains("missing:\n  _a.example.com. CNAME _b.acm-validations.aws."), "{detail}");
+        assert!(stuck_detail(&[]).contains("registrar"));
     }
 
     #[test]

@@ -18,10 +18,8 @@ use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote, RemoteObject};
 use crate::scan::{self, LocalFile, ScanOptions};
-use crate::state::{MANIFEST_KEY, Manifest, ManifestError};
+use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};
 
-/// The state file `skiff provision` leaves in a bucket set up for atomic deploys.
-const PROVISIONED_STATE: &str = "_skiff/state.json";
 use crate::store::{Condition, S3Store, Store, StoreError};
 use crate::{aws, invalidate, key};
 
@@ -98,9 +96,9 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         ));
     }
 
-    if settings.prefix.is_empty() && remote.objects.contains_key(PROVISIONED_STATE) {
+    if settings.prefix.is_empty() && remote.objects.contains_key(SITE_STATE_KEY) {
         bail!(
-            "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{PROVISIONED_STATE}`): publishing in place over it would break it\nhint: publish with a skiff that supports atomic mode, or use another bucket or `--prefix`",
+            "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish with a skiff that supports atomic mode, or use another bucket or `--prefix`",
             settings.bucket
         );
     }

@@ -484,3 +484,116 @@ fn provision_needs_a_domain_and_a_bucket() {
     skiff_at(&endpoint(), &["status", "--bucket", "no-such-skiff-site"], Some(Path::new("/")))
         .failure(1, &["no-such-skiff-site"]);
 }
+
+fn cloudfront_error(code: &str, message: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>test</RequestId></ErrorResponse>"
+    )
+}
+
+#[test]
+fn a_denied_action_is_named_and_the_next_run_resumes_where_it_stopped() {
+    let site = Site::new("denied");
+    let proxy = Proxy::start(&endpoint());
+    proxy.fail_next(
+        "POST",
+        "/2020-05-31/origin-access-control",
+        1,
+        403,
+        &cloudfront_error("AccessDenied", "User is not authorized to perform cloudfront:CreateOriginAccessControl"),
+    );
+    site.skiff_at(&proxy.endpoint, &["provision"]).failure(
+        1,
+        &[
+            "access denied: cloudfront:CreateOriginAccessControl on origin access control `skiff-",
+            "allow `cloudfront:CreateOriginAccessControl`",
+            "9 of 13 steps done; re-run `skiff provision` to finish",
+        ],
+    );
+    let state = site.state();
+    assert!(state["resources"]["kvs_arn"].is_string());
+    assert!(state["resources"]["certificate_arn"].is_string());
+    assert!(state["resources"].get("oac_id").is_none());
+    let again = site.skiff(&["provision", "--json"]).success();
+    assert_eq!(
+        steps(&again),
+        ["create-origin-access-control", "create-distribution", "put-bucket-policy", "upsert-dns-records"]
+    );
+}
+
+#[test]
+fn a_name_held_by_another_distribution_is_named() {
+    let site = Site::new("cname");
+    // Another distribution already serves www.<domain> (the emulator does not check; AWS does).
+    let holder = crate::harness::Distribution::new(&site.bucket, "", true);
+    runtime().block_on(async {
+        let got = holder.client.get_distribution_config().id(&holder.id).send().await.unwrap();
+        let mut config = got.distribution_config().unwrap().clone();
+        config.aliases = Some(
+            aws_sdk_cloudfront::types::Aliases::builder()
+                .quantity(1)
+                .items(format!("www.{}", site.domain))
+                .build()
+                .unwrap(),
+        );
+        holder
+            .client
+            .update_distribution()
+            .id(&holder.id)
+            .if_match(got.e_tag().unwrap())
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+    });
+    let proxy = Proxy::start(&endpoint());
+    proxy.fail_next(
+        "POST",
+        "/2020-05-31/distribution",
+        1,
+        409,
+        &cloudfront_error(
+            "CNAMEAlreadyExists",
+            "One or more of the CNAMEs you provided are already associated with a different resource.",
+        ),
+    );
+    site.skiff_at(&proxy.endpoint, &["provision"]).failure(
+        1,
+        &[
+            &format!("`www.{}` is already an alternate domain name of distribution {}", site.domain, holder.id),
+            "remove it from that distribution",
+        ],
+    );
+}
+
+#[test]
+fn ctrl_c_stops_after_the_current_step_and_the_next_run_resumes() {
+    let site = Site::new("ctrl-c");
+    let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(100));
+    let mut command = crate::harness::command_at(&proxy.endpoint, &["provision"]);
+    command
+        .current_dir(site.dir.path())
+        .env("SKIFF_POLL_INTERVAL_MS", "100")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while !proxy.writes().iter().any(|r| r.target.contains("key-value-store")) {
+        assert!(std::time::Instant::now() < deadline, "provision never reached the key value store");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    let state = site.state();
+    assert!(state["resources"]["certificate_arn"].is_string(), "{state}");
+    assert!(state["resources"].get("distribution_id").is_none(), "stopped before the distribution: {state}");
+
+    let again = site.skiff(&["provision", "--json"]).success();
+    let resumed = steps(&again);
+    assert!(!resumed.iter().any(|s| s == "create-bucket" || s == "request-certificate"), "{resumed:?}");
+    assert!(resumed.iter().any(|s| s == "create-distribution"), "{resumed:?}");
+    assert_eq!(steps(&site.skiff(&["provision", "--json"]).success()), Vec::<String>::new());
+}
