@@ -54,6 +54,12 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Show what is live: domain, distribution, certificate, DNS, deploys, previews
     Status(StatusArgs),
+    /// Make the previous (or the named) deploy live again: no upload, seconds
+    Rollback(RollbackArgs),
+    /// List the deploys of production (or a preview), newest first, marking the live one
+    Deploys(DeploysArgs),
+    /// List, delete or prune branch previews
+    Previews(PreviewsArgs),
 }
 
 /// `skiff provision`.
@@ -154,4 +160,77 @@ pub struct PublishArgs {
     pub no_invalidate: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
+    /// Publish as the preview of BRANCH, at https://<slug>.<[domain] previews> (provisioned sites)
+    #[arg(long, value_name = "BRANCH")]
+    pub preview: Option<String>,
+    /// How long to wait for another publish or rollback of the same target, e.g. `0s`, `10m`
+    /// [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+}
+
+/// `skiff rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The deploy to make live [default: the one before the live one]
+    #[arg(value_name = "DEPLOY")]
+    pub deploy: Option<String>,
+    /// Roll back the preview of BRANCH instead of production
+    #[arg(long, value_name = "BRANCH")]
+    pub preview: Option<String>,
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// How long to wait for another publish or rollback of the same target [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+}
+
+/// `skiff deploys`.
+#[derive(Debug, Args)]
+pub struct DeploysArgs {
+    /// List the deploys of the preview of BRANCH instead of production
+    #[arg(long, value_name = "BRANCH")]
+    pub preview: Option<String>,
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+}
+
+/// `skiff previews`.
+#[derive(Debug, Args)]
+pub struct PreviewsArgs {
+    #[command(subcommand)]
+    pub command: PreviewsCommand,
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME", global = true)]
+    pub bucket: Option<String>,
+}
+
+/// What to do with previews.
+#[derive(Debug, Subcommand)]
+pub enum PreviewsCommand {
+    /// Branch, URL, last deploy and size of every preview
+    List,
+    /// Remove a branch's preview: its router entry and every object
+    Delete {
+        /// The branch (as given to `skiff publish --preview`)
+        #[arg(value_name = "BRANCH")]
+        branch: String,
+        /// Do not ask first (implied when stdin is not a terminal)
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Remove previews whose last deploy is older than a duration, or whose branch is gone
+    Prune {
+        /// Remove previews last deployed longer ago than this, e.g. `14d`, `36h`
+        #[arg(long, value_name = "DURATION", required_unless_present = "keep_branches")]
+        older_than: Option<String>,
+        /// Read the branches that still exist from stdin, one per line; remove the others' previews
+        #[arg(long)]
+        keep_branches: bool,
+        /// Show what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }

@@ -20,6 +20,10 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const DEFAULT_MAX_DELETES: u64 = 500;
 /// Default for `[deploy] keep`.
 pub const DEFAULT_KEEP: u32 = 10;
+/// Default for `[deploy] keep_previews` (per preview).
+pub const DEFAULT_KEEP_PREVIEWS: u32 = 3;
+/// Default for `--lock-timeout`.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(5);
 /// Default for `[deploy] multipart_threshold_mib`.
 pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
 /// Default for `[deploy] exclude`.
@@ -99,6 +103,7 @@ struct DeploySection {
     concurrency: Option<usize>,
     max_deletes: Option<u64>,
     keep: Option<u32>,
+    keep_previews: Option<u32>,
     exclude: Option<Vec<String>>,
     multipart_threshold_mib: Option<u64>,
 }
@@ -290,6 +295,8 @@ pub struct Config {
     pub max_deletes: u64,
     /// `[deploy] keep`.
     pub keep: u32,
+    /// `[deploy] keep_previews`.
+    pub keep_previews: u32,
     /// `[deploy] exclude`, compiled.
     pub exclude: Excludes,
     /// `[deploy] multipart_threshold_mib`, in bytes.
@@ -336,6 +343,32 @@ pub struct PublishSettings {
     /// The CloudFront invalidation after the upload, when a distribution is set and
     /// `--no-invalidate` is not given.
     pub cdn: Option<CdnSettings>,
+    /// `[site] mode`.
+    pub mode: Mode,
+    /// `--preview BRANCH`.
+    pub preview: Option<String>,
+    /// What a provisioned site needs beyond the publish itself.
+    pub site: SiteSettings,
+}
+
+/// Settings of the commands that work on a provisioned site (atomic publish, rollback,
+/// deploys, previews).
+#[derive(Debug, Clone)]
+pub struct SiteSettings {
+    /// The bucket.
+    pub bucket: String,
+    /// Where requests go.
+    pub aws: crate::aws::Target,
+    /// `[domain]`, for URLs.
+    pub domain: Option<Domain>,
+    /// How long to wait for the deploy lock.
+    pub lock_timeout: Duration,
+    /// Deploys kept for production.
+    pub keep: usize,
+    /// Deploys kept per preview.
+    pub keep_previews: usize,
+    /// `--json`.
+    pub json: bool,
 }
 
 /// How a publish invalidates its distribution.
@@ -526,6 +559,7 @@ impl Config {
             concurrency,
             max_deletes: deploy.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
             keep: deploy.keep.unwrap_or(DEFAULT_KEEP),
+            keep_previews: deploy.keep_previews.unwrap_or(DEFAULT_KEEP_PREVIEWS),
             exclude,
             multipart_threshold: threshold_mib * 1024 * 1024,
             max_paths,
@@ -553,9 +587,23 @@ impl Config {
             )));
         };
         let prefix = self.prefix(args.prefix.as_deref())?;
-        if self.mode == Mode::Atomic {
+        if let Some(branch) = &args.preview {
+            if branch.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "`--preview` needs a branch name, e.g. `--preview \"$GITHUB_HEAD_REF\"` (it was empty)",
+                ));
+            }
+            if self.mode == Mode::InPlace || !prefix.is_empty() {
+                return Err(ConfigError::new(format!(
+                    "`--preview` needs a provisioned site (atomic mode), but {} publishes in place{}",
+                    self.file_hint(),
+                    if prefix.is_empty() { "" } else { " under a prefix" }
+                )));
+            }
+        }
+        if self.mode == Mode::Atomic && !prefix.is_empty() {
             return Err(ConfigError::new(format!(
-                "`[site] mode = \"atomic\"` in {} needs a provisioned site, which this version of skiff cannot create yet: use `mode = \"in-place\"`",
+                "`[site] prefix` is for in-place publishing; `mode = \"atomic\"` in {} keeps each deploy under `_deploys/`",
                 self.source
             )));
         }
@@ -578,7 +626,7 @@ impl Config {
         });
         Ok(PublishSettings {
             dir,
-            bucket,
+            bucket: bucket.clone(),
             prefix,
             aws: self.aws_target(),
             dry_run: args.dry_run,
@@ -591,6 +639,42 @@ impl Config {
             rules: self.rules.clone(),
             json: global.json,
             cdn,
+            mode: self.mode,
+            preview: args.preview.clone(),
+            site: self.site_settings(&bucket, args.lock_timeout.as_deref(), global.json)?,
+        })
+    }
+
+    /// Settings for the commands on a provisioned site.
+    pub fn site_settings(
+        &self,
+        bucket: &str,
+        lock_timeout: Option<&str>,
+        json: bool,
+    ) -> Result<SiteSettings, ConfigError> {
+        let lock_timeout = match lock_timeout {
+            None => DEFAULT_LOCK_TIMEOUT,
+            Some(text) => parse_duration(text).ok_or_else(|| {
+                ConfigError::new(format!(
+                    "invalid `--lock-timeout`: `{text}` is not a duration like `0s`, `90s` or `10m`"
+                ))
+            })?,
+        };
+        Ok(SiteSettings {
+            bucket: bucket.to_string(),
+            aws: self.aws_target(),
+            domain: self.domain.clone(),
+            lock_timeout,
+            keep: self.keep as usize,
+            keep_previews: self.keep_previews as usize,
+            json,
+        })
+    }
+
+    /// The bucket of a provisioned site, from `--bucket` or `[site] bucket`.
+    pub fn site_bucket(&self, flag: Option<&str>) -> Result<String, ConfigError> {
+        self.bucket(flag)?.ok_or_else(|| {
+            ConfigError::new(format!("no site: pass `--bucket NAME` or set `[site] bucket` in {}", self.file_hint()))
         })
     }
 

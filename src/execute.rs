@@ -34,6 +34,8 @@ pub struct Report {
     pub manifest_error: Option<StoreError>,
     /// Ctrl-C was pressed.
     pub interrupted: bool,
+    /// The ETag of every object written, by key.
+    pub etags: HashMap<String, String>,
 }
 
 impl Report {
@@ -50,6 +52,9 @@ pub struct Basis<'a> {
     pub manifest: Option<&'a Manifest>,
     /// `IfMatch` its ETag (or `IfAbsent`): a publish that ran meanwhile is detected.
     pub condition: Condition,
+    /// Write the manifest under the store's prefix (in-place mode); atomic mode writes its
+    /// deploy manifest itself, outside the deploy's prefix, where the router cannot serve it.
+    pub write_manifest: bool,
 }
 
 /// Run `plan` against `store`.
@@ -65,6 +70,7 @@ pub async fn execute<S: Store>(
     let files: HashMap<&str, &LocalFile> = local.iter().map(|f| (f.key.as_str(), f)).collect();
     let mut report = Report::default();
     let mut etags: HashMap<String, String> = HashMap::new();
+    let write_manifest = basis.write_manifest;
     reporter.started(plan.actions.len());
 
     let (html, assets): (Vec<&Action>, Vec<&Action>) = plan.writes().partition(|a| a.html);
@@ -80,20 +86,29 @@ pub async fn execute<S: Store>(
             async move {
                 match action.op {
                     Op::UpdateMetadata => {
-                        store.update_headers(&file.key, &file.headers, action.listed_etag.as_deref()).await
+                        return store.update_headers(&file.key, &file.headers, action.listed_etag.as_deref()).await;
                     }
-                    Op::Upload | Op::Delete => {
-                        let upload = Upload {
-                            key: &file.key,
-                            path: &file.upload_path,
-                            source: &file.source,
-                            size: file.size,
-                            sha256: file.sha256,
-                            headers: &file.headers,
-                        };
-                        store.put_file(upload).await
+                    Op::Copy => {
+                        let source = action.source.as_deref().unwrap_or_default();
+                        match store.copy(source, &file.key, &file.headers).await {
+                            // The earlier deploy lost that object (someone deleted it): send the bytes.
+                            Err(StoreError::Other { code, .. }) if code == "NoSuchKey" || code == "404" => {
+                                tracing::debug!(key = file.key, source, "copy source missing; uploading");
+                            }
+                            other => return other,
+                        }
                     }
+                    Op::Upload | Op::Delete => {}
                 }
+                let upload = Upload {
+                    key: &file.key,
+                    path: &file.upload_path,
+                    source: &file.source,
+                    size: file.size,
+                    sha256: file.sha256,
+                    headers: &file.headers,
+                };
+                store.put_file(upload).await
             }
         };
         let skipped = run_bounded(jobs, concurrency, cancel, work, |(action, _), result| {
@@ -112,13 +127,15 @@ pub async fn execute<S: Store>(
 
     // The manifest records what is in the bucket now, including partial progress.
     let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
-    if basis.manifest.is_none_or(|old| !old.same_files(&manifest)) {
+    if write_manifest && basis.manifest.is_none_or(|old| !old.same_files(&manifest)) {
         tracing::debug!(entries = manifest.files.len(), condition = ?basis.condition, "writing the manifest");
         match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json", basis.condition).await {
             Ok(_) => report.manifest_written = true,
             Err(err) => report.manifest_error = Some(err),
         }
     }
+
+    report.etags = etags;
 
     let deletes: Vec<Action> = plan.deletes().cloned().collect();
     if !report.failed.is_empty() || report.manifest_error.is_some() || is_cancelled(cancel) {
@@ -279,8 +296,16 @@ mod tests {
             Remote { manifest: manifest.as_ref(), objects: &objects },
             plan::Options { force: false, exclude: &config.exclude },
         );
-        execute(store, &plan, &scanned.files, Basis { manifest: manifest.as_ref(), condition }, 4, cancel, &Silent)
-            .await
+        execute(
+            store,
+            &plan,
+            &scanned.files,
+            Basis { manifest: manifest.as_ref(), condition, write_manifest: true },
+            4,
+            cancel,
+            &Silent,
+        )
+        .await
     }
 
     #[tokio::test]
@@ -359,7 +384,7 @@ mod tests {
             &store,
             &plan,
             &scanned.files,
-            Basis { manifest: Some(&manifest), condition: Condition::IfMatch(fetched.etag) },
+            Basis { manifest: Some(&manifest), condition: Condition::IfMatch(fetched.etag), write_manifest: true },
             2,
             &cancel,
             &Silent,

@@ -328,7 +328,7 @@ pub fn billable(used_this_month: u64, paths: u64) -> u64 {
 }
 
 // Howard Hinnant's algorithms (public domain): days since 1970-01-01 ↔ proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -4,11 +4,14 @@
 //! → `execute` (bounded, streaming uploads) → `output` (the only module that prints).
 //! `main.rs` only calls [`run`] and maps its error to an exit code with [`exit_code`].
 
+pub mod atomic;
 pub mod aws;
 pub mod cdn;
 pub mod cert;
+pub mod ci;
 pub mod cli;
 pub mod config;
+pub mod deploys;
 pub mod distribution;
 pub mod dns;
 pub mod execute;
@@ -18,8 +21,10 @@ pub mod key;
 pub mod mime;
 pub mod output;
 pub mod plan;
+pub mod previews;
 pub mod provision;
 pub mod publish;
+pub mod rollback;
 pub mod router;
 pub mod scan;
 pub mod state;
@@ -55,6 +60,43 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let settings = config.provision_settings(&args)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             Box::pin(provision::provision(&settings, &out)).await
+        }
+        cli::Command::Rollback(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let bucket = config.site_bucket(args.bucket.as_deref())?;
+            let settings = config.site_settings(&bucket, args.lock_timeout.as_deref(), cli.global.json)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            rollback::rollback(&settings, args.deploy.as_deref(), args.preview.as_deref(), &out).await
+        }
+        cli::Command::Deploys(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let bucket = config.site_bucket(args.bucket.as_deref())?;
+            let settings = config.site_settings(&bucket, None, cli.global.json)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            rollback::list(&settings, args.preview.as_deref(), &out).await
+        }
+        cli::Command::Previews(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let bucket = config.site_bucket(args.bucket.as_deref())?;
+            let settings = config.site_settings(&bucket, None, cli.global.json)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            match args.command {
+                cli::PreviewsCommand::List => previews::list(&settings, &out).await,
+                cli::PreviewsCommand::Delete { branch, yes } => previews::delete(&settings, &branch, yes, &out).await,
+                cli::PreviewsCommand::Prune { older_than, keep_branches, dry_run } => {
+                    let older_than = match older_than {
+                        None => None,
+                        Some(text) => {
+                            Some(config::parse_duration(&text).filter(|d| !d.is_zero()).ok_or_else(|| {
+                                config::ConfigError::new(format!(
+                                    "invalid `--older-than`: `{text}` is not a duration like `14d` or `36h`"
+                                ))
+                            })?)
+                        }
+                    };
+                    previews::prune(&settings, older_than, keep_branches, dry_run, &out).await
+                }
+            }
         }
         cli::Command::Status(args) => {
             let config = config::Config::load(&cli.global)?;

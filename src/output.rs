@@ -153,7 +153,8 @@ impl Output {
         }
         let counts = plan.counts();
         if dry_run {
-            for action in &plan.actions {
+            // Copies of unchanged files into a new deploy are counted, not listed.
+            for action in plan.actions.iter().filter(|a| a.op != Op::Copy) {
                 eprintln!("{}", action_line(action, "would "));
             }
             eprintln!("dry run: {} for {location}; nothing was changed", counts_text(&counts));
@@ -258,6 +259,39 @@ impl Output {
         }
     }
 
+    /// `skiff deploys`: a table on stdout (the command's data), newest first.
+    pub fn deploys(&self, target: &str, entry: &crate::deploys::Target) {
+        println!(
+            "{:<2}{:<26} {:<17} {:<8} {:>7} {:>10}  {target}",
+            "", "DEPLOY", "CREATED (UTC)", "COMMIT", "FILES", "SIZE"
+        );
+        for deploy in entry.deploys.iter().rev() {
+            let mark = if entry.live.as_deref() == Some(deploy.id.as_str()) { "*" } else { " " };
+            let commit: String = deploy.commit.as_deref().unwrap_or("-").chars().take(7).collect();
+            let state = if deploy.complete { "" } else { "  incomplete" };
+            println!(
+                "{mark} {:<26} {:<17} {:<8} {:>7} {:>10}{state}",
+                deploy.id,
+                utc(deploy.created),
+                commit,
+                deploy.files,
+                bytes(deploy.bytes)
+            );
+        }
+    }
+
+    /// `skiff previews list`: a table on stdout.
+    pub fn previews(&self, previews: &[crate::previews::Preview], now: i64) {
+        println!("{:<30} {:<45} {:>12} {:>10}", "BRANCH", "URL", "LAST DEPLOY", "SIZE");
+        for preview in previews {
+            let age = preview.last_deploy.map_or_else(
+                || "-".to_string(),
+                |t| format!("{} ago", duration(Duration::from_secs(u64::try_from(now - t).unwrap_or(0)))),
+            );
+            println!("{:<30} {:<45} {:>12} {:>10}", preview.branch, preview.url, age, bytes(preview.bytes));
+        }
+    }
+
     fn finish_bar(&self) {
         if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
             bar.finish_and_clear();
@@ -295,7 +329,7 @@ impl Reporter for Output {
                     bar.set_message(action.key.clone());
                 }
             }
-            None if error.is_some() || !self.quiet => eprintln!("{line}"),
+            None if error.is_some() || (!self.quiet && action.op != Op::Copy) => eprintln!("{line}"),
             None => {}
         }
     }
@@ -305,6 +339,7 @@ fn action_line(action: &Action, prefix: &str) -> String {
     let op = match action.op {
         Op::Upload => "upload",
         Op::UpdateMetadata => "update-metadata",
+        Op::Copy => "copy",
         Op::Delete => "delete",
     };
     let reason =
@@ -321,6 +356,13 @@ fn counts_text(counts: &Counts) -> String {
     parts.push(format!("{} deleted", counts.deleted));
     parts.push(format!("{} unchanged", counts.unchanged));
     parts.join(", ")
+}
+
+/// A time as `2026-11-22 08:30` (UTC).
+pub fn utc(secs: i64) -> String {
+    let (year, month, day) = crate::invalidation::civil_from_days(secs.div_euclid(86_400));
+    let of_day = secs.rem_euclid(86_400);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", of_day / 3600, (of_day / 60) % 60)
 }
 
 /// A duration for people: `45s`, `2m 5s`, `1h 0m`.

@@ -22,6 +22,9 @@ pub enum Op {
     Upload,
     /// Same bytes, new headers: CopyObject onto itself with `MetadataDirective=REPLACE`.
     UpdateMetadata,
+    /// Atomic mode: the bytes are already in another deploy; server-side CopyObject into the
+    /// new one.
+    Copy,
     /// Remove the object.
     Delete,
 }
@@ -44,6 +47,10 @@ pub enum Reason {
     Headers,
     /// Gone from the site.
     Gone,
+    /// The same bytes are in an earlier deploy under the same key.
+    Unchanged,
+    /// The same bytes are in an earlier deploy under another key (renamed or duplicated).
+    Moved,
 }
 
 /// One step of the plan.
@@ -64,6 +71,9 @@ pub struct Action {
     /// it still has it (someone else's change in between is drift for the next run).
     #[serde(skip)]
     pub listed_etag: Option<String>,
+    /// For `copy`: the key (from the bucket's root) to copy from.
+    #[serde(skip_serializing_if = "Option::is_none", rename = "from")]
+    pub source: Option<String>,
 }
 
 /// An object in the bucket listing.
@@ -169,6 +179,7 @@ impl Counts {
                     counts.uploaded_bytes += action.bytes;
                 }
                 Op::UpdateMetadata => counts.metadata_updated += 1,
+                Op::Copy => counts.copied += 1,
                 Op::Delete => counts.deleted += 1,
             }
         }
@@ -223,7 +234,15 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
             }
         };
         let listed_etag = listed.filter(|o| op == Op::UpdateMetadata && !o.etag.is_empty()).map(|o| o.etag.clone());
-        writes.push(Action { op, key: file.key.clone(), reason, bytes: file.size, html: file.is_html(), listed_etag });
+        writes.push(Action {
+            op,
+            key: file.key.clone(),
+            reason,
+            bytes: file.size,
+            html: file.is_html(),
+            listed_etag,
+            source: None,
+        });
     }
     // Assets first, then HTML: a page never goes live before what it references.
     writes.sort_by(|a, b| a.html.cmp(&b.html).then_with(|| a.key.cmp(&b.key)));
@@ -243,12 +262,72 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
             bytes: object.size,
             html: false,
             listed_etag: None,
+            source: None,
         })
         .collect();
     unchanged.sort();
     let mut actions = writes;
     actions.extend(deletes);
     Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites }
+}
+
+/// An earlier deploy whose objects a new deploy may copy from.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// Where its objects are, from the bucket's root (`_deploys/production/<id>/`).
+    pub prefix: &'a str,
+    /// What it holds.
+    pub manifest: &'a Manifest,
+}
+
+/// The plan of a new deploy (atomic mode) into an empty prefix: every file is either copied
+/// server-side from an earlier deploy that holds the same bytes (the live one first, then
+/// the others given), or uploaded. Nothing is deleted: the new deploy starts empty.
+pub fn deploy(local: &[LocalFile], sources: &[Source<'_>], force: bool) -> Plan {
+    use std::collections::HashMap;
+    let mut by_bytes: HashMap<(crate::scan::Digest, u64), String> = HashMap::new();
+    for source in sources.iter().rev() {
+        for (key, entry) in &source.manifest.files {
+            by_bytes.insert((entry.sha256, entry.size), format!("{}{key}", source.prefix));
+        }
+    }
+    let mut actions = Vec::new();
+    for file in local {
+        let same_key = sources.iter().find_map(|s| {
+            s.manifest
+                .files
+                .get(&file.key)
+                .filter(|e| e.sha256 == file.sha256 && e.size == file.size)
+                .map(|_| format!("{}{}", s.prefix, file.key))
+        });
+        let known_key = sources.iter().any(|s| s.manifest.files.contains_key(&file.key));
+        let (op, reason, source) = match (force, same_key, by_bytes.get(&(file.sha256, file.size))) {
+            (true, _, _) => (Op::Upload, Reason::Force, None),
+            (false, Some(source), _) if file.size <= MAX_COPY_BYTES => (Op::Copy, Reason::Unchanged, Some(source)),
+            (false, None, Some(source)) if file.size <= MAX_COPY_BYTES => {
+                (Op::Copy, Reason::Moved, Some(source.clone()))
+            }
+            _ if known_key => (Op::Upload, Reason::Changed, None),
+            _ => (Op::Upload, Reason::New, None),
+        };
+        actions.push(Action {
+            op,
+            key: file.key.clone(),
+            reason,
+            bytes: file.size,
+            html: file.is_html(),
+            listed_etag: None,
+            source,
+        });
+    }
+    actions.sort_by(|a, b| a.html.cmp(&b.html).then_with(|| a.key.cmp(&b.key)));
+    Plan {
+        actions,
+        unchanged: Vec::new(),
+        files: local.len(),
+        bytes: local.iter().map(|f| f.size).sum(),
+        nested_sites: Vec::new(),
+    }
 }
 
 /// Whether a listed ETag matches the one skiff recorded. Stores differ in quoting and case;
@@ -285,6 +364,41 @@ mod tests {
                 content_encoding: None,
             },
         }
+    }
+
+    #[test]
+    fn a_deploy_copies_known_bytes_and_uploads_the_rest() {
+        let old = [file("index.html", 1, None), file("a.css", 2, None), file("old-name.js", 3, None)];
+        let (live, _) = published(&old);
+        let pending = {
+            let (mut m, _) = published(&[file("b.css", 9, None)]);
+            m.files.get_mut("b.css").unwrap().sha256 = Digest([9; 32]);
+            m
+        };
+        let local = [
+            file("index.html", 7, None),  // changed
+            file("a.css", 2, Some("x")),  // same bytes, new header: still a copy (headers are replaced)
+            file("new-name.js", 3, None), // renamed
+            file("b.css", 9, None),       // uploaded by an interrupted deploy
+            file("c.css", 4, None),       // new
+        ];
+        let sources = [
+            Source { prefix: "_deploys/production/d1/", manifest: &live },
+            Source { prefix: "_deploys/production/d2/", manifest: &pending },
+        ];
+        let plan = deploy(&local, &sources, false);
+        let row = |key: &str| plan.actions.iter().find(|a| a.key == key).unwrap();
+        assert_eq!((row("index.html").op, row("index.html").reason), (Op::Upload, Reason::Changed));
+        assert_eq!(row("a.css").source.as_deref(), Some("_deploys/production/d1/a.css"));
+        assert_eq!((row("new-name.js").op, row("new-name.js").reason), (Op::Copy, Reason::Moved));
+        assert_eq!(row("new-name.js").source.as_deref(), Some("_deploys/production/d1/old-name.js"));
+        assert_eq!(row("b.css").source.as_deref(), Some("_deploys/production/d2/b.css"));
+        assert_eq!((row("c.css").op, row("c.css").reason), (Op::Upload, Reason::New));
+        assert_eq!(plan.actions.last().unwrap().key, "index.html", "HTML last");
+        let counts = plan.counts();
+        assert_eq!((counts.uploaded, counts.copied), (2, 3));
+        let forced = deploy(&local, &sources, true);
+        assert!(forced.actions.iter().all(|a| a.op == Op::Upload && a.reason == Reason::Force));
     }
 
     /// A bucket holding exactly `files`, with a manifest that says so.

@@ -33,6 +33,14 @@ pub struct Interrupted {
     pub planned: usize,
 }
 
+/// The in-place manifest, when the mode check already read it.
+enum Prefetch {
+    /// Not read yet.
+    Unread,
+    /// Read: there is one, or there is none.
+    Read(Option<crate::store::Fetched>),
+}
+
 /// What the bucket holds.
 struct RemoteState {
     manifest: Option<Manifest>,
@@ -43,8 +51,56 @@ struct RemoteState {
     objects: std::collections::BTreeMap<String, RemoteObject>,
 }
 
-/// Publish `settings.dir` to `s3://bucket/prefix`.
+/// Publish `settings.dir`: as a new deploy of a provisioned site (atomic mode), else in
+/// place to `s3://bucket/prefix`.
 pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
+    use crate::config::Mode;
+    let mut prefetched = Prefetch::Unread;
+    let provisioned = match settings.mode {
+        Mode::InPlace => None,
+        Mode::Auto if !settings.prefix.is_empty() => None,
+        Mode::Atomic => crate::atomic::Site::open(&settings.site, settings.multipart_threshold).await?,
+        Mode::Auto => {
+            // An in-place site has its manifest at the root: then the state is not looked
+            // for (a no-op publish stays at one GET and one LIST).
+            let shared = aws::sdk_config(&settings.aws).await;
+            let root = S3Store::new(aws::s3_client(&shared), &settings.bucket, "", settings.multipart_threshold);
+            match root.get(MANIFEST_KEY).await {
+                Ok(Some(manifest)) => {
+                    prefetched = Prefetch::Read(Some(manifest));
+                    None
+                }
+                fetched => {
+                    prefetched = fetched.map_or(Prefetch::Unread, Prefetch::Read);
+                    // Whatever keeps the state from being read shows again, better worded, in place.
+                    crate::atomic::Site::open(&settings.site, settings.multipart_threshold).await.unwrap_or_else(
+                        |err| {
+                            tracing::debug!("no provisioned state readable: {err:#}");
+                            None
+                        },
+                    )
+                }
+            }
+        }
+    };
+    match provisioned {
+        Some(site) => crate::atomic::publish(settings, site, out).await,
+        None if settings.mode == Mode::Atomic || settings.preview.is_some() => bail!(
+            "bucket `{}` is not a provisioned skiff site, so {} cannot publish atomically\nhint: run `skiff provision` first, or publish in place (`[site] mode = \"in-place\"`, no `--preview`)",
+            settings.bucket,
+            if settings.preview.is_some() { "`--preview`" } else { "`mode = \"atomic\"`" }
+        ),
+        None => publish_in_place(settings, prefetched, out).await,
+    }
+}
+
+/// Publish `settings.dir` to `s3://bucket/prefix`, overwriting objects where they are.
+/// `prefetched`: the manifest, when it was already read.
+async fn publish_in_place(
+    settings: &PublishSettings,
+    prefetched: Prefetch,
+    out: &Output,
+) -> Result<()> {
     let started = Instant::now();
     let scan_options = (settings.exclude.clone(), settings.rules.clone(), settings.prefix.len());
     let dir = settings.dir.clone();
@@ -57,7 +113,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     let mut store =
         S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold);
     let cdn = settings.cdn.as_ref().map(|c| (c, Cdn::new(aws::cloudfront_client(&shared))));
-    let (remote, distribution) = tokio::join!(read_remote(&store, out), async {
+    let (remote, distribution) = tokio::join!(read_remote(&store, prefetched, out), async {
         match &cdn {
             Some((c, client)) => Some(client.distribution(&c.distribution_id).await.and_then(invalidate::usable)),
             None => None,
@@ -67,7 +123,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         Err(StoreError::WrongRegion { region: Some(region), .. }) => {
             tracing::debug!(region, "bucket is in another region; switching");
             store = store.in_region(&region);
-            read_remote(&store, out).await
+            read_remote(&store, Prefetch::Unread, out).await
         }
         other => other,
     };
@@ -98,7 +154,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
 
     if settings.prefix.is_empty() && remote.objects.contains_key(SITE_STATE_KEY) {
         bail!(
-            "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish with a skiff that supports atomic mode, or use another bucket or `--prefix`",
+            "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",
             settings.bucket
         );
     }
@@ -187,7 +243,11 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         &store,
         &plan,
         &scanned.files,
-        execute::Basis { manifest: remote.manifest.as_ref(), condition: remote.manifest_condition.clone() },
+        execute::Basis {
+            manifest: remote.manifest.as_ref(),
+            condition: remote.manifest_condition.clone(),
+            write_manifest: true,
+        },
         settings.concurrency,
         &cancel,
         out,
@@ -264,8 +324,20 @@ fn retry_hint(distribution_id: &str, batch: &Batch) -> String {
     format!("once the problem is fixed, run `skiff invalidate --distribution-id {distribution_id} {paths}`")
 }
 
-async fn read_remote(store: &S3Store, out: &Output) -> Result<RemoteState, StoreError> {
-    let (manifest, objects) = tokio::join!(store.get(MANIFEST_KEY), store.list());
+async fn read_remote(
+    store: &S3Store,
+    prefetched: Prefetch,
+    out: &Output,
+) -> Result<RemoteState, StoreError> {
+    let (manifest, objects) = tokio::join!(
+        async {
+            match prefetched {
+                Prefetch::Read(fetched) => Ok(fetched),
+                Prefetch::Unread => store.get(MANIFEST_KEY).await,
+            }
+        },
+        store.list()
+    );
     let mut objects = objects?;
     objects.retain(|key, _| !key::is_state(key));
     let fetched = manifest?;

@@ -140,6 +140,9 @@ pub struct SiteState {
     /// Ids of the AWS resources.
     #[serde(default)]
     pub resources: Resources,
+    /// Deploy targets (`production`, `preview-<slug>`): their deploys and the live one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub targets: BTreeMap<String, crate::deploys::Target>,
     /// Everything else, kept.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -203,11 +206,12 @@ impl SiteState {
 mod tests {
     #[test]
     fn site_state_keeps_what_it_does_not_know() {
-        let text = br#"{"format":1,"generator":"skiff 9","bucket":"b","region":"eu-west-1","resources":{"oac_id":"O1"},"targets":{"production":{"live":"d1"}}}"#;
+        let text = br#"{"format":1,"generator":"skiff 9","bucket":"b","region":"eu-west-1","resources":{"oac_id":"O1"},"targets":{"production":{"live":"d1"}},"later":{"x":1}}"#;
         let state = super::SiteState::parse(text).unwrap();
         assert_eq!(state.resources.oac_id.as_deref(), Some("O1"));
+        assert_eq!(state.other["later"]["x"], 1);
         let again = super::SiteState::parse(&state.to_json()).unwrap();
-        assert_eq!(again.other["targets"]["production"]["live"], "d1");
+        assert_eq!(again.targets["production"].live.as_deref(), Some("d1"));
         assert!(super::SiteState::parse(br#"{"format":99,"generator":"","bucket":"b","region":"r"}"#).is_err());
     }
 

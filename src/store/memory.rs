@@ -144,6 +144,18 @@ impl super::Store for MemoryStore {
         Ok(object.etag.clone())
     }
 
+    async fn copy(&self, source: &str, key: &str, headers: &Headers) -> Result<String, StoreError> {
+        self.write("copy", key)?;
+        let bytes = self.objects.lock().unwrap_or_else(PoisonError::into_inner).get(source).map(|o| o.bytes.clone());
+        let bytes = bytes.ok_or_else(|| StoreError::Other {
+            bucket: "memory".into(),
+            key: Some(source.into()),
+            code: "NoSuchKey".into(),
+            message: String::new(),
+        })?;
+        Ok(self.store(key, bytes, headers.clone()))
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<DeleteResults, StoreError> {
         Ok(keys
             .iter()

@@ -200,6 +200,15 @@ pub trait Store: Send + Sync + 'static {
         if_match: Option<&str>,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
+    /// Server-side copy of `source` (a key from the bucket's root, not the prefix: another
+    /// deploy) to `key`, stored with `headers`; no bytes pass through skiff. Returns the ETag.
+    fn copy(
+        &self,
+        source: &str,
+        key: &str,
+        headers: &Headers,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
     /// Delete up to 1,000 keys in one request.
     fn delete(&self, keys: &[String]) -> impl Future<Output = Result<DeleteResults, StoreError>> + Send;
 }

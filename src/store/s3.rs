@@ -46,6 +46,12 @@ impl S3Store {
         Self { client: crate::aws::s3_in_region(&self.client, region), ..self.clone() }
     }
 
+    /// The same bucket (and client) under another prefix (from the bucket's root).
+    #[must_use]
+    pub fn with_prefix(&self, prefix: &str) -> Self {
+        Self { prefix: prefix.to_string(), ..self.clone() }
+    }
+
     fn full(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
@@ -350,13 +356,48 @@ impl super::Store for S3Store {
     }
 
     async fn update_headers(&self, key: &str, headers: &Headers, if_match: Option<&str>) -> Result<String, StoreError> {
+        self.copy_object(&self.full(key), key, headers, if_match).await
+    }
+
+    async fn copy(&self, source: &str, key: &str, headers: &Headers) -> Result<String, StoreError> {
+        self.copy_object(source, key, headers, None).await
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<DeleteResults, StoreError> {
+        self.delete_objects(keys).await
+    }
+}
+
+impl S3Store {
+    /// Delete `key` only if it still has `etag` (a lock someone took over stays theirs);
+    /// a key already gone counts as deleted.
+    pub async fn delete_if_match(&self, key: &str, etag: &str) -> Result<(), StoreError> {
+        match self.client.delete_object().bucket(&self.bucket).key(self.full(key)).if_match(etag).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match self.error(&e, Some(key)) {
+                StoreError::PreconditionFailed { .. } => Ok(()),
+                StoreError::Other { code, .. } if code == "NoSuchKey" || code == "404" => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// CopyObject from the absolute key `source` to `key` (under the prefix), replacing the
+    /// headers; only if the source still has `if_match` as its ETag when given.
+    async fn copy_object(
+        &self,
+        source: &str,
+        key: &str,
+        headers: &Headers,
+        if_match: Option<&str>,
+    ) -> Result<String, StoreError> {
         let full = self.full(key);
         let out = self
             .client
             .copy_object()
             .bucket(&self.bucket)
             .key(&full)
-            .copy_source(key::copy_source(&self.bucket, &full))
+            .copy_source(key::copy_source(&self.bucket, source))
             .set_copy_source_if_match(if_match.map(str::to_string))
             .metadata_directive(MetadataDirective::Replace)
             .content_type(&headers.content_type)
@@ -368,7 +409,7 @@ impl super::Store for S3Store {
         Ok(out.copy_object_result().and_then(|r| r.e_tag()).unwrap_or_default().to_string())
     }
 
-    async fn delete(&self, keys: &[String]) -> Result<DeleteResults, StoreError> {
+    async fn delete_objects(&self, keys: &[String]) -> Result<DeleteResults, StoreError> {
         debug_assert!(keys.len() <= super::DELETE_BATCH);
         let objects = keys
             .iter()

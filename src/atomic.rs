@@ -1,0 +1,495 @@
+//! Atomic mode on a provisioned site: every publish is an immutable deploy under
+//! `_deploys/<target>/<id>/` that goes live in one step (a KVS write the router reads, then
+//! the state), and can be undone in seconds. Unchanged files reach a new deploy by
+//! server-side copy; only changed bytes are uploaded. One run per target at a time (the
+//! deploy lock). The scan, plan, execute and manifest code is the in-place mode's.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::json;
+
+use crate::config::{PublishSettings, SiteSettings};
+use crate::deploys::{self, Deploy, ERROR_PAGE_KEY, PRODUCTION};
+use crate::execute::{self, Report};
+use crate::invalidation::Batch;
+use crate::output::Output;
+use crate::plan::{self, Counts, Plan, Source};
+use crate::scan::{self, ScanOptions};
+use crate::state::{Manifest, SiteState};
+use crate::store::{Condition, S3Store, Store as _, StoreError};
+use crate::{aws, cdn, invalidate, router};
+
+/// A provisioned site: its bucket (at the root) and the clients the deploy commands use.
+pub struct Site {
+    /// The bucket at its root.
+    pub root: S3Store,
+    /// The state as last read.
+    pub state: SiteState,
+    /// The settings.
+    pub settings: SiteSettings,
+    cloudfront: aws_sdk_cloudfront::Client,
+    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
+}
+
+/// A deploy target resolved for this site.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// `production` or `preview-<slug>`.
+    pub name: String,
+    /// The branch of a preview.
+    pub branch: Option<String>,
+    /// Where it is served.
+    pub url: String,
+}
+
+impl Site {
+    /// Read the state of a provisioned site (`None` when the bucket has none).
+    pub async fn open(settings: &SiteSettings, multipart_threshold: u64) -> Result<Option<Self>> {
+        let shared = aws::sdk_config(&settings.aws).await;
+        let s3 = aws::s3_client(&shared);
+        let mut root = S3Store::new(s3.clone(), &settings.bucket, "", multipart_threshold);
+        let state = match deploys::read_state(&root).await {
+            Err(err) => match err.downcast_ref::<StoreError>() {
+                Some(StoreError::WrongRegion { region: Some(region), .. }) => {
+                    root = root.in_region(region);
+                    deploys::read_state(&root).await?
+                }
+                _ => return Err(err),
+            },
+            Ok(found) => found,
+        };
+        let Some((state, _)) = state else { return Ok(None) };
+        if state.region != settings.aws.region.clone().unwrap_or_else(|| state.region.clone()) {
+            root = root.in_region(&state.region);
+        }
+        Ok(Some(Self {
+            root,
+            state,
+            settings: settings.clone(),
+            cloudfront: aws::cloudfront_client(&shared),
+            kvs: aws::kvs_client(&shared),
+        }))
+    }
+
+    /// Like [`Site::open`], but a bucket without state is an error that says what to do.
+    pub async fn require(settings: &SiteSettings, multipart_threshold: u64) -> Result<Self> {
+        Self::open(settings, multipart_threshold).await?.ok_or_else(|| {
+            anyhow!(
+                "bucket `{}` is not a provisioned skiff site (no `{}`)\nhint: run `skiff provision` first",
+                settings.bucket,
+                crate::state::SITE_STATE_KEY
+            )
+        })
+    }
+
+    /// Read the state again (after taking a lock).
+    pub async fn refresh(&mut self) -> Result<()> {
+        let (state, _) = deploys::read_state(&self.root)
+            .await?
+            .ok_or_else(|| anyhow!("{}{} disappeared", self.root.location(), crate::state::SITE_STATE_KEY))?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// The production target, or the preview of `branch`.
+    pub fn target(&self, branch: Option<&str>) -> Result<Resolved> {
+        let domain = self.state.domain.clone().or_else(|| self.settings.domain.as_ref().map(|d| d.name.clone()));
+        match branch {
+            None => Ok(Resolved {
+                name: PRODUCTION.to_string(),
+                branch: None,
+                url: domain.map_or_else(|| format!("s3://{}/", self.settings.bucket), |d| format!("https://{d}/")),
+            }),
+            Some(branch) => {
+                let previews =
+                    self.settings.domain.as_ref().and_then(|d| d.previews.clone()).ok_or_else(|| {
+                        anyhow!(
+                            "previews need a preview domain: set `[domain] previews = \"preview.example.com\"` and run `skiff provision`"
+                        )
+                    })?;
+                let slug = deploys::slug_for(branch, &self.state);
+                Ok(Resolved {
+                    name: deploys::preview_target(&slug),
+                    branch: Some(branch.to_string()),
+                    url: format!("https://{slug}.{}/", previews.to_ascii_lowercase()),
+                })
+            }
+        }
+    }
+
+    fn kvs_arn(&self) -> Result<String> {
+        self.state.resources.kvs_arn.clone().ok_or_else(|| {
+            anyhow!("the site has no key value store in its state: run `skiff provision` to finish setting it up")
+        })
+    }
+
+    /// A deploy's manifest.
+    pub async fn manifest(&self, target: &str, id: &str) -> Result<Option<Manifest>> {
+        let key = deploys::manifest_key(target, id);
+        match self.root.get(&key).await? {
+            None => Ok(None),
+            Some(fetched) => {
+                Ok(Some(Manifest::parse(&fetched.bytes).map_err(|e| anyhow!("{}{key}: {e}", self.root.location()))?))
+            }
+        }
+    }
+
+    /// Take a target's deploy lock.
+    pub async fn lock(&self, target: &str, operation: &str, out: &Output) -> Result<deploys::Lock> {
+        deploys::lock(&self.root, target, operation, self.settings.lock_timeout, out).await
+    }
+
+    /// Make `id` the live deploy of `target`: one KVS write (what the router reads), then
+    /// the state. For production, the deploy's 404 page becomes `/_skiff/404.html` (error
+    /// pages bypass the router) and that one path is invalidated.
+    pub async fn activate(
+        &self,
+        target: &str,
+        id: &str,
+        manifest: &Manifest,
+        out: &Output,
+    ) -> Result<Option<serde_json::Value>> {
+        let arn = self.kvs_arn()?;
+        router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &[])
+            .await
+            .with_context(|| format!("could not make deploy {id} live"))?;
+        deploys::update_state(&self.root, |state| {
+            let entry = state.targets.entry(target.to_string()).or_default();
+            entry.live = Some(id.to_string());
+            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
+                deploy.complete = true;
+            }
+            Ok(())
+        })
+        .await?;
+        if target != PRODUCTION {
+            return Ok(None);
+        }
+        let Some(page) = manifest.files.get("404.html") else {
+            out.warn("the site has no 404.html: CloudFront shows its own error page for missing paths");
+            return Ok(None);
+        };
+        let source = format!("{}404.html", deploys::deploy_prefix(target, id));
+        self.root.copy(&source, ERROR_PAGE_KEY, &page.headers).await.context("could not update the 404 page")?;
+        let Some(distribution) = self.state.resources.distribution_id.clone() else { return Ok(None) };
+        let client = cdn::Cdn::new(self.cloudfront.clone());
+        let batch = Batch::exact([format!("/{ERROR_PAGE_KEY}")]);
+        match invalidate::send(&client, &distribution, batch, None, out).await {
+            Ok(sent) => Ok(Some(sent.to_json())),
+            Err(err) => {
+                out.warn(&format!(
+                    "the deploy is live, but the invalidation of /{ERROR_PAGE_KEY} failed ({err}): the old 404 page may show for up to a day"
+                ));
+                Ok(Some(json!({"id": null, "error": err.to_string()})))
+            }
+        }
+    }
+
+    /// Delete whole deploys (objects and manifest) of a target, and forget them.
+    pub async fn delete_deploys(&self, target: &str, ids: &[String]) -> Result<usize> {
+        let mut deleted = 0;
+        for id in ids {
+            let prefix = deploys::deploy_prefix(target, id);
+            let store = self.root.with_prefix(&prefix);
+            let keys: Vec<String> = store.list().await?.into_keys().collect();
+            for batch in keys.chunks(crate::store::DELETE_BATCH) {
+                for (key, result) in store.delete(batch).await? {
+                    result.with_context(|| format!("could not delete `{prefix}{key}`"))?;
+                    deleted += 1;
+                }
+            }
+            for (key, result) in self.root.delete(&[deploys::manifest_key(target, id)]).await? {
+                result.with_context(|| format!("could not delete `{key}`"))?;
+            }
+        }
+        deploys::update_state(&self.root, |state| {
+            if let Some(entry) = state.targets.get_mut(target) {
+                entry.deploys.retain(|d| !ids.contains(&d.id));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(deleted)
+    }
+
+    /// Remove a target entirely: its router entry, every deploy, its state.
+    pub async fn delete_target(&self, target: &str) -> Result<usize> {
+        let arn = self.kvs_arn()?;
+        router::write_keys(&self.kvs, &arn, &[], &[target.to_string()]).await?;
+        let ids: Vec<String> = self
+            .state
+            .targets
+            .get(target)
+            .map(|t| t.deploys.iter().map(|d| d.id.clone()).collect())
+            .unwrap_or_default();
+        // Objects of deploys the state lost track of (a run killed before recording) too.
+        let store = self.root.with_prefix(&format!("_deploys/{target}/"));
+        let mut deleted = self.delete_deploys(target, &ids).await?;
+        let leftovers: Vec<String> = store.list().await?.into_keys().collect();
+        for batch in leftovers.chunks(crate::store::DELETE_BATCH) {
+            for (key, result) in store.delete(batch).await? {
+                result.with_context(|| format!("could not delete `_deploys/{target}/{key}`"))?;
+                deleted += 1;
+            }
+        }
+        deploys::update_state(&self.root, |state| {
+            state.targets.remove(target);
+            Ok(())
+        })
+        .await?;
+        Ok(deleted)
+    }
+}
+
+/// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
+pub async fn publish(settings: &PublishSettings, site: Site, out: &Output) -> Result<()> {
+    let started = Instant::now();
+    let scan_options = (settings.exclude.clone(), settings.rules.clone());
+    let dir = settings.dir.clone();
+    let scanning = tokio::task::spawn_blocking(move || {
+        let (exclude, rules) = scan_options;
+        scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len: 0 })
+    });
+    let mut site = site;
+    let resolved = site.target(settings.preview.as_deref())?;
+    let target = resolved.name.clone();
+    // A dry run takes no lock and writes nothing.
+    let lock = if settings.dry_run { None } else { Some(site.lock(&target, "publish", out).await?) };
+    let result = async {
+        if lock.is_some() {
+            site.refresh().await?;
+        }
+        run(settings, &site, &resolved, scanning, started, out).await
+    }
+    .await;
+    if let Some(lock) = lock {
+        let released = lock.release(&site.root).await;
+        if result.is_ok() {
+            released?;
+        } else if let Err(err) = released {
+            out.warn(&format!("{err:#}"));
+        }
+    }
+    result
+}
+
+type Scanning = tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>;
+
+async fn run(
+    settings: &PublishSettings,
+    site: &Site,
+    resolved: &Resolved,
+    scanning: Scanning,
+    started: Instant,
+    out: &Output,
+) -> Result<()> {
+    let target = resolved.name.as_str();
+    let entry = site.state.targets.get(target).cloned().unwrap_or_default();
+    // What the new deploy can copy from: the live deploy, an interrupted one, and for a new
+    // preview, production's live deploy.
+    let mut sources: Vec<(String, Manifest)> = Vec::new();
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if let Some(live) = &entry.live {
+        wanted.push((target.to_string(), live.clone()));
+    }
+    if let Some(interrupted) = entry.interrupted() {
+        wanted.push((target.to_string(), interrupted.id.clone()));
+    }
+    if entry.live.is_none()
+        && target != PRODUCTION
+        && let Some(live) = site.state.targets.get(PRODUCTION).and_then(|t| t.live.clone())
+    {
+        wanted.push((PRODUCTION.to_string(), live));
+    }
+    for (from, id) in wanted {
+        if let Some(manifest) = site.manifest(&from, &id).await? {
+            sources.push((deploys::deploy_prefix(&from, &id), manifest));
+        }
+    }
+    let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    for warning in &scanned.warnings {
+        out.warn(warning);
+    }
+    let refs: Vec<Source<'_>> = sources.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
+    let plan = plan::deploy(&scanned.files, &refs, settings.force);
+    let location = format!("{} ({target})", resolved.url);
+    out.plan(&plan, &location, settings.dry_run);
+    if settings.dry_run {
+        if out.is_json() {
+            out.json(&document(settings, resolved, None, &plan, None, None));
+        }
+        out.url(&resolved.url);
+        return Ok(());
+    }
+    if scanned.files.is_empty() {
+        bail!(
+            "`{}` holds no files to publish: a deploy without files would take the site down",
+            settings.dir.display()
+        );
+    }
+
+    let commit = deploys::commit(&settings.dir);
+    let now = crate::cert::now();
+    let nonce = u64::from(std::process::id()) ^ u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+    let id = deploys::new_id(now, commit.as_deref(), nonce);
+    let record = Deploy {
+        id: id.clone(),
+        created: now,
+        commit: commit.clone(),
+        files: plan.files,
+        bytes: plan.bytes,
+        complete: false,
+    };
+    let branch = resolved.branch.clone();
+    deploys::update_state(&site.root, |state| {
+        let entry = state.targets.entry(target.to_string()).or_default();
+        if branch.is_some() {
+            entry.branch.clone_from(&branch);
+        }
+        if entry.deploys.iter().all(|d| d.id != record.id) {
+            entry.deploys.push(record.clone());
+        }
+        Ok(())
+    })
+    .await?;
+
+    let (stop, cancel) = tokio::sync::watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+            crate::output::notice(
+                "stopping: finishing the requests in flight; the live deploy stays as it was (Ctrl-C again to quit at once)",
+            );
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
+            }
+        }
+    });
+    let prefix = deploys::deploy_prefix(target, &id);
+    let store = Arc::new(site.root.with_prefix(&prefix));
+    let report = execute::execute(
+        &store,
+        &plan,
+        &scanned.files,
+        execute::Basis { manifest: None, condition: Condition::Always, write_manifest: false },
+        settings.concurrency,
+        &cancel,
+        out,
+    )
+    .await;
+    ctrl_c.abort();
+
+    // The deploy's manifest records what is in it, even part way: the next publish copies
+    // from it instead of uploading again.
+    let manifest = Manifest::next(&scanned.files, None, &[], &report.etags);
+    let manifest_key = deploys::manifest_key(target, &id);
+    site.root
+        .put_bytes(&manifest_key, manifest.to_json(), "application/json", Condition::Always)
+        .await
+        .with_context(|| format!("could not write the deploy manifest `{manifest_key}`"))?;
+    let counts = Counts::of(plan.files, plan.bytes, 0, report.done.iter());
+    out.summary(&counts, &format!("deploy {id} of {target}"), started.elapsed(), report.is_complete());
+    if !report.is_complete() {
+        let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
+        if report.interrupted {
+            out.warn(&format!("{target} still serves {live}"));
+            return Err(crate::publish::Interrupted { done: report.done.len(), planned: plan.actions.len() }.into());
+        }
+        return Err(incomplete(&report, plan.actions.len())
+            .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));
+    }
+
+    let invalidation = site.activate(target, &id, &manifest, out).await?;
+    out.info(&format!("{target} now serves deploy {id}"));
+
+    // Retention: never the live deploy, nor the one it replaced (instant rollback).
+    let keep = if target == PRODUCTION { site.settings.keep } else { site.settings.keep_previews };
+    let mut fresh = site.state.clone();
+    if let Some((state, _)) = deploys::read_state(&site.root).await? {
+        fresh = state;
+    }
+    if let Some(current) = fresh.targets.get(target) {
+        let protect: Vec<&str> = entry.live.iter().map(String::as_str).collect();
+        let expired = deploys::expired(current, keep.max(1), &protect);
+        if !expired.is_empty() {
+            match site.delete_deploys(target, &expired).await {
+                Ok(objects) => out.info(&format!(
+                    "removed {} old deploy{} of {target} ({objects} objects; keeping {keep})",
+                    expired.len(),
+                    if expired.len() == 1 { "" } else { "s" }
+                )),
+                Err(err) => out.warn(&format!("could not remove old deploys: {err:#}")),
+            }
+        }
+    }
+
+    if out.is_json() {
+        out.json(&document(settings, resolved, Some(&id), &plan, Some(&report), invalidation.as_ref()));
+    }
+    crate::ci::write(resolved, &id, &counts, out);
+    out.url(&resolved.url);
+    Ok(())
+}
+
+fn incomplete(report: &Report, planned: usize) -> anyhow::Error {
+    let mut message = format!("{} of {planned} actions failed", report.failed.len());
+    for (action, err) in report.failed.iter().take(10) {
+        message.push_str(&format!("\n  `{}`: {err}", action.key));
+    }
+    if report.failed.len() > 10 {
+        message.push_str(&format!("\n  … and {} more", report.failed.len() - 10));
+    }
+    message.push_str("\nhint: run the same command again: what was uploaded is reused");
+    anyhow!(message)
+}
+
+/// The `--json` document of an atomic publish (DESIGN §2).
+fn document(
+    settings: &PublishSettings,
+    resolved: &Resolved,
+    id: Option<&str>,
+    plan: &Plan,
+    report: Option<&Report>,
+    invalidation: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let row = |a: &plan::Action, status: &str| {
+        let mut value = json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": status});
+        if let Some(source) = &a.source {
+            value["from"] = json!(source);
+        }
+        value
+    };
+    let actions: Vec<serde_json::Value> = match report {
+        None => plan.actions.iter().map(|a| row(a, "planned")).collect(),
+        Some(report) => report
+            .done
+            .iter()
+            .map(|a| row(a, "done"))
+            .chain(report.failed.iter().map(|(a, e)| {
+                let mut value = row(a, "failed");
+                value["error"] = json!(e.to_string());
+                value
+            }))
+            .chain(report.skipped.iter().map(|a| row(a, "skipped")))
+            .collect(),
+    };
+    let summary = match report {
+        None => plan.counts(),
+        Some(report) => Counts::of(plan.files, plan.bytes, 0, report.done.iter()),
+    };
+    json!({
+        "target": resolved.name,
+        "mode": "atomic",
+        "dry_run": settings.dry_run,
+        "deploy_id": id,
+        "url": resolved.url,
+        "branch": resolved.branch,
+        "bucket": settings.bucket,
+        "complete": report.is_none_or(Report::is_complete),
+        "summary": summary,
+        "actions": actions,
+        "invalidation": invalidation,
+    })
+}

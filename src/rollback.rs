@@ -1,0 +1,111 @@
+//! `skiff rollback` (make an earlier deploy live again: one KVS write, no upload) and
+//! `skiff deploys` (the deploys of a target, newest first).
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use crate::atomic::Site;
+use crate::config::SiteSettings;
+use crate::output::Output;
+
+/// `skiff rollback [DEPLOY] [--preview BRANCH]`.
+pub async fn rollback(
+    settings: &SiteSettings,
+    deploy: Option<&str>,
+    preview: Option<&str>,
+    out: &Output,
+) -> Result<()> {
+    let mut site = Site::require(settings, u64::MAX).await?;
+    let resolved = site.target(preview)?;
+    let target = resolved.name.clone();
+    if !site.state.targets.contains_key(&target) {
+        bail!("{target} has no deploys to roll back to\nhint: `skiff deploys` lists the deploys of a target");
+    }
+    let lock = site.lock(&target, "rollback", out).await?;
+    let result = async {
+        site.refresh().await?;
+        let entry = site.state.targets.get(&target).cloned().unwrap_or_default();
+        let chosen = match deploy {
+            Some(id) => match entry.deploy(id) {
+                Some(d) if d.complete => d.clone(),
+                Some(_) => bail!("deploy {id} of {target} is incomplete (its publish failed part way): it cannot go live"),
+                None => bail!("{target} has no deploy `{id}`\nhint: `skiff deploys{}` lists them", preview_flag(preview)),
+            },
+            None => match entry.previous() {
+                Some(d) => d.clone(),
+                None => bail!(
+                    "{target} has no complete deploy older than the live one ({})\nhint: `skiff deploys{}` lists them; name one with `skiff rollback DEPLOY`",
+                    entry.live.as_deref().unwrap_or("none"),
+                    preview_flag(preview)
+                ),
+            },
+        };
+        if entry.live.as_deref() == Some(chosen.id.as_str()) {
+            out.info(&format!("{target} already serves deploy {}: nothing to do", chosen.id));
+            return Ok(json!({"target": target, "deploy_id": chosen.id, "previous": entry.live, "url": resolved.url, "changed": false, "invalidation": null}));
+        }
+        let Some(manifest) = site.manifest(&target, &chosen.id).await? else {
+            bail!("the manifest of deploy {} is missing from the bucket: it cannot go live", chosen.id);
+        };
+        let invalidation = site.activate(&target, &chosen.id, &manifest, out).await?;
+        out.info(&format!(
+            "{target} now serves deploy {} again (was {})",
+            chosen.id,
+            entry.live.as_deref().unwrap_or("none")
+        ));
+        Ok(json!({
+            "target": target,
+            "deploy_id": chosen.id,
+            "previous": entry.live,
+            "url": resolved.url,
+            "changed": true,
+            "invalidation": invalidation,
+        }))
+    }
+    .await;
+    let released = lock.release(&site.root).await;
+    let document = result?;
+    released?;
+    if out.is_json() {
+        out.json(&document);
+    }
+    out.url(&resolved.url);
+    Ok(())
+}
+
+fn preview_flag(preview: Option<&str>) -> String {
+    preview.map(|b| format!(" --preview {b}")).unwrap_or_default()
+}
+
+/// `skiff deploys [--preview BRANCH]`.
+pub async fn list(settings: &SiteSettings, preview: Option<&str>, out: &Output) -> Result<()> {
+    let site = Site::require(settings, u64::MAX).await?;
+    let resolved = site.target(preview)?;
+    let entry = site.state.targets.get(&resolved.name).cloned().unwrap_or_default();
+    let rows: Vec<serde_json::Value> = entry
+        .deploys
+        .iter()
+        .rev()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "created": d.created,
+                "commit": d.commit,
+                "files": d.files,
+                "bytes": d.bytes,
+                "complete": d.complete,
+                "live": entry.live.as_deref() == Some(d.id.as_str()),
+            })
+        })
+        .collect();
+    if out.is_json() {
+        out.json(&json!({"target": resolved.name, "url": resolved.url, "deploys": rows}));
+        return Ok(());
+    }
+    if rows.is_empty() {
+        out.info(&format!("{} has no deploys yet", resolved.name));
+        return Ok(());
+    }
+    out.deploys(&resolved.name, &entry);
+    Ok(())
+}
