@@ -52,6 +52,7 @@ impl Site {
         let mut root = S3Store::new(s3.clone(), &settings.bucket, "", multipart_threshold);
         let state = match deploys::read_state(&root).await {
             Err(err) => match err.downcast_ref::<StoreError>() {
+                Some(StoreError::NoSuchBucket { .. }) => None,
                 Some(StoreError::WrongRegion { region: Some(region), .. }) => {
                     root = root.in_region(region);
                     deploys::read_state(&root).await?

@@ -96,11 +96,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
 
 /// Publish `settings.dir` to `s3://bucket/prefix`, overwriting objects where they are.
 /// `prefetched`: the manifest, when it was already read.
-async fn publish_in_place(
-    settings: &PublishSettings,
-    prefetched: Prefetch,
-    out: &Output,
-) -> Result<()> {
+async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out: &Output) -> Result<()> {
     let started = Instant::now();
     let scan_options = (settings.exclude.clone(), settings.rules.clone(), settings.prefix.len());
     let dir = settings.dir.clone();
@@ -324,11 +320,7 @@ fn retry_hint(distribution_id: &str, batch: &Batch) -> String {
     format!("once the problem is fixed, run `skiff invalidate --distribution-id {distribution_id} {paths}`")
 }
 
-async fn read_remote(
-    store: &S3Store,
-    prefetched: Prefetch,
-    out: &Output,
-) -> Result<RemoteState, StoreError> {
+async fn read_remote(store: &S3Store, prefetched: Prefetch, out: &Output) -> Result<RemoteState, StoreError> {
     let (manifest, objects) = tokio::join!(
         async {
             match prefetched {

@@ -3,6 +3,7 @@
 //! tests fail and say so; they never pass by skipping.
 
 mod cdn;
+mod deploy;
 mod harness;
 mod provision;
 mod publish;

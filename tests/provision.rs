@@ -12,14 +12,14 @@ use crate::harness::proxy::Proxy;
 use crate::harness::{ACCESS_KEY, SECRET_KEY, client_for, endpoint, runtime, skiff_at};
 
 /// The AWS clients a test reads the emulator with.
-struct Aws {
-    s3: aws_sdk_s3::Client,
-    cloudfront: aws_sdk_cloudfront::Client,
-    acm: aws_sdk_acm::Client,
-    route53: aws_sdk_route53::Client,
+pub struct Aws {
+    pub s3: aws_sdk_s3::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
-fn aws() -> Aws {
+pub fn aws() -> Aws {
     let shared = runtime().block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -37,15 +37,15 @@ fn aws() -> Aws {
 
 /// A site to provision: a unique domain with its hosted zone, a bucket name (not created)
 /// and a skiff.toml in a temporary directory.
-struct Site {
-    domain: String,
-    bucket: String,
-    zone_id: String,
-    dir: tempfile::TempDir,
+pub struct Site {
+    pub domain: String,
+    pub bucket: String,
+    pub zone_id: String,
+    pub dir: tempfile::TempDir,
 }
 
 impl Site {
-    fn new(test: &str) -> Self {
+    pub fn new(test: &str) -> Self {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let label: String = format!("t{}-{n}-{test}", std::process::id())
@@ -61,7 +61,7 @@ impl Site {
         Self { zone_id, ..site }
     }
 
-    fn without_zone(label: &str, zone: &str) -> Self {
+    pub fn without_zone(label: &str, zone: &str) -> Self {
         let site = Self {
             domain: zone.to_string(),
             bucket: format!("{label}-site"),
@@ -73,32 +73,32 @@ impl Site {
     }
 
     /// Write skiff.toml, with `extra` appended.
-    fn configure(&self, extra: &str) {
+    pub fn configure(&self, extra: &str) {
         let text = format!(
-            "[site]\nbucket = \"{bucket}\"\nregion = \"eu-west-1\"\n\n[domain]\nname = \"{domain}\"\naliases = [\"www.{domain}\"]\npreviews = \"preview.{domain}\"\n\n[[redirects]]\nfrom = \"/old/\"\nto = \"/new/\"\nstatus = 301\n{extra}",
+            "[site]\ndir = \"public\"\nbucket = \"{bucket}\"\nregion = \"eu-west-1\"\n\n[domain]\nname = \"{domain}\"\naliases = [\"www.{domain}\"]\npreviews = \"preview.{domain}\"\n\n[[redirects]]\nfrom = \"/old/\"\nto = \"/new/\"\nstatus = 301\n{extra}",
             bucket = self.bucket,
             domain = self.domain
         );
         std::fs::write(self.dir.path().join("skiff.toml"), text).unwrap();
     }
 
-    fn hosts(&self) -> Vec<String> {
+    pub fn hosts(&self) -> Vec<String> {
         let mut hosts = vec![self.domain.clone(), format!("www.{}", self.domain), format!("*.preview.{}", self.domain)];
         hosts.sort();
         hosts
     }
 
-    fn skiff(&self, args: &[&str]) -> crate::harness::Run {
+    pub fn skiff(&self, args: &[&str]) -> crate::harness::Run {
         self.skiff_at(&endpoint(), args)
     }
 
-    fn skiff_at(&self, endpoint: &str, args: &[&str]) -> crate::harness::Run {
+    pub fn skiff_at(&self, endpoint: &str, args: &[&str]) -> crate::harness::Run {
         let mut command = crate::harness::command_at(endpoint, args);
         command.current_dir(self.dir.path()).env("SKIFF_POLL_INTERVAL_MS", "100");
         crate::harness::finish(command.output().expect("run skiff"))
     }
 
-    fn state(&self) -> serde_json::Value {
+    pub fn state(&self) -> serde_json::Value {
         let got = runtime()
             .block_on(aws().s3.get_object().bucket(&self.bucket).key("_skiff/state.json").send())
             .expect("state.json exists");
@@ -106,13 +106,13 @@ impl Site {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    fn distribution_id(&self) -> String {
+    pub fn distribution_id(&self) -> String {
         self.state()["resources"]["distribution_id"].as_str().unwrap().to_string()
     }
 }
 
 /// The KVS contents the double holds: ARN → key → value.
-fn kvs_contents() -> serde_json::Value {
+pub fn kvs_contents() -> serde_json::Value {
     let url = endpoint();
     let address = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -123,7 +123,7 @@ fn kvs_contents() -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("the double's /__double/kvs is not JSON ({e}): {response}"))
 }
 
-fn steps(run: &crate::harness::Run) -> Vec<String> {
+pub fn steps(run: &crate::harness::Run) -> Vec<String> {
     run.json()["steps"].as_array().unwrap().iter().map(|s| s["action"].as_str().unwrap().to_string()).collect()
 }
 

@@ -20,7 +20,7 @@ use crate::scan::{Digest, Headers};
 pub enum StoreError {
     /// The bucket does not exist.
     #[error(
-        "bucket `{bucket}` does not exist\nhint: check the name, or create it (`skiff provision` will, in a later version)"
+        "bucket `{bucket}` does not exist\nhint: check the name, or create it (`skiff provision` creates a bucket with everything a site needs)"
     )]
     NoSuchBucket {
         /// The bucket.

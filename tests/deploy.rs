@@ -1,0 +1,342 @@
+//! Atomic deploys on a provisioned site: publish, rollback, the deploy lock, retention,
+//! previews and the GitHub outputs, against the emulator and the double (KVS data plane).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::harness::proxy::Proxy;
+use crate::harness::{endpoint, runtime};
+use crate::provision::{Site, aws, kvs_contents};
+
+/// A provisioned site with `files` in its `public/` directory.
+fn provisioned(test: &str, files: &[(&str, &str)]) -> Site {
+    let site = Site::new(test);
+    site.skiff(&["provision"]).success();
+    write(&site, files);
+    site
+}
+
+fn write(site: &Site, files: &[(&str, &str)]) {
+    for (path, body) in files {
+        let path = site.dir.path().join("public").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
+    }
+}
+
+const SITE: &[(&str, &str)] = &[
+    ("index.html", "<h1>home</h1>"),
+    ("about/index.html", "<h1>about</h1>"),
+    ("404.html", "<h1>not found</h1>"),
+    ("assets/site.css", "body{color:red}"),
+    ("assets/app.js", "console.log(1)"),
+];
+
+/// Every object in the bucket: key → bytes.
+fn objects(site: &Site) -> BTreeMap<String, Vec<u8>> {
+    let s3 = aws().s3;
+    runtime().block_on(async {
+        let mut out = BTreeMap::new();
+        let mut token = None;
+        loop {
+            let page =
+                s3.list_objects_v2().bucket(&site.bucket).set_continuation_token(token.clone()).send().await.unwrap();
+            for object in page.contents() {
+                let key = object.key().unwrap().to_string();
+                let got = s3.get_object().bucket(&site.bucket).key(&key).send().await.unwrap();
+                out.insert(key, got.body.collect().await.unwrap().into_bytes().to_vec());
+            }
+            token = page.next_continuation_token().map(str::to_string);
+            if token.is_none() {
+                return out;
+            }
+        }
+    })
+}
+
+/// The KVS entries of the site's store.
+fn kvs(site: &Site) -> serde_json::Value {
+    let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+    kvs_contents()[&arn].clone()
+}
+
+fn live(site: &Site, target: &str) -> Option<String> {
+    site.state()["targets"][target]["live"].as_str().map(str::to_string)
+}
+
+/// The deploy's files as the bucket holds them (key relative to the deploy).
+fn deployed(site: &Site, target: &str, id: &str) -> BTreeMap<String, Vec<u8>> {
+    let prefix = format!("_deploys/{target}/{id}/");
+    objects(site).into_iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v))).collect()
+}
+
+fn expected(files: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    files.iter().map(|(k, v)| ((*k).to_string(), v.as_bytes().to_vec())).collect()
+}
+
+#[test]
+fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what_did_not_change() {
+    let site = provisioned("atomic", SITE);
+    let first = site.skiff(&["publish", "--json"]).success().json();
+    assert_eq!(first["mode"], "atomic");
+    assert_eq!(first["target"], "production");
+    assert_eq!(first["url"], format!("https://{}/", site.domain));
+    let id = first["deploy_id"].as_str().unwrap().to_string();
+    assert_eq!(first["summary"]["uploaded"], 5);
+    assert_eq!(kvs(&site)["production"], id.as_str(), "the router reads the new deploy");
+    assert_eq!(live(&site, "production").as_deref(), Some(id.as_str()));
+    assert_eq!(deployed(&site, "production", &id), expected(SITE));
+    let all = objects(&site);
+    assert_eq!(all["_skiff/404.html"], b"<h1>not found</h1>", "the error page CloudFront serves");
+    let manifest: serde_json::Value = serde_json::from_slice(&all[&format!("_deploys/production/{id}.json")]).unwrap();
+    assert_eq!(manifest["files"].as_object().unwrap().len(), 5);
+    assert!(!all.keys().any(|k| k.contains(".skiff/")), "no manifest inside a deploy the router serves");
+    // The 404 copy was invalidated on the site's distribution.
+    let distribution = site.distribution_id();
+    let invalidations =
+        runtime().block_on(aws().cloudfront.list_invalidations().distribution_id(&distribution).send()).unwrap();
+    assert_eq!(invalidations.invalidation_list().unwrap().quantity(), 1);
+    assert_eq!(first["invalidation"]["paths"], serde_json::json!(["/_skiff/404.html"]));
+
+    // One change: one upload, four server-side copies (no bytes through skiff).
+    write(&site, &[("about/index.html", "<h1>about us</h1>")]);
+    let proxy = Proxy::start(&endpoint());
+    let second = site.skiff_at(&proxy.endpoint, &["publish", "--json"]).success().json();
+    let id2 = second["deploy_id"].as_str().unwrap().to_string();
+    assert_ne!(id2, id);
+    assert!(id2 > id, "deploy ids sort by time: {id} then {id2}");
+    assert_eq!(second["summary"]["uploaded"], 1);
+    assert_eq!(second["summary"]["copied"], 4);
+    let uploads: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PUT" && r.target.contains("/_deploys/") && !r.copy_source && !r.target.contains(".json")
+        })
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert!(uploads[0].target.contains("about/index.html"));
+    let mut files = SITE.to_vec();
+    files[1] = ("about/index.html", "<h1>about us</h1>");
+    assert_eq!(deployed(&site, "production", &id2), expected(&files));
+    assert_eq!(deployed(&site, "production", &id), expected(SITE), "the old deploy is untouched");
+    assert_eq!(kvs(&site)["production"], id2.as_str());
+
+    // `skiff deploys` lists both, newest first, the live one marked.
+    let list = site.skiff(&["deploys", "--json"]).success().json();
+    let ids: Vec<&str> = list["deploys"].as_array().unwrap().iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [id2.as_str(), id.as_str()]);
+    assert_eq!(list["deploys"][0]["live"], true);
+    assert_eq!(list["deploys"][1]["live"], false);
+    let text = site.skiff(&["deploys"]).success();
+    assert!(text.stdout.contains(&format!("* {id2}")), "{}", text.stdout);
+
+    // Rollback flips the pointer back and writes no object of a deploy.
+    let proxy = Proxy::start(&endpoint());
+    let back = site.skiff_at(&proxy.endpoint, &["rollback", "--json"]).success().json();
+    assert_eq!(back["deploy_id"], id.as_str());
+    assert_eq!(back["previous"], id2.as_str());
+    assert_eq!(kvs(&site)["production"], id.as_str());
+    assert_eq!(live(&site, "production").as_deref(), Some(id.as_str()));
+    let deploy_writes: Vec<_> = proxy.writes().into_iter().filter(|r| r.target.contains("/_deploys/")).collect();
+    assert!(deploy_writes.is_empty(), "{deploy_writes:?}");
+    // And forward again, by name.
+    site.skiff(&["rollback", &id2]).success();
+    assert_eq!(kvs(&site)["production"], id2.as_str());
+    site.skiff(&["rollback", "no-such-deploy"]).failure(1, &["no deploy `no-such-deploy`", "skiff deploys"]);
+}
+
+#[test]
+fn a_publish_that_fails_part_way_leaves_the_old_deploy_live_and_the_next_run_completes_it() {
+    let site = provisioned("atomic-fail", SITE);
+    let first = site.skiff(&["publish", "--json"]).success().json();
+    let id = first["deploy_id"].as_str().unwrap().to_string();
+    write(
+        &site,
+        &[("assets/site.css", "body{color:blue}"), ("assets/app.js", "console.log(2)"), ("index.html", "<h1>v2</h1>")],
+    );
+    let proxy = Proxy::start(&endpoint());
+    let denied = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>injected</RequestId></Error>";
+    proxy.fail_next("PUT", "/assets/app.js", 1, 403, denied);
+    let run = site
+        .skiff_at(&proxy.endpoint, &["publish"])
+        .failure(1, &["assets/app.js", "did not go live", &format!("production still serves deploy {id}")]);
+    assert!(run.stdout.is_empty());
+    assert_eq!(kvs(&site)["production"], id.as_str(), "the old deploy is still live");
+    assert_eq!(live(&site, "production").as_deref(), Some(id.as_str()));
+    assert_eq!(objects(&site)["_skiff/404.html"], b"<h1>not found</h1>");
+    assert!(!objects(&site).contains_key("_skiff/lock/production"), "no lock left behind");
+
+    // The next run reuses what the failed one uploaded: only the file that failed and the
+    // page held back behind it go up; the CSS it did upload is copied from it.
+    let failed_id = site.state()["targets"]["production"]["deploys"][1]["id"].as_str().unwrap().to_string();
+    let again = site.skiff(&["publish", "--json"]).success().json();
+    let uploaded: Vec<&str> = again["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["op"] == "upload")
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(uploaded, ["assets/app.js", "index.html"], "{again}");
+    let css = again["actions"].as_array().unwrap().iter().find(|a| a["key"] == "assets/site.css").unwrap();
+    assert_eq!(css["from"], format!("_deploys/production/{failed_id}/assets/site.css"));
+    let id3 = again["deploy_id"].as_str().unwrap().to_string();
+    assert_eq!(kvs(&site)["production"], id3.as_str());
+    let mut files = SITE.to_vec();
+    files[0] = ("index.html", "<h1>v2</h1>");
+    files[3] = ("assets/site.css", "body{color:blue}");
+    files[4] = ("assets/app.js", "console.log(2)");
+    assert_eq!(deployed(&site, "production", &id3), expected(&files));
+}
+
+#[test]
+fn two_publishes_to_one_target_exclude_each_other_and_the_state_stays_consistent() {
+    let many: Vec<(String, String)> = (0..30).map(|i| (format!("assets/f{i:02}.css"), format!("/* {i} */"))).collect();
+    let mut files: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    files.push(("index.html", "<h1>home</h1>"));
+    let site = provisioned("lock", &files);
+    let slow = Proxy::start_with_delay(&endpoint(), Duration::from_millis(60));
+    let mut command = crate::harness::command_at(&slow.endpoint, &["publish", "--concurrency", "2"]);
+    command.current_dir(site.dir.path()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let first = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_mins(1);
+    while !slow.writes().iter().any(|r| r.target.contains("/_deploys/")) {
+        assert!(Instant::now() < deadline, "the first publish never started uploading");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The second one, not willing to wait, is refused and names the holder.
+    let refused =
+        site.skiff(&["publish", "--lock-timeout", "0s"]).failure(1, &["`production` is locked by", "publish"]);
+    assert!(refused.stderr.contains("pid"), "{}", refused.stderr);
+    // A third waits for the first to finish, then publishes.
+    let waited = site.skiff(&["publish", "--lock-timeout", "2m", "--json"]).success().json();
+    let first = crate::harness::finish(first.wait_with_output().unwrap());
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let state = site.state();
+    let deploys = state["targets"]["production"]["deploys"].as_array().unwrap();
+    assert_eq!(deploys.len(), 2, "{state}");
+    assert!(deploys.iter().all(|d| d["complete"] == true));
+    assert_eq!(state["targets"]["production"]["live"], waited["deploy_id"]);
+    assert_eq!(kvs(&site)["production"], waited["deploy_id"]);
+    assert!(!objects(&site).keys().any(|k| k.starts_with("_skiff/lock")), "locks released");
+}
+
+#[test]
+fn an_expired_lock_is_taken_over() {
+    let site = provisioned("expired-lock", SITE);
+    let stale = serde_json::json!({"owner": "ci@old-runner pid 1", "operation": "publish", "started": 1, "expires": 2});
+    runtime()
+        .block_on(
+            aws()
+                .s3
+                .put_object()
+                .bucket(&site.bucket)
+                .key("_skiff/lock/production")
+                .body(stale.to_string().into_bytes().into())
+                .send(),
+        )
+        .unwrap();
+    let run = site.skiff(&["publish", "--lock-timeout", "0s"]).success();
+    assert!(run.stderr.contains("took over the expired deploy lock of ci@old-runner pid 1"), "{}", run.stderr);
+    assert!(!objects(&site).contains_key("_skiff/lock/production"));
+}
+
+#[test]
+fn retention_keeps_the_live_deploy_and_the_one_it_replaced() {
+    let site = provisioned("retention", SITE);
+    site.configure("\n[deploy]\nkeep = 1\n");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        write(&site, &[("index.html", &format!("<h1>v{n}</h1>"))]);
+        ids.push(site.skiff(&["publish", "--json"]).success().json()["deploy_id"].as_str().unwrap().to_string());
+    }
+    let state = site.state();
+    let kept: Vec<&str> = state["targets"]["production"]["deploys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, [ids[1].as_str(), ids[2].as_str()], "live and the one it replaced");
+    assert!(deployed(&site, "production", &ids[0]).is_empty(), "the oldest deploy's objects are gone");
+    assert!(!objects(&site).contains_key(&format!("_deploys/production/{}.json", ids[0])));
+    assert_eq!(deployed(&site, "production", &ids[1]).len(), 5);
+}
+
+#[test]
+fn previews_get_their_own_url_seeded_from_production_and_can_be_listed_and_deleted() {
+    let site = provisioned("previews", SITE);
+    site.skiff(&["publish"]).success();
+    write(&site, &[("index.html", "<h1>new feature</h1>")]);
+    let outputs = site.dir.path().join("github-output");
+    let summary = site.dir.path().join("github-summary");
+    let mut command = crate::harness::command_at(&endpoint(), &["publish", "--preview", "Feature/Login", "--json"]);
+    command
+        .current_dir(site.dir.path())
+        .env("GITHUB_OUTPUT", &outputs)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("GITHUB_SHA", "0123456789abcdef");
+    let run = crate::harness::finish(command.output().unwrap()).success();
+    let doc = run.json();
+    let url = format!("https://feature-login.preview.{}/", site.domain);
+    assert_eq!(doc["target"], "preview-feature-login");
+    assert_eq!(doc["url"], url.as_str());
+    let id = doc["deploy_id"].as_str().unwrap();
+    assert!(id.ends_with("-0123456"), "the deploy id carries the commit: {id}");
+    assert_eq!(doc["summary"]["uploaded"], 1, "a new preview copies unchanged files from production");
+    assert_eq!(doc["summary"]["copied"], 4);
+    assert_eq!(kvs(&site)["preview-feature-login"], id);
+    assert_ne!(kvs(&site)["production"], id, "production is untouched");
+    let written = std::fs::read_to_string(&outputs).unwrap();
+    assert_eq!(written, format!("url={url}\ndeploy-id={id}\npreview-url={url}\n"));
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("Preview of `Feature/Login`") && summary.contains(&url), "{summary}");
+
+    // A branch whose slug collides gets a hash suffix; both are listed.
+    let other = site.skiff(&["publish", "--preview", "feature-login", "--json"]).success().json();
+    let other_target = other["target"].as_str().unwrap().to_string();
+    assert!(other_target.starts_with("preview-feature-login-") && other_target != "preview-feature-login");
+    let list = site.skiff(&["previews", "list", "--json"]).success().json();
+    let mut branches: Vec<&str> =
+        list["previews"].as_array().unwrap().iter().map(|p| p["branch"].as_str().unwrap()).collect();
+    branches.sort_unstable();
+    assert_eq!(branches, ["Feature/Login", "feature-login"]);
+
+    // Deleting one removes its router entry and every object; the other stays.
+    site.skiff(&["previews", "delete", "Feature/Login"]).success();
+    assert!(kvs(&site).get("preview-feature-login").is_none());
+    assert!(!objects(&site).keys().any(|k| k.starts_with("_deploys/preview-feature-login/")));
+    assert!(site.state()["targets"].get("preview-feature-login").is_none());
+    assert!(kvs(&site).get(&other_target).is_some());
+    site.skiff(&["previews", "delete", "Feature/Login"]).failure(1, &["no preview of `Feature/Login`"]);
+
+    // Prune: the branches that still exist come on stdin.
+    let mut prune = crate::harness::command_at(&endpoint(), &["previews", "prune", "--keep-branches"]);
+    prune
+        .current_dir(site.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = prune.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(b"main\nrefs/heads/other\n").unwrap();
+    }
+    crate::harness::finish(child.wait_with_output().unwrap()).success();
+    assert!(kvs(&site).get(&other_target).is_none());
+    assert!(!objects(&site).keys().any(|k| k.starts_with("_deploys/preview-")));
+    assert!(kvs(&site).get("production").is_some());
+}
+
+#[test]
+fn preview_flags_are_checked() {
+    let site = Site::new("preview-flags");
+    site.skiff(&["publish", "--preview", ""]).failure(2, &["`--preview` needs a branch name"]);
+    site.skiff(&["publish", "--preview", "x", "--prefix", "blog/"])
+        .failure(2, &["`--preview` needs a provisioned site"]);
+    // Not provisioned yet: the bucket does not even exist.
+    write(&site, SITE);
+    site.skiff(&["publish", "--preview", "x"]).failure(1, &["not a provisioned skiff site", "skiff provision"]);
+    site.skiff(&["rollback"]).failure(1, &["not a provisioned skiff site"]);
+}
