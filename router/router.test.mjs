@@ -9,8 +9,10 @@ const SRC = readFileSync(SRC_PATH, 'utf8');
 const IMPORT = "import cf from 'cloudfront';";
 const PLACEHOLDER = '__SKIFF_PREVIEWS__';
 const PREVIEWS = 'preview.example.com';
-const PROD = 'd20250101-abc123';
-const FEAT = 'p-42_x';
+// Deploy ids as skiff makes them (src/deploys.rs `new_id`): UTC time, then the short
+// commit, or hex digits when there is no commit.
+const PROD = '20261122T083000Z-3f2a9c1';
+const FEAT = '20261122T091500Z-00abc1';
 
 // Evaluate router.js the way CloudFront would after skiff templated it.
 // Returns the handler plus a log of KVS keys read (and the max concurrency).
