@@ -194,16 +194,20 @@ pub fn commit(dir: &std::path::Path) -> Option<String> {
     (output.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
 }
 
-/// Who holds a lock, for messages: `user@host pid N` (and the CI run when there is one).
-fn owner() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "someone".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+/// This machine's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    let mut owner = format!("{user}@{host} pid {}", std::process::id());
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Who holds a lock, for messages: `user@host pid N` (and the CI run when there is one).
+fn owner() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "someone".into());
+    let mut owner = format!("{user}@{} pid {}", hostname(), std::process::id());
     if let (Ok(repo), Ok(run)) = (std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
         owner.push_str(&format!(" (GitHub Actions {repo} run {run})"));
     }
@@ -221,6 +225,29 @@ pub struct LockInfo {
     pub started: i64,
     /// Until when it holds if never released.
     pub expires: i64,
+    /// The holder's machine and process: on the same machine, a lock whose process is gone
+    /// (killed) is stale at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// See `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl LockInfo {
+    /// Whether the lock no longer protects anything: past its expiry, or held by a process
+    /// of this machine that no longer runs.
+    pub fn is_stale(&self, now: i64) -> bool {
+        if self.expires <= now {
+            return true;
+        }
+        match (&self.host, self.pid) {
+            (Some(host), Some(pid)) if *host == hostname() && pid != std::process::id() => {
+                std::path::Path::new("/proc/self").exists() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A held deploy lock; [`Lock::release`] it on every path.
@@ -243,7 +270,14 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
     loop {
         let now = crate::cert::now();
         let ttl = i64::try_from(LOCK_TTL.as_secs()).unwrap_or(3600);
-        let info = LockInfo { owner: owner(), operation: operation.into(), started: now, expires: now + ttl };
+        let info = LockInfo {
+            owner: owner(),
+            operation: operation.into(),
+            started: now,
+            expires: now + ttl,
+            host: Some(hostname()),
+            pid: Some(std::process::id()),
+        };
         let body = serde_json::to_vec(&info).expect("a lock always serialises");
         match root.put_bytes(&key, body.clone(), "application/json", Condition::IfAbsent).await {
             Ok(etag) => return Ok(Lock { key, etag }),
@@ -252,12 +286,23 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
         }
         let Some(held) = root.get(&key).await? else { continue };
         let holder: Option<LockInfo> = serde_json::from_slice(&held.bytes).ok();
-        let expired = holder.as_ref().is_none_or(|h| h.expires <= now);
-        if expired {
+        // Ours already: a retried request whose first attempt did take it.
+        let ours = holder
+            .as_ref()
+            .is_some_and(|h| h.host.as_deref() == Some(hostname().as_str()) && h.pid == Some(std::process::id()));
+        if ours {
+            match root.put_bytes(&key, body, "application/json", Condition::IfMatch(held.etag)).await {
+                Ok(etag) => return Ok(Lock { key, etag }),
+                Err(StoreError::PreconditionFailed { .. }) => continue,
+                Err(err) => return Err(err).with_context(|| format!("could not take the deploy lock `{key}`")),
+            }
+        }
+        let stale = holder.as_ref().is_none_or(|h| h.is_stale(now));
+        if stale {
             match root.put_bytes(&key, body, "application/json", Condition::IfMatch(held.etag)).await {
                 Ok(etag) => {
                     out.warn(&format!(
-                        "took over the expired deploy lock of {}",
+                        "took over the stale deploy lock of {} (expired, or its process is gone)",
                         holder.map_or_else(
                             || "an unreadable lock".to_string(),
                             |h| format!("{} ({})", h.owner, h.operation)
@@ -269,7 +314,7 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
                 Err(err) => return Err(err).with_context(|| format!("could not take over the deploy lock `{key}`")),
             }
         }
-        let holder = holder.expect("an unexpired lock was parsed");
+        let holder = holder.expect("a live lock was parsed");
         let since = crate::output::duration(Duration::from_secs(u64::try_from(now - holder.started).unwrap_or(0)));
         if started.elapsed() >= timeout {
             out.status_done();
@@ -395,6 +440,23 @@ mod tests {
         assert_eq!(expired(&target, 2, &["d4"]), ["d1", "d3"]);
         assert_eq!(expired(&target, 10, &[]), ["d3"]);
         assert_eq!(expired(&target, 0, &[]), ["d1", "d3", "d4", "d5", "d6"]);
+    }
+
+    #[test]
+    fn a_lock_is_stale_when_expired_or_its_process_is_gone() {
+        let lock = |host: &str, pid: u32, expires: i64| LockInfo {
+            owner: "x".into(),
+            operation: "publish".into(),
+            started: 0,
+            expires,
+            host: Some(host.into()),
+            pid: Some(pid),
+        };
+        let here = hostname();
+        assert!(lock(&here, u32::MAX - 1, 100).is_stale(10), "no such process here");
+        assert!(!lock(&here, std::process::id(), 100).is_stale(10), "our own process");
+        assert!(!lock("elsewhere", u32::MAX - 1, 100).is_stale(10), "another machine: only expiry tells");
+        assert!(lock("elsewhere", 1, 100).is_stale(100));
     }
 
     #[test]

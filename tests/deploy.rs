@@ -238,7 +238,7 @@ fn an_expired_lock_is_taken_over() {
         )
         .unwrap();
     let run = site.skiff(&["publish", "--lock-timeout", "0s"]).success();
-    assert!(run.stderr.contains("took over the expired deploy lock of ci@old-runner pid 1"), "{}", run.stderr);
+    assert!(run.stderr.contains("took over the stale deploy lock of ci@old-runner pid 1"), "{}", run.stderr);
     assert!(!objects(&site).contains_key("_skiff/lock/production"));
 }
 

@@ -7,3 +7,4 @@ mod deploy;
 mod harness;
 mod provision;
 mod publish;
+mod reliability;

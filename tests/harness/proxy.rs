@@ -2,6 +2,7 @@
 //! request's method, path and whether it is a server-side copy, and forwards it unchanged.
 //! Tests use it to assert on what reached the emulator (no writes, only reads in a dry run).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,57 @@ pub struct Proxy {
     pub endpoint: String,
     log: Arc<Mutex<Vec<Request>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
+    chaos: Arc<Mutex<Option<Chaos>>>,
+}
+
+/// The kinds of fault chaos mode injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// 500 InternalError, not forwarded.
+    InternalError,
+    /// 503 SlowDown, not forwarded.
+    SlowDown,
+    /// The connection closes before the request is forwarded.
+    ResetBefore,
+    /// The request is forwarded (and applied), then the connection closes unanswered.
+    ResetAfter,
+    /// The request is forwarded; the response is cut off half way.
+    Truncated,
+    /// The request is forwarded after 300 ms.
+    Latency,
+}
+
+const KINDS: [Kind; 6] =
+    [Kind::InternalError, Kind::SlowDown, Kind::ResetBefore, Kind::ResetAfter, Kind::Truncated, Kind::Latency];
+
+/// Seeded random faults on a share of requests (xorshift64*: the same seed gives the same
+/// sequence of decisions for the same sequence of requests).
+#[derive(Debug)]
+struct Chaos {
+    state: u64,
+    /// Faults per million requests.
+    rate: u64,
+    injected: BTreeMap<Kind, usize>,
+    requests: usize,
+}
+
+impl Chaos {
+    fn next(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn decide(&mut self) -> Option<Kind> {
+        self.requests += 1;
+        if self.next() % 1_000_000 >= self.rate {
+            return None;
+        }
+        let kind = KINDS[usize::try_from(self.next() % KINDS.len() as u64).unwrap()];
+        *self.injected.entry(kind).or_default() += 1;
+        Some(kind)
+    }
 }
 
 /// A canned answer for the next `count` requests whose method and target match: the
@@ -59,18 +111,33 @@ impl Proxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
         let faults: Arc<Mutex<Vec<Fault>>> = Arc::new(Mutex::new(Vec::new()));
+        let chaos: Arc<Mutex<Option<Chaos>>> = Arc::new(Mutex::new(None));
         let shared = Arc::clone(&log);
         let shared_faults = Arc::clone(&faults);
+        let shared_chaos = Arc::clone(&chaos);
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                let (upstream, log, faults) = (upstream.clone(), Arc::clone(&shared), Arc::clone(&shared_faults));
+                let (upstream, log, faults, chaos) =
+                    (upstream.clone(), Arc::clone(&shared), Arc::clone(&shared_faults), Arc::clone(&shared_chaos));
                 thread::spawn(move || {
-                    let _ = serve(client, &upstream, &log, &faults, delay);
+                    let _ = serve(client, &upstream, &log, &faults, &chaos, delay);
                 });
             }
         });
-        Self { endpoint, log, faults }
+        Self { endpoint, log, faults, chaos }
+    }
+
+    /// Inject a random fault (see [`Kind`]) into `rate` (0–1) of the requests from now on,
+    /// decided by a generator seeded with `seed`.
+    pub fn chaos(&self, seed: u64, rate: f64) {
+        let rate = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64;
+        *self.chaos.lock().unwrap() = Some(Chaos { state: seed.max(1), rate, injected: BTreeMap::new(), requests: 0 });
+    }
+
+    /// Stop injecting; return the faults injected by kind and the requests seen meanwhile.
+    pub fn calm(&self) -> (BTreeMap<Kind, usize>, usize) {
+        self.chaos.lock().unwrap().take().map(|c| (c.injected, c.requests)).unwrap_or_default()
     }
 
     /// Answer the next `count` matching requests with `status` and an XML `body`.
@@ -161,6 +228,7 @@ fn serve(
     upstream: &str,
     log: &Mutex<Vec<Request>>,
     faults: &Mutex<Vec<Fault>>,
+    chaos: &Mutex<Option<Chaos>>,
     delay: Duration,
 ) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
@@ -190,6 +258,31 @@ fn serve(
             );
             writer.write_all(answer.as_bytes())?;
             continue;
+        }
+        let injected = if target.starts_with("/moto-api") || target.starts_with("/__double") {
+            None
+        } else {
+            chaos.lock().unwrap().as_mut().and_then(Chaos::decide)
+        };
+        match injected {
+            Some(kind @ (Kind::InternalError | Kind::SlowDown)) => {
+                let (status, code) = if kind == Kind::SlowDown { (503, "SlowDown") } else { (500, "InternalError") };
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>injected</Message><RequestId>chaos</RequestId></Error>"
+                );
+                let answer = format!(
+                    "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                writer.write_all(answer.as_bytes())?;
+                continue;
+            }
+            Some(Kind::ResetBefore) => {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            Some(Kind::Latency) => thread::sleep(Duration::from_millis(300)),
+            _ => {}
         }
 
         thread::sleep(delay);
@@ -224,6 +317,25 @@ fn serve(
             rewritten.extend_from_slice(format!("Content-Length: {}\r\n", response_body.len()).as_bytes());
         }
         rewritten.extend_from_slice(b"\r\n");
+        match injected {
+            Some(Kind::ResetAfter) => {
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            Some(Kind::Truncated) => {
+                // Cut the response short: the head (or part of it) and at most half the body.
+                let cut = if response_body.len() > 1 {
+                    rewritten.len() + response_body.len() / 2
+                } else {
+                    rewritten.len() / 2
+                };
+                rewritten.extend_from_slice(response_body);
+                writer.write_all(&rewritten[..cut])?;
+                let _ = writer.shutdown(std::net::Shutdown::Both);
+                return Ok(());
+            }
+            _ => {}
+        }
         rewritten.extend_from_slice(response_body);
         writer.write_all(&rewritten)?;
     }

@@ -1,0 +1,154 @@
+//! Reliability under faults: a seeded fault-injecting proxy between skiff and the emulator
+//! (500, 503 SlowDown, resets before and after the request is applied, truncated responses,
+//! latency). A publish either succeeds with the bucket equal to the local tree, byte for
+//! byte, or fails with a message and leaves the live site as it was; re-running converges.
+
+use std::collections::BTreeMap;
+
+use crate::harness::proxy::{Kind, Proxy};
+use crate::harness::{Bucket, Site, endpoint};
+
+/// Files of a small site: assets, pages, a nested directory.
+fn files() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = (0..24)
+        .map(|i| (format!("assets/f{i:02}.css"), format!("/* {i} */ body{{margin:{i}px}}").into_bytes()))
+        .collect();
+    files.extend((0..8).map(|i| (format!("docs/page-{i}/index.html"), format!("<h1>page {i}</h1>").into_bytes())));
+    files.push(("index.html".into(), b"<h1>home</h1>".to_vec()));
+    files.push(("404.html".into(), b"<h1>missing</h1>".to_vec()));
+    files
+}
+
+/// Run `args` through `proxy` until it succeeds (at most `tries` times); every failure must
+/// be exit 1 with an `error:` message, and `check` must hold after each one.
+fn converge(
+    proxy: &Proxy,
+    tries: usize,
+    dir: Option<&std::path::Path>,
+    args: &[&str],
+    mut check: impl FnMut(),
+) -> (usize, crate::harness::Run) {
+    for attempt in 1..=tries {
+        let mut command = crate::harness::command_at(&proxy.endpoint, args);
+        command.env("AWS_MAX_ATTEMPTS", "4").env("SKIFF_POLL_INTERVAL_MS", "50");
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let run = crate::harness::finish(command.output().unwrap());
+        if run.code == 0 {
+            return (attempt, run);
+        }
+        assert_eq!(run.code, 1, "a failure under faults exits 1:\n{}", run.stderr);
+        assert!(run.stderr.contains("error:"), "a failure says what went wrong:\n{}", run.stderr);
+        check();
+    }
+    panic!("no success in {tries} runs under faults");
+}
+
+fn report(what: &str, proxy: &Proxy, attempts: usize) {
+    let (injected, requests) = proxy.calm();
+    let total: usize = injected.values().sum();
+    eprintln!("{what}: {total} faults in {requests} requests over {attempts} runs: {injected:?}");
+    assert!(total > 0, "the proxy injected nothing");
+}
+
+#[test]
+fn in_place_publishes_under_ten_percent_faults_converge_byte_for_byte() {
+    for seed in [11, 23, 37] {
+        let bucket = Bucket::new(&format!("chaos-inplace-{seed}"));
+        let contents = files();
+        let refs: Vec<(&str, &[u8])> = contents.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let site = Site::new(&refs);
+        let proxy = Proxy::start(&endpoint());
+        proxy.chaos(seed, 0.10);
+        let dir = site.path().to_str().unwrap().to_string();
+        let args = ["publish", dir.as_str(), "--bucket", bucket.name.as_str(), "--yes"];
+        let (attempts, _) = converge(&proxy, 8, None, &args, || {});
+        // Change some files and delete one, still under faults.
+        site.write("assets/f03.css", b"/* changed */");
+        site.write("docs/page-2/index.html", b"<h1>changed</h1>");
+        site.remove("assets/f10.css");
+        let (more, _) = converge(&proxy, 8, None, &args, || {});
+        report(&format!("in-place seed {seed}"), &proxy, attempts + more);
+        let held: BTreeMap<String, Vec<u8>> = bucket
+            .objects()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(".skiff/"))
+            .map(|(k, o)| (k, o.bytes))
+            .collect();
+        assert_eq!(held, site.files(), "seed {seed}: the bucket equals the tree");
+        // And a calm re-run has nothing left to do.
+        let doc = crate::harness::skiff(&["publish", &dir, "--bucket", &bucket.name, "--json"]).success().json();
+        assert_eq!(doc["summary"]["uploaded"], 0, "seed {seed}: {doc}");
+        assert_eq!(doc["summary"]["deleted"], 0, "seed {seed}: {doc}");
+    }
+}
+
+#[test]
+fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
+    use crate::provision::Site as Provisioned;
+    for seed in [5, 19] {
+        let site = Provisioned::new(&format!("chaos-atomic-{seed}"));
+        site.skiff(&["provision"]).success();
+        let public = site.dir.path().join("public");
+        let write = |files: &[(String, Vec<u8>)]| {
+            for (key, body) in files {
+                let path = public.join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, body).unwrap();
+            }
+        };
+        let first = files();
+        write(&first);
+        site.skiff(&["publish"]).success();
+        let tree = |files: &[(String, Vec<u8>)]| files.iter().cloned().collect::<BTreeMap<String, Vec<u8>>>();
+        let old = tree(&first);
+        let mut second = first.clone();
+        second[3].1 = b"/* v2 */".to_vec();
+        second[30].1 = b"<h1>v2</h1>".to_vec();
+        write(&second);
+        let new = tree(&second);
+
+        // After every failed run, what the router serves is one complete tree: old or new.
+        let live_tree = || {
+            let kvs = crate::provision::kvs_contents();
+            let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+            let id = kvs[&arn]["production"].as_str().unwrap().to_string();
+            let prefix = format!("_deploys/production/{id}/");
+            let bucket = Bucket { name: site.bucket.clone(), client: crate::harness::client_for(&endpoint()) };
+            bucket
+                .objects()
+                .into_iter()
+                .filter_map(|(k, o)| k.strip_prefix(&prefix).map(|k| (k.to_string(), o.bytes)))
+                .collect::<BTreeMap<String, Vec<u8>>>()
+        };
+        let proxy = Proxy::start(&endpoint());
+        proxy.chaos(seed, 0.10);
+        let (attempts, _) = converge(&proxy, 8, Some(site.dir.path()), &["publish", "--lock-timeout", "0s"], || {
+            let served = live_tree();
+            assert!(served == old || served == new, "seed {seed}: the live deploy is a complete tree");
+        });
+        report(&format!("atomic seed {seed}"), &proxy, attempts);
+        assert_eq!(live_tree(), new, "seed {seed}: the new deploy is live and complete");
+        let held = Bucket { name: site.bucket.clone(), client: crate::harness::client_for(&endpoint()) };
+        assert!(!held.keys().iter().any(|k| k.starts_with("_skiff/lock")), "seed {seed}: no lock left behind");
+    }
+}
+
+#[test]
+fn the_fault_kinds_are_all_exercised() {
+    // A guard on the proxy itself: a high rate over enough requests hits every kind.
+    let proxy = Proxy::start(&endpoint());
+    proxy.chaos(99, 1.0);
+    let bucket = Bucket::new("chaos-kinds");
+    for _ in 0..60 {
+        let _ = crate::harness::runtime()
+            .block_on(crate::harness::client_for(&proxy.endpoint).head_bucket().bucket(&bucket.name).send());
+    }
+    let (injected, _) = proxy.calm();
+    for kind in
+        [Kind::InternalError, Kind::SlowDown, Kind::ResetBefore, Kind::ResetAfter, Kind::Truncated, Kind::Latency]
+    {
+        assert!(injected.get(&kind).copied().unwrap_or(0) > 0, "{kind:?} never injected: {injected:?}");
+    }
+}
