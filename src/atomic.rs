@@ -356,18 +356,9 @@ async fn run(
     })
     .await?;
 
-    let (stop, cancel) = tokio::sync::watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
-            crate::output::notice(
-                "stopping: finishing the requests in flight; the live deploy stays as it was (Ctrl-C again to quit at once)",
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
-            }
-        }
-    });
+    let (cancel, ctrl_c) = crate::execute::interruptible(
+        "stopping: finishing the requests in flight; the live deploy stays as it was (Ctrl-C again to quit at once)",
+    );
     let prefix = deploys::deploy_prefix(target, &id);
     let store = Arc::new(site.root.with_prefix(&prefix));
     let report = execute::execute(

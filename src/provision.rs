@@ -1056,16 +1056,8 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
         bail!("nothing was changed: the steps were not confirmed (pass `--yes` to skip this question)");
     }
 
-    let (stop, cancel) = tokio::sync::watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
-            crate::output::notice("stopping after the current step (Ctrl-C again to quit at once)");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
-            }
-        }
-    });
+    let (cancel, ctrl_c) =
+        crate::execute::interruptible("stopping after the current step (Ctrl-C again to quit at once)");
     let mut run = Run {
         clients: &clients,
         settings,

@@ -222,18 +222,9 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
         }
     }
 
-    let (stop, cancel) = tokio::sync::watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
-            crate::output::notice(
-                "stopping: finishing the requests in flight and recording them (Ctrl-C again to quit at once)",
-            );
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
-            }
-        }
-    });
+    let (cancel, ctrl_c) = crate::execute::interruptible(
+        "stopping: finishing the requests in flight and recording them (Ctrl-C again to quit at once)",
+    );
     let store = Arc::new(store);
     let report = execute::execute(
         &store,

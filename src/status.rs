@@ -36,6 +36,8 @@ pub struct Report {
     pub url: Option<String>,
     /// The distribution.
     pub distribution: Option<DistributionReport>,
+    /// The router's KeyValueStore (its ARN), for IAM policies.
+    pub key_value_store: Option<String>,
     /// The certificate.
     pub certificate: Option<CertificateReport>,
     /// Per name: whether A and AAAA point at the distribution.
@@ -185,6 +187,7 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
         bucket: state.bucket.clone(),
         region: state.region.clone(),
         distribution,
+        key_value_store: resources.kvs_arn.clone(),
         certificate,
         dns: dns_report,
         live,
