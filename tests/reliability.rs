@@ -45,6 +45,8 @@ fn converge(
     panic!("no success in {tries} runs under faults");
 }
 
+/// The figures go to the test log (`--nocapture`), for the record.
+#[allow(clippy::print_stderr)]
 fn report(what: &str, proxy: &Proxy, attempts: usize) {
     let (injected, requests) = proxy.calm();
     let total: usize = injected.values().sum();
@@ -60,7 +62,7 @@ fn in_place_publishes_under_ten_percent_faults_converge_byte_for_byte() {
         let refs: Vec<(&str, &[u8])> = contents.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
         let site = Site::new(&refs);
         let proxy = Proxy::start(&endpoint());
-        proxy.chaos(seed, 0.10);
+        proxy.chaos(seed, 10);
         let dir = site.path().to_str().unwrap().to_string();
         let args = ["publish", dir.as_str(), "--bucket", bucket.name.as_str(), "--yes"];
         let (attempts, _) = converge(&proxy, 8, None, &args, || {});
@@ -123,7 +125,7 @@ fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
                 .collect::<BTreeMap<String, Vec<u8>>>()
         };
         let proxy = Proxy::start(&endpoint());
-        proxy.chaos(seed, 0.10);
+        proxy.chaos(seed, 10);
         let (attempts, _) = converge(&proxy, 8, Some(site.dir.path()), &["publish", "--lock-timeout", "0s"], || {
             let served = live_tree();
             assert!(served == old || served == new, "seed {seed}: the live deploy is a complete tree");
@@ -139,7 +141,7 @@ fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
 fn the_fault_kinds_are_all_exercised() {
     // A guard on the proxy itself: a high rate over enough requests hits every kind.
     let proxy = Proxy::start(&endpoint());
-    proxy.chaos(99, 1.0);
+    proxy.chaos(99, 100);
     let bucket = Bucket::new("chaos-kinds");
     // One attempt per call: the point is the proxy's faults, not the SDK's retries.
     let client = crate::harness::client_for(&proxy.endpoint);

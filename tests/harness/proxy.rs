@@ -128,10 +128,10 @@ impl Proxy {
         Self { endpoint, log, faults, chaos }
     }
 
-    /// Inject a random fault (see [`Kind`]) into `rate` (0–1) of the requests from now on,
+    /// Inject a random fault (see [`Kind`]) into `percent` of the requests from now on,
     /// decided by a generator seeded with `seed`.
-    pub fn chaos(&self, seed: u64, rate: f64) {
-        let rate = (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64;
+    pub fn chaos(&self, seed: u64, percent: u64) {
+        let rate = percent.min(100) * 10_000;
         *self.chaos.lock().unwrap() = Some(Chaos { state: seed.max(1), rate, injected: BTreeMap::new(), requests: 0 });
     }
 
