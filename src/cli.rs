@@ -160,7 +160,8 @@ pub struct PublishArgs {
     pub no_invalidate: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
-    /// Publish as the preview of BRANCH, at https://<slug>.<[domain] previews> (provisioned sites)
+    /// Publish as the preview of BRANCH, at `https://<slug>.<previews>/` (provisioned sites;
+    /// `[domain] previews` in skiff.toml)
     #[arg(long, value_name = "BRANCH")]
     pub preview: Option<String>,
     /// How long to wait for another publish or rollback of the same target, e.g. `0s`, `10m`
