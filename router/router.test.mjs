@@ -384,3 +384,14 @@ test('viewer-response keeps existing headers', async () => {
   const out = await handler(e);
   assert.deepEqual(out.headers, { 'content-type': { value: 'text/html' }, 'x-robots-tag': { value: 'noindex' } });
 });
+
+test("skiff's state is never reachable: every path lands inside the live deploy", async () => {
+  for (const uri of ['/_skiff/state.json', '/_skiff/lock/production', '/.skiff/manifest.json', '/_deploys/production/x.json']) {
+    const out = rewritten(await run(uri));
+    assert.equal(out, `/_deploys/production/${PROD}${uri}`);
+  }
+  // Climbing out of the deploy, to its manifest beside it or to the state, is refused.
+  for (const uri of [`/../${PROD}.json`, '/%2e%2e/%2e%2e/_skiff/state.json', '/a/..%2f..%2f_skiff%2fstate.json']) {
+    assertNotFound(await run(uri));
+  }
+});

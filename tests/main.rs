@@ -2,9 +2,11 @@
 //! by `scripts/test`, which exports its endpoint as `SKIFF_TEST_ENDPOINT`. Without it these
 //! tests fail and say so; they never pass by skipping.
 
+mod bad_input;
 mod cdn;
 mod deploy;
 mod harness;
 mod provision;
 mod publish;
 mod reliability;
+mod security;

@@ -116,6 +116,10 @@ impl S3Store {
             .set_content_encoding(upload.headers.content_encoding.clone())
             .content_type(&upload.headers.content_type);
         let out = request.send().await.map_err(|e| self.error(&e, Some(upload.key)))?;
+        // S3 refuses bytes that do not match the checksum; stores that do not check (and
+        // the emulator) get a second look here, so the manifest never records bytes that
+        // were not the ones sent.
+        still_scanned(upload).await?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
@@ -133,7 +137,11 @@ impl S3Store {
             .await
             .map_err(|e| self.error(&e, Some(upload.key)))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        match self.upload_parts(upload, &full, &upload_id).await {
+        let uploaded = match self.upload_parts(upload, &full, &upload_id).await {
+            Ok(parts) => still_scanned(upload).await.map(|()| parts),
+            Err(err) => Err(err),
+        };
+        match uploaded {
             Ok(parts) => {
                 let done = self
                     .client
@@ -252,6 +260,18 @@ impl S3Store {
         if let Err(err) = result {
             tracing::warn!(key = full, upload_id, "could not abort the multipart upload: {}", DisplayErrorContext(err));
         }
+    }
+}
+
+/// Check that the file still holds the bytes that were scanned.
+async fn still_scanned(upload: &Upload<'_>) -> Result<(), StoreError> {
+    let path = upload.path.to_path_buf();
+    let source = upload.source.to_path_buf();
+    match tokio::task::spawn_blocking(move || crate::scan::hash_file(&path)).await {
+        Ok(Ok((size, digest))) if size == upload.size && digest == upload.sha256 => Ok(()),
+        Ok(Ok(_)) => Err(StoreError::ChangedDuringPublish { path: source }),
+        Ok(Err(err)) => Err(StoreError::File { path: source, source: err }),
+        Err(join) => Err(StoreError::File { path: source, source: std::io::Error::other(join.to_string()) }),
     }
 }
 

@@ -15,6 +15,8 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 /// The dummy credentials every test uses; tests check they never appear in output.
 pub const ACCESS_KEY: &str = "AKIATESTSKIFF0000001";
 pub const SECRET_KEY: &str = "skiff-test-secret-key-DO-NOT-PRINT-1234";
+/// A session token (as CI's OIDC credentials have); never printed either.
+pub const SESSION_TOKEN: &str = "skiff-test-session-token-DO-NOT-PRINT-5678";
 
 /// The emulator's endpoint, e.g. `http://127.0.0.1:5123`.
 pub fn endpoint() -> String {
@@ -293,6 +295,7 @@ pub fn command_at(endpoint: &str, args: &[&str]) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
@@ -310,12 +313,14 @@ pub fn finish(output: Output) -> Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     };
-    assert!(
-        !run.stdout.contains(SECRET_KEY) && !run.stderr.contains(SECRET_KEY),
-        "the secret key was printed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret was printed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
     run
 }
 

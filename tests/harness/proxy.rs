@@ -17,6 +17,8 @@ pub struct Request {
     pub copy_source: bool,
     /// `X-Amz-Target` of JSON-protocol calls (ACM): `CertificateManager.ListCertificates`.
     pub amz_target: Option<String>,
+    /// Whether the request sets an ACL (`x-amz-acl` or `x-amz-grant-*`): skiff never does.
+    pub acl: bool,
 }
 
 impl Request {
@@ -246,6 +248,11 @@ fn serve(
         log.lock().unwrap().push(Request {
             copy_source: header(&head, "x-amz-copy-source").is_some(),
             amz_target: header(&head, "x-amz-target").map(str::to_string),
+            acl: head.iter().skip(1).any(|l| {
+                let lower = l.to_ascii_lowercase();
+                lower.starts_with("x-amz-acl:") || lower.starts_with("x-amz-grant-") || lower.contains("?acl")
+            }) || target.contains("?acl")
+                || target.contains("&acl"),
             method: method.clone(),
             target: target.clone(),
         });
