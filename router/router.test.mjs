@@ -386,7 +386,7 @@ test('viewer-response keeps existing headers', async () => {
 });
 
 test("skiff's state is never reachable: every path lands inside the live deploy", async () => {
-  for (const uri of ['/_skiff/state.json', '/_skiff/lock/production', '/.skiff/manifest.json', '/_deploys/production/x.json']) {
+  for (const uri of ['/_skiff/state.json', '/_skiff/404.html', '/.skiff/manifest.json', '/_deploys/production/x.json']) {
     const out = rewritten(await run(uri));
     assert.equal(out, `/_deploys/production/${PROD}${uri}`);
   }

@@ -137,9 +137,9 @@ fn catalogue() -> Vec<Case> {
                 for entry in std::fs::read_dir(dir).unwrap() {
                     let path = entry.unwrap().path();
                     if path.is_dir() {
-                        std::fs::remove_dir_all(path).unwrap()
+                        std::fs::remove_dir_all(path).unwrap();
                     } else {
-                        std::fs::remove_file(path).unwrap()
+                        std::fs::remove_file(path).unwrap();
                     }
                 }
             },
