@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
+    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
@@ -26,6 +27,10 @@ use crate::store::{Condition, S3Store, Store as _, StoreError};
 
 /// The tag on every resource skiff provisions: `skiff:site=<bucket>`.
 pub const TAG: &str = "skiff:site";
+/// The id of skiff's lifecycle rule.
+const LIFECYCLE_RULE: &str = "skiff-abort-incomplete-uploads";
+/// Days after which an unfinished multipart upload is aborted.
+const ABORT_AFTER_DAYS: i32 = 1;
 
 /// What `skiff provision` works from (validated by `config`).
 #[derive(Debug, Clone)]
@@ -214,6 +219,7 @@ pub fn bucket_settings(bucket: &str) -> BTreeMap<&'static str, String> {
         ("object ownership", "BucketOwnerEnforced".to_string()),
         ("default encryption", "on".to_string()),
         ("tag skiff:site", bucket.to_string()),
+        ("abort incomplete uploads", "after 1 day".to_string()),
     ])
 }
 
@@ -529,6 +535,18 @@ async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Bucket>
         Err(e) => return Err(s3_error(bucket, "s3:GetBucketTagging")(e)),
     };
     settings.insert("tag skiff:site", tag);
+    // Multipart uploads of a run killed outright are billed until aborted: a lifecycle rule
+    // cleans them up.
+    let aborts = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
+        Ok(got) => got.rules().iter().any(|r| {
+            r.status() == &ExpirationStatus::Enabled
+                && r.abort_incomplete_multipart_upload().and_then(AbortIncompleteMultipartUpload::days_after_initiation)
+                    == Some(ABORT_AFTER_DAYS)
+        }),
+        Err(e) if absent(&e, &["NoSuchLifecycleConfiguration"]) => false,
+        Err(e) => return Err(s3_error(bucket, "s3:GetLifecycleConfiguration")(e)),
+    };
+    settings.insert("abort incomplete uploads", if aborts { "after 1 day" } else { "off" }.to_string());
     let policy = match s3.get_bucket_policy().bucket(bucket).send().await {
         Ok(got) => got.policy().and_then(|p| serde_json::from_str(p).ok()),
         Err(e) if absent(&e, &["NoSuchBucketPolicy"]) => None,
@@ -712,6 +730,36 @@ impl Run<'_> {
                                 .send()
                                 .await
                                 .map_err(s3_error(&bucket, "s3:PutBucketOwnershipControls"))?;
+                        }
+                        "abort incomplete uploads" => {
+                            // Added to the bucket's other lifecycle rules, which stay.
+                            let mut rules: Vec<LifecycleRule> =
+                                match s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await {
+                                    Ok(got) => {
+                                        got.rules().iter().filter(|r| r.id() != Some(LIFECYCLE_RULE)).cloned().collect()
+                                    }
+                                    Err(_) => Vec::new(),
+                                };
+                            rules.push(
+                                LifecycleRule::builder()
+                                    .id(LIFECYCLE_RULE)
+                                    .status(ExpirationStatus::Enabled)
+                                    .filter(LifecycleRuleFilter::builder().prefix("").build())
+                                    .abort_incomplete_multipart_upload(
+                                        AbortIncompleteMultipartUpload::builder()
+                                            .days_after_initiation(ABORT_AFTER_DAYS)
+                                            .build(),
+                                    )
+                                    .build()?,
+                            );
+                            s3.put_bucket_lifecycle_configuration()
+                                .bucket(&bucket)
+                                .lifecycle_configuration(
+                                    BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build()?,
+                                )
+                                .send()
+                                .await
+                                .map_err(s3_error(&bucket, "s3:PutLifecycleConfiguration"))?;
                         }
                         "default encryption" => {
                             let rule = ServerSideEncryptionRule::builder()
@@ -1243,7 +1291,7 @@ mod tests {
                 Action::UpsertDnsRecords,
             ]
         );
-        assert_eq!(plan[1].changes.len(), 4);
+        assert_eq!(plan[1].changes.len(), 5);
         assert_eq!(plan.last().unwrap().changes.len(), 6, "A and AAAA for three names");
     }
 

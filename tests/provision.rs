@@ -179,6 +179,14 @@ fn a_first_provision_creates_everything_with_skiffs_settings_and_a_second_change
         aws.s3.get_bucket_encryption().bucket(&site.bucket).send().await.expect("default encryption is on");
         let tags = aws.s3.get_bucket_tagging().bucket(&site.bucket).send().await.unwrap();
         assert!(tags.tag_set().iter().any(|t| t.key() == "skiff:site" && t.value() == site.bucket));
+        let lifecycle = aws.s3.get_bucket_lifecycle_configuration().bucket(&site.bucket).send().await.unwrap();
+        assert!(
+            lifecycle.rules().iter().any(|r| r
+                .abort_incomplete_multipart_upload()
+                .and_then(aws_sdk_s3::types::AbortIncompleteMultipartUpload::days_after_initiation)
+                == Some(1)),
+            "unfinished multipart uploads are aborted after a day"
+        );
     });
 
     // The certificate, in us-east-1, for every name, with its validation records in the zone.

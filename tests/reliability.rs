@@ -157,3 +157,78 @@ fn the_fault_kinds_are_all_exercised() {
         assert!(injected.get(&kind).copied().unwrap_or(0) > 0, "{kind:?} never injected: {injected:?}");
     }
 }
+
+/// Start `args` through `proxy` and return the child once a write under `marker` was seen.
+fn started_writing(proxy: &Proxy, dir: Option<&std::path::Path>, args: &[&str], marker: &str) -> std::process::Child {
+    let mut command = crate::harness::command_at(&proxy.endpoint, args);
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while !proxy.writes().iter().any(|r| r.method == "PUT" && r.target.contains(marker)) {
+        assert!(std::time::Instant::now() < deadline, "the run never wrote under {marker}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_published_is_reported_and_never_recorded() {
+    let bucket = Bucket::new("changed-during");
+    let site = Site::new(&[("a.css", b"a"), ("b.css", b"b"), ("c.css", b"c"), ("z.css", b"old bytes")]);
+    let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(300));
+    let dir = site.path().to_str().unwrap().to_string();
+    let child =
+        started_writing(&proxy, None, &["publish", &dir, "--bucket", &bucket.name, "--concurrency", "1"], "/a.css");
+    // Same size, other bytes: only the content tells.
+    site.write("z.css", b"new bytes");
+    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("z.css") && run.stderr.contains("changed while it was being published"),
+        "{}",
+        run.stderr
+    );
+    let manifest = bucket.manifest("");
+    assert!(manifest["files"].get("z.css").is_none(), "never recorded as published: {manifest}");
+    // The next run sends it again and records it.
+    let again = crate::harness::skiff(&["publish", &dir, "--bucket", &bucket.name, "--json"]).success().json();
+    assert_eq!(again["summary"]["uploaded"], 1, "{again}");
+    assert_eq!(bucket.objects()["z.css"].bytes, b"new bytes");
+    assert_eq!(bucket.manifest("")["files"]["z.css"]["size"], 9);
+}
+
+#[test]
+fn ctrl_c_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lock() {
+    use crate::provision::Site as Provisioned;
+    let site = Provisioned::new("atomic-ctrl-c");
+    site.skiff(&["provision"]).success();
+    let public = site.dir.path().join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    for i in 0..30 {
+        std::fs::write(public.join(format!("f{i:02}.css")), format!("/* {i} */")).unwrap();
+    }
+    let first = site.skiff(&["publish", "--json"]).success().json()["deploy_id"].as_str().unwrap().to_string();
+    for i in 0..30 {
+        std::fs::write(public.join(format!("f{i:02}.css")), format!("/* v2 {i} */")).unwrap();
+    }
+    let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(100));
+    let child = started_writing(&proxy, Some(site.dir.path()), &["publish", "--concurrency", "2"], "/_deploys/");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted") && run.stderr.contains(&format!("still serves deploy {first}")),
+        "{}",
+        run.stderr
+    );
+    let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+    assert_eq!(crate::provision::kvs_contents()[&arn]["production"], first.as_str());
+    let held = Bucket { name: site.bucket.clone(), client: crate::harness::client_for(&endpoint()) };
+    assert!(!held.keys().iter().any(|k| k.starts_with("_skiff/lock")), "the lock was released");
+    let done = site.skiff(&["publish", "--json"]).success().json();
+    assert!(done["summary"]["copied"].as_u64().unwrap() > 0, "what the interrupted run sent is reused: {done}");
+}
