@@ -16,7 +16,7 @@ use crate::execute::{self, Report};
 use crate::invalidation::Batch;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
-use crate::scan::{self, ScanOptions};
+use crate::scan;
 use crate::state::{Manifest, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};
@@ -247,12 +247,7 @@ impl Site {
 /// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
 pub async fn publish(settings: &PublishSettings, site: Site, out: &Output) -> Result<()> {
     let started = Instant::now();
-    let scan_options = (settings.exclude.clone(), settings.rules.clone());
-    let dir = settings.dir.clone();
-    let scanning = tokio::task::spawn_blocking(move || {
-        let (exclude, rules) = scan_options;
-        scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len: 0 })
-    });
+    let scanning = crate::publish::start_scan(settings, 0);
     let mut site = site;
     let resolved = site.target(settings.preview.as_deref())?;
     let target = resolved.name.clone();

@@ -168,6 +168,10 @@ pub struct PublishArgs {
     /// [default: 5m]
     #[arg(long, value_name = "DURATION")]
     pub lock_timeout: Option<String>,
+    /// Skip reading files whose size, modification time and inode are as at the last publish
+    /// from this directory (like rsync's quick check; off by default: every byte is read)
+    #[arg(long)]
+    pub hash_cache: bool,
 }
 
 /// `skiff rollback`.

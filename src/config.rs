@@ -104,6 +104,7 @@ struct DeploySection {
     max_deletes: Option<u64>,
     keep: Option<u32>,
     keep_previews: Option<u32>,
+    hash_cache: Option<bool>,
     exclude: Option<Vec<String>>,
     multipart_threshold_mib: Option<u64>,
 }
@@ -297,6 +298,8 @@ pub struct Config {
     pub keep: u32,
     /// `[deploy] keep_previews`.
     pub keep_previews: u32,
+    /// `[deploy] hash_cache`.
+    pub hash_cache: bool,
     /// `[deploy] exclude`, compiled.
     pub exclude: Excludes,
     /// `[deploy] multipart_threshold_mib`, in bytes.
@@ -349,6 +352,8 @@ pub struct PublishSettings {
     pub preview: Option<String>,
     /// What a provisioned site needs beyond the publish itself.
     pub site: SiteSettings,
+    /// `--hash-cache` or `[deploy] hash_cache`: trust (size, mtime, inode) for unchanged files.
+    pub hash_cache: bool,
 }
 
 /// Settings of the commands that work on a provisioned site (atomic publish, rollback,
@@ -560,6 +565,7 @@ impl Config {
             max_deletes: deploy.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
             keep: deploy.keep.unwrap_or(DEFAULT_KEEP),
             keep_previews: deploy.keep_previews.unwrap_or(DEFAULT_KEEP_PREVIEWS),
+            hash_cache: deploy.hash_cache.unwrap_or(false),
             exclude,
             multipart_threshold: threshold_mib * 1024 * 1024,
             max_paths,
@@ -640,6 +646,7 @@ impl Config {
             json: global.json,
             cdn,
             mode: self.mode,
+            hash_cache: args.hash_cache || self.hash_cache,
             preview: args.preview.clone(),
             site: self.site_settings(&bucket, args.lock_timeout.as_deref(), global.json)?,
         })

@@ -15,6 +15,7 @@ pub mod deploys;
 pub mod distribution;
 pub mod dns;
 pub mod execute;
+pub mod hashcache;
 pub mod invalidate;
 pub mod invalidation;
 pub mod key;

@@ -33,6 +33,25 @@ pub struct Interrupted {
     pub planned: usize,
 }
 
+/// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
+/// reads and then updates the cache.
+pub(crate) fn start_scan(
+    settings: &PublishSettings,
+    prefix_len: usize,
+) -> tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>> {
+    let (exclude, rules, dir, use_cache) =
+        (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
+    tokio::task::spawn_blocking(move || {
+        let cache = use_cache.then(|| crate::hashcache::HashCache::load(&dir));
+        let mut scanned =
+            scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref() })?;
+        if let Some(cache) = cache {
+            cache.save(std::mem::take(&mut scanned.stamps));
+        }
+        Ok(scanned)
+    })
+}
+
 /// The in-place manifest, when the mode check already read it.
 enum Prefetch {
     /// Not read yet.
@@ -98,12 +117,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
 /// `prefetched`: the manifest, when it was already read.
 async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out: &Output) -> Result<()> {
     let started = Instant::now();
-    let scan_options = (settings.exclude.clone(), settings.rules.clone(), settings.prefix.len());
-    let dir = settings.dir.clone();
-    let scanning = tokio::task::spawn_blocking(move || {
-        let (exclude, rules, prefix_len) = scan_options;
-        scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len })
-    });
+    let scanning = start_scan(settings, settings.prefix.len());
 
     let shared = aws::sdk_config(&settings.aws).await;
     let mut store =

@@ -118,6 +118,8 @@ pub struct ScanOptions<'a> {
     pub rules: &'a Rules,
     /// Length of the bucket prefix, for the key length limit.
     pub prefix_len: usize,
+    /// Hashes of files unchanged since the last scan (`--hash-cache`); `None`: read every byte.
+    pub cache: Option<&'a crate::hashcache::HashCache>,
 }
 
 /// The scanned site.
@@ -133,6 +135,8 @@ pub struct Scan {
     pub warnings: Vec<String>,
     /// Holds the gzip-compressed copies until the upload is done.
     _gzip_dir: Option<tempfile::TempDir>,
+    /// With a hash cache: what to remember for the next scan.
+    pub stamps: Vec<(PathBuf, crate::hashcache::Stamp, Digest)>,
 }
 
 /// Why a directory cannot be published; every problem names its path.
@@ -179,6 +183,9 @@ fn format_problems(problems: &[(PathBuf, String)]) -> String {
     }
     out
 }
+
+/// One file scanned (with its cache stamp), or why it cannot be published.
+type Hashed = Result<(LocalFile, Option<crate::hashcache::Stamp>), (PathBuf, String)>;
 
 /// Walk `root`, apply excludes and rules, hash every file in parallel.
 pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
@@ -318,18 +325,32 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     } else {
         None
     };
-    let results: Vec<Result<LocalFile, (PathBuf, String)>> = planned
+    let now = crate::hashcache::now_ns();
+    let results: Vec<Hashed> = planned
         .into_par_iter()
         .enumerate()
         .map(|(index, (rules, key, source))| {
             let gz_path = gzip_dir.as_ref().filter(|_| rules.gzip).map(|dir| dir.path().join(format!("{index}.gz")));
-            let hashed = match &gz_path {
-                Some(gz_path) => gzip_and_hash(&source, gz_path),
-                None => hash_file(&source),
+            // Only files stored as they are use the cache (a gzip copy must be made anyway).
+            let stamp = options
+                .cache
+                .filter(|_| gz_path.is_none())
+                .and_then(|_| std::fs::metadata(&source).ok())
+                .and_then(|meta| crate::hashcache::Stamp::of(&meta, now));
+            let cached = options
+                .cache
+                .zip(stamp)
+                .and_then(|(cache, stamp)| cache.lookup(&source, stamp).map(|digest| (stamp.size, digest)));
+            let hashed = match (&gz_path, cached) {
+                (_, Some(hit)) => Ok(hit),
+                (Some(gz_path), None) => gzip_and_hash(&source, gz_path),
+                (None, None) => hash_file(&source),
             };
             let (size, sha256) = hashed.map_err(|e| (source.clone(), format!("cannot read it: {e}")))?;
+            // A file that changed size while it was read is not remembered.
+            let stamp = stamp.filter(|s| s.size == size);
             let content_type = rules.content_type.unwrap_or_else(|| mime::content_type(&key));
-            Ok(LocalFile {
+            let file = LocalFile {
                 upload_path: gz_path.unwrap_or_else(|| source.clone()),
                 key,
                 source,
@@ -340,13 +361,20 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                     cache_control: rules.cache_control,
                     content_encoding: rules.gzip.then(|| "gzip".to_string()),
                 },
-            })
+            };
+            Ok((file, stamp))
         })
         .collect();
     let mut files = Vec::with_capacity(results.len());
+    let mut stamps = Vec::new();
     for result in results {
         match result {
-            Ok(file) => files.push(file),
+            Ok((file, stamp)) => {
+                if let Some(stamp) = stamp {
+                    stamps.push((file.source.clone(), stamp, file.sha256));
+                }
+                files.push(file);
+            }
             Err(problem) => problems.push(problem),
         }
     }
@@ -354,7 +382,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         return Err(ScanError::Problems { dir: root.to_path_buf(), problems });
     }
     let bytes = files.iter().map(|f| f.size).sum();
-    Ok(Scan { files, bytes, excluded, warnings, _gzip_dir: gzip_dir })
+    Ok(Scan { files, bytes, excluded, warnings, _gzip_dir: gzip_dir, stamps })
 }
 
 fn problem(root: &Path, path: &Path, what: String) -> ScanError {
@@ -422,7 +450,7 @@ mod tests {
     use crate::config::Config;
 
     fn options_for(config: &Config) -> ScanOptions<'_> {
-        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0 }
+        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None }
     }
 
     fn config(text: &str) -> Config {
