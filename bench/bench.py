@@ -24,7 +24,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACCESS, SECRET, REGION = "benchkey", "bench-secret-key-0000", "us-east-1"
-SCENARIOS = ["cold", "noop", "change", "rebuild", "delete", "rules"]
+SCENARIOS = ["cold", "noop", "noop-cached", "change", "rebuild", "delete", "rules"]
+# Scenarios only skiff runs, and the peers' scenario they are compared with.
+SKIFF_ONLY = {"rules": None, "noop-cached": "noop"}
 
 
 def free_port():
@@ -151,8 +153,12 @@ class Tools:
             config = os.path.join(self.work, "skiff.toml" if scenario != "rules" else f"skiff-rules-{self.rules_flip}.toml")
             if scenario == "rules":
                 self.rules_flip ^= 1
-            env.update(AWS_CONFIG_FILE="/dev/null", AWS_ENDPOINT_URL=endpoint)
-            return [self.skiff, "-q", "-c", config, "publish", site, "--bucket", bucket, "--yes", "--max-deletes", "10000000"], env
+            env.update(AWS_CONFIG_FILE="/dev/null", AWS_ENDPOINT_URL=endpoint,
+                       SKIFF_CACHE_DIR=os.path.join(self.work, "hash-cache"))
+            argv = [self.skiff, "-q", "-c", config, "publish", site, "--bucket", bucket, "--yes", "--max-deletes", "10000000"]
+            if scenario == "noop-cached":
+                argv.append("--hash-cache")
+            return argv, env
         if tool == "aws":
             config = os.path.join(self.work, "aws-config")
             with open(config, "w") as f:
@@ -275,6 +281,12 @@ class Mutator:
 def run_scenario(args, tools, server, s3, tool, site, bucket, scenario, mutator, runs):
     if scenario == "rules" and tool != "skiff":
         return {"skipped": "no rule-only header update: would need a full re-upload with new headers"}
+    if scenario == "noop-cached" and tool != "skiff":
+        return {"skipped": "skiff's opt-in --hash-cache (size, mtime, inode); the peers' exact mode is the noop row"}
+    if scenario == "noop-cached":
+        # One uncounted run fills the cache.
+        argv, env = tools.command(tool, site, bucket, server.url, scenario)
+        measure(argv, env)
     samples = []
     for attempt in range(runs + 1):
         counting = attempt == runs
@@ -366,7 +378,10 @@ def ratios(size_result):
         return out
     for scenario in SCENARIOS:
         mine = tools["skiff"].get(scenario)
-        peers = [(t, r[scenario]) for t, r in tools.items() if t != "skiff" and scenario in r and "wall_s" in r[scenario] and r[scenario]["check"]["ok"]]
+        against = SKIFF_ONLY.get(scenario, scenario)
+        if against is None:
+            continue
+        peers = [(t, r[against]) for t, r in tools.items() if t != "skiff" and against in r and "wall_s" in r[against] and r[against]["check"]["ok"]]
         if not mine or "wall_s" not in mine or not peers:
             continue
         best_tool, best = min(peers, key=lambda p: p[1]["wall_s"])
