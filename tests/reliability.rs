@@ -232,3 +232,32 @@ fn ctrl_c_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lo
     let done = site.skiff(&["publish", "--json"]).success().json();
     assert!(done["summary"]["copied"].as_u64().unwrap() > 0, "what the interrupted run sent is reused: {done}");
 }
+
+#[test]
+fn ctrl_c_during_a_multipart_upload_leaves_no_unfinished_upload_to_bill() {
+    let bucket = Bucket::new("ctrl-c-multipart");
+    let big: Vec<u8> = (0..12 * 1024 * 1024).map(|i: usize| u8::try_from(i % 251).unwrap()).collect();
+    let site = Site::new(&[("big.bin", &big), ("index.html", b"<h1>x</h1>")]);
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("skiff.toml"), "[deploy]\nmultipart_threshold_mib = 5\n").unwrap();
+    let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(200));
+    let dir = site.path().to_str().unwrap().to_string();
+    let mut command = crate::harness::command_at(&proxy.endpoint, &["publish", &dir, "--bucket", &bucket.name]);
+    command.current_dir(config.path()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while !proxy.requests().iter().any(|r| r.method == "POST" && r.target.contains("uploads")) {
+        assert!(std::time::Instant::now() < deadline, "the multipart upload never started");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    let unfinished =
+        crate::harness::runtime().block_on(bucket.client.list_multipart_uploads().bucket(&bucket.name).send()).unwrap();
+    assert!(unfinished.uploads().is_empty(), "unfinished uploads: {:?}", unfinished.uploads());
+    // Whatever went up is recorded; the next run finishes.
+    crate::harness::skiff(&["publish", &dir, "--bucket", &bucket.name]).success();
+    assert_eq!(bucket.objects()["big.bin"].bytes, big);
+}
