@@ -647,7 +647,7 @@ fn the_opt_in_hash_cache_skips_reading_files_whose_stamp_holds_and_the_default_r
     let bucket = Bucket::new("hash-cache");
     let site = Site::new(&[("index.html", b"<h1>one</h1>"), ("a.css", b"a{color:red}")]);
     let cache = tempfile::tempdir().unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let old = std::time::SystemTime::now() - Duration::from_hours(1);
     let age = |path: &str| {
         let file = std::fs::File::options().write(true).open(site.path().join(path)).unwrap();
         file.set_modified(old).unwrap();
