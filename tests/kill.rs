@@ -30,24 +30,14 @@ fn churn(root: &std::path::Path, round: usize) {
 }
 
 fn tree(root: &std::path::Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir(root) {
-        let key = entry.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-        out.insert(key, std::fs::read(&entry).unwrap());
-    }
-    out
-}
-
-fn walkdir(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() { stack.push(path) } else { out.push(path) }
-        }
-    }
-    out
+    crate::harness::walk(root)
+        .into_iter()
+        .map(|path| {
+            let key = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let bytes = std::fs::read(&path).unwrap();
+            (key, bytes)
+        })
+        .collect()
 }
 
 /// Start `args` through `proxy` in `dir`, SIGKILL it after `after`; returns whether it was
@@ -128,25 +118,7 @@ fn atomic_publishes_killed_at_any_moment_never_leave_a_broken_deploy_live() {
     let slow = Proxy::start_with_delay(&endpoint(), Duration::from_millis(15));
     let full = timed(&slow, Some(site.dir.path()), &args);
     let mut published = vec![tree(&public)];
-    let served = || {
-        let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
-        let id = crate::provision::kvs_contents()[&arn]["production"].as_str().unwrap().to_string();
-        let prefix = format!("_deploys/production/{id}/");
-        let client = crate::harness::client_for(&endpoint());
-        crate::harness::runtime().block_on(async {
-            let mut out = BTreeMap::new();
-            let mut pages = client.list_objects_v2().bucket(&site.bucket).prefix(&prefix).into_paginator().send();
-            while let Some(page) = pages.next().await {
-                for object in page.unwrap().contents() {
-                    let key = object.key().unwrap();
-                    let got = client.get_object().bucket(&site.bucket).key(key).send().await.unwrap();
-                    let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
-                    out.insert(key.strip_prefix(&prefix).unwrap().to_string(), bytes);
-                }
-            }
-            out
-        })
-    };
+    let served = || crate::provision::served(&site);
     let mut killed = 0;
     for round in 1..=rounds {
         churn(&public, round);

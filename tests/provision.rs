@@ -111,6 +111,28 @@ impl Site {
     }
 }
 
+/// What the router serves for production: the files of the deploy the KVS names, key →
+/// bytes (relative to the deploy).
+pub fn served(site: &Site) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+    let id = kvs_contents()[&arn]["production"].as_str().unwrap().to_string();
+    let prefix = format!("_deploys/production/{id}/");
+    let client = client_for(&endpoint());
+    runtime().block_on(async {
+        let mut out = std::collections::BTreeMap::new();
+        let mut pages = client.list_objects_v2().bucket(&site.bucket).prefix(&prefix).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for object in page.unwrap().contents() {
+                let key = object.key().unwrap();
+                let got = client.get_object().bucket(&site.bucket).key(key).send().await.unwrap();
+                let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
+                out.insert(key.strip_prefix(&prefix).unwrap().to_string(), bytes);
+            }
+        }
+        out
+    })
+}
+
 /// The KVS contents the double holds: ARN → key → value.
 pub fn kvs_contents() -> serde_json::Value {
     let url = endpoint();

@@ -112,18 +112,7 @@ fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
         let new = tree(&second);
 
         // After every failed run, what the router serves is one complete tree: old or new.
-        let live_tree = || {
-            let kvs = crate::provision::kvs_contents();
-            let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
-            let id = kvs[&arn]["production"].as_str().unwrap().to_string();
-            let prefix = format!("_deploys/production/{id}/");
-            let bucket = Bucket { name: site.bucket.clone(), client: crate::harness::client_for(&endpoint()) };
-            bucket
-                .objects()
-                .into_iter()
-                .filter_map(|(k, o)| k.strip_prefix(&prefix).map(|k| (k.to_string(), o.bytes)))
-                .collect::<BTreeMap<String, Vec<u8>>>()
-        };
+        let live_tree = || crate::provision::served(&site);
         let proxy = Proxy::start(&endpoint());
         proxy.chaos(seed, 10);
         let (attempts, _) = converge(&proxy, 8, Some(site.dir.path()), &["publish", "--lock-timeout", "0s"], || {

@@ -247,7 +247,8 @@ pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("site-example")
 }
 
-fn walk(root: &Path) -> Vec<PathBuf> {
+/// Every file under `root`, sorted.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
