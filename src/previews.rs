@@ -63,7 +63,10 @@ pub async fn list(settings: &SiteSettings, out: &Output) -> Result<()> {
 /// `skiff previews delete BRANCH`.
 pub async fn delete(settings: &SiteSettings, branch: &str, yes: bool, out: &Output) -> Result<()> {
     let site = Site::require(settings, u64::MAX).await?;
-    let Some(preview) = previews(&site).into_iter().find(|p| p.branch == branch || p.slug == branch) else {
+    // The branch itself first: another preview's slug may equal this branch's name.
+    let all = previews(&site);
+    let found = all.iter().find(|p| p.branch == branch).or_else(|| all.iter().find(|p| p.slug == branch)).cloned();
+    let Some(preview) = found else {
         bail!("there is no preview of `{branch}`\nhint: `skiff previews list` shows the previews");
     };
     if !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {

@@ -303,7 +303,16 @@ fn previews_get_their_own_url_seeded_from_production_and_can_be_listed_and_delet
     branches.sort_unstable();
     assert_eq!(branches, ["Feature/Login", "feature-login"]);
 
-    // Deleting one removes its router entry and every object; the other stays.
+    // Deleting one removes its router entry and every object; the other stays. The name
+    // `feature-login` is a branch of its own, not the slug of `Feature/Login`.
+    site.skiff(&["previews", "delete", "feature-login"]).success();
+    assert!(kvs(&site).get(&other_target).is_none());
+    assert!(kvs(&site).get("preview-feature-login").is_some());
+    site.skiff(&["publish", "--preview", "feature-login"]).success();
+    let other_target = site.skiff(&["publish", "--preview", "feature-login", "--json"]).success().json()["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
     site.skiff(&["previews", "delete", "Feature/Login"]).success();
     assert!(kvs(&site).get("preview-feature-login").is_none());
     assert!(!objects(&site).keys().any(|k| k.starts_with("_deploys/preview-feature-login/")));
