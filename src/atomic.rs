@@ -329,7 +329,11 @@ async fn run(
     let commit = deploys::commit(&settings.dir);
     let now = crate::cert::now();
     let nonce = u64::from(std::process::id()) ^ u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
-    let id = deploys::new_id(now, commit.as_deref(), nonce);
+    let mut id = deploys::new_id(now, commit.as_deref(), nonce);
+    if entry.deploys.iter().any(|d| d.id == id) {
+        // The same commit again within the second (a tree with uncommitted changes).
+        id = format!("{id}-{:06x}", nonce & 0xff_ffff);
+    }
     let record = Deploy {
         id: id.clone(),
         created: now,
@@ -341,6 +345,13 @@ async fn run(
     let branch = resolved.branch.clone();
     deploys::update_state(&site.root, |state| {
         let entry = state.targets.entry(target.to_string()).or_default();
+        if let (Some(mine), Some(theirs)) = (&branch, &entry.branch)
+            && mine != theirs
+        {
+            bail!(
+                "`{target}` was just taken by the preview of `{theirs}` (a branch with the same slug published at the same time)\nhint: run the same command again: `{mine}` then gets a slug of its own"
+            );
+        }
         if branch.is_some() {
             entry.branch.clone_from(&branch);
         }

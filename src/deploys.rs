@@ -232,6 +232,29 @@ pub struct LockInfo {
     /// See `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// A random token of the run that holds it: the only proof that a lock is ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The machine's boot and PID namespace: a pid means something only within the same ones
+    /// (containers may share a host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// This run's lock token.
+fn token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), hostname());
+        crate::scan::Digest::of(seed.as_bytes()).to_hex()[..16].to_string()
+    })
+}
+
+/// The boot id and PID namespace of this process, when the system tells them.
+fn namespace() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let pidns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{} {}", boot.trim(), pidns.display()))
 }
 
 impl LockInfo {
@@ -241,9 +264,11 @@ impl LockInfo {
         if self.expires <= now {
             return true;
         }
-        match (&self.host, self.pid) {
-            (Some(host), Some(pid)) if *host == hostname() && pid != std::process::id() => {
-                std::path::Path::new("/proc/self").exists() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        match (&self.host, self.pid, &self.namespace) {
+            (Some(host), Some(pid), Some(ns))
+                if *host == hostname() && Some(ns) == namespace().as_ref() && pid != std::process::id() =>
+            {
+                !std::path::Path::new(&format!("/proc/{pid}")).exists()
             }
             _ => false,
         }
@@ -277,6 +302,8 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
             expires: now + ttl,
             host: Some(hostname()),
             pid: Some(std::process::id()),
+            token: Some(token().to_string()),
+            namespace: namespace(),
         };
         let body = serde_json::to_vec(&info).expect("a lock always serialises");
         match root.put_bytes(&key, body.clone(), "application/json", Condition::IfAbsent).await {
@@ -451,6 +478,8 @@ mod tests {
             expires,
             host: Some(host.into()),
             pid: Some(pid),
+            token: None,
+            namespace: namespace(),
         };
         let here = hostname();
         assert!(lock(&here, u32::MAX - 1, 100).is_stale(10), "no such process here");

@@ -163,6 +163,14 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
     }
 
     if settings.prefix.is_empty() && remote.objects.contains_key(SITE_STATE_KEY) {
+        // A bucket published in place and provisioned later still has its old manifest:
+        // in auto mode, that is an atomic site now.
+        if settings.mode == crate::config::Mode::Auto
+            && let Some(site) = crate::atomic::Site::open(&settings.site, settings.multipart_threshold).await?
+        {
+            drop(scanned);
+            return Box::pin(crate::atomic::publish(settings, site, out)).await;
+        }
         bail!(
             "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",
             settings.bucket

@@ -349,3 +349,23 @@ fn preview_flags_are_checked() {
     site.skiff(&["publish", "--preview", "x"]).failure(1, &["not a provisioned skiff site", "skiff provision"]);
     site.skiff(&["rollback"]).failure(1, &["not a provisioned skiff site"]);
 }
+
+#[test]
+fn a_bucket_published_in_place_and_provisioned_later_publishes_atomically() {
+    let site = provisioned("was-in-place", SITE);
+    // What an earlier in-place publish left at the root.
+    runtime()
+        .block_on(
+            aws()
+                .s3
+                .put_object()
+                .bucket(&site.bucket)
+                .key(".skiff/manifest.json")
+                .body(br#"{"format":1,"generator":"skiff","files":{}}"#.to_vec().into())
+                .send(),
+        )
+        .unwrap();
+    let doc = site.skiff(&["publish", "--json"]).success().json();
+    assert_eq!(doc["mode"], "atomic");
+    assert_eq!(kvs(&site)["production"], doc["deploy_id"]);
+}
