@@ -173,7 +173,13 @@ impl Site {
             return Ok(None);
         };
         let source = format!("{}404.html", deploys::deploy_prefix(target, id));
-        self.root.copy(&source, ERROR_PAGE_KEY, &page.headers).await.context("could not update the 404 page")?;
+        // The deploy is live already: a failed copy is a stale error page, not a failed publish.
+        if let Err(err) = self.root.copy(&source, ERROR_PAGE_KEY, &page.headers).await {
+            out.warn(&format!(
+                "deploy {id} is live, but /{ERROR_PAGE_KEY} could not be updated ({err}): the next publish or rollback retries"
+            ));
+            return Ok(None);
+        }
         let Some(distribution) = self.state.resources.distribution_id.clone() else { return Ok(None) };
         let client = cdn::Cdn::new(self.cloudfront.clone());
         let batch = Batch::exact([format!("/{ERROR_PAGE_KEY}")]);
