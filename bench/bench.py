@@ -27,6 +27,8 @@ ACCESS, SECRET, REGION = "benchkey", "bench-secret-key-0000", "us-east-1"
 SCENARIOS = ["cold", "noop", "noop-cached", "change", "rebuild", "delete", "rules"]
 # Scenarios only skiff runs, and the peers' scenario they are compared with.
 SKIFF_ONLY = {"rules": None, "noop-cached": "noop"}
+SERVER_NAMES = {"s3s": "bench/s3-server (s3s 0.14.1, in memory) on 127.0.0.1",
+                "moto": "moto_server (see scripts/moto-requirements.txt) on 127.0.0.1"}
 
 
 def free_port():
@@ -47,18 +49,25 @@ def wait_port(port, timeout=30):
 
 
 class Server:
-    """moto's S3 server (the same pinned version as the tests). Why moto: it lists ETags and
-    keeps headers like S3, so every peer can use its best mode; its LIST and GET are fast
-    enough not to bound the no-op and change scenarios (measured: 2,000 keys listed faster
-    than skiff hashes the site). Its PUTs are slow (Python), which bounds cold uploads for
-    every tool alike; bench/README.md says so next to the numbers."""
+    """The local S3 server every tool talks to.
 
-    def __init__(self, binary, root):
+    `s3s` (the default) is bench/s3-server: S3's wire protocol from the `s3s` crate, objects
+    in memory under an ordered key index. It lists ETags, keeps headers, checks SigV4 and
+    S3's conditional writes, and answers a LIST page in O(page), so it does not bound the
+    no-op and change scenarios. `moto` is moto's S3 server (the tests' emulator): correct, but
+    in Python its LIST and PUT bound those scenarios for every tool (measured in RESULTS.md)."""
+
+    def __init__(self, kind, binary, root):
+        self.kind = kind
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.port = free_port()
-        self.log = open(os.path.join(root, "moto.log"), "w")
-        self.proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(os.path.join(root, f"{kind}.log"), "w")
+        if kind == "s3s":
+            argv = [binary, "--port", str(self.port), "--access-key", ACCESS, "--secret-key", SECRET]
+        else:
+            argv = [binary, "-H", "127.0.0.1", "-p", str(self.port)]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self.s3 = None
@@ -470,7 +479,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skiff", required=True)
-    parser.add_argument("--moto-server", required=True)
+    parser.add_argument("--server", choices=["s3s", "moto"], default="s3s")
+    parser.add_argument("--server-binary", required=True, help="bench/s3-server's binary, or moto_server")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--json", required=True)
@@ -484,13 +494,13 @@ def main():
 
     import boto3
     from botocore.config import Config
-    server = Server(args.moto_server, os.path.join(args.work, "server"))
+    server = Server(args.server, args.server_binary, os.path.join(args.work, "server"))
     s3 = boto3.client("s3", endpoint_url=server.url, region_name=REGION, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
                       config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}))
     server.s3 = s3
     tools = Tools(args.work, args.skiff)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "versions": tools.versions(),
-              "server": "moto_server (see scripts/moto-requirements.txt) on 127.0.0.1", "sizes": []}
+              "server": SERVER_NAMES[args.server], "sizes": []}
     try:
         for size in [int(s) for s in args.sizes.split(",") if s]:
             report["sizes"].append(bench_size(args, tools, server, s3, size))
