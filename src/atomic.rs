@@ -16,7 +16,7 @@ use crate::execute::{self, Report};
 use crate::invalidation::Batch;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
-use crate::scan;
+use crate::scan::{self, Headers};
 use crate::state::{Manifest, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};
@@ -149,7 +149,7 @@ impl Site {
         &self,
         target: &str,
         id: &str,
-        manifest: &Manifest,
+        error_page: Option<&Headers>,
         out: &Output,
     ) -> Result<Option<serde_json::Value>> {
         let arn = self.kvs_arn()?;
@@ -168,13 +168,13 @@ impl Site {
         if target != PRODUCTION {
             return Ok(None);
         }
-        let Some(page) = manifest.files.get("404.html") else {
+        let Some(headers) = error_page else {
             out.warn("the site has no 404.html: CloudFront shows its own error page for missing paths");
             return Ok(None);
         };
         let source = format!("{}404.html", deploys::deploy_prefix(target, id));
         // The deploy is live already: a failed copy is a stale error page, not a failed publish.
-        if let Err(err) = self.root.copy(&source, ERROR_PAGE_KEY, &page.headers).await {
+        if let Err(err) = self.root.copy(&source, ERROR_PAGE_KEY, headers).await {
             out.warn(&format!(
                 "deploy {id} is live, but /{ERROR_PAGE_KEY} could not be updated ({err}): the next publish or rollback retries"
             ));
@@ -405,7 +405,7 @@ async fn run(
             .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));
     }
 
-    let invalidation = site.activate(target, &id, &manifest, out).await?;
+    let invalidation = site.activate(target, &id, manifest.error_page(), out).await?;
     out.info(&format!("{target} now serves deploy {id}"));
 
     // Retention: never the live deploy, nor the one it replaced (instant rollback).

@@ -136,7 +136,7 @@ pub async fn execute<S: Store>(
                 }
                 let upload = Upload {
                     key: &file.key,
-                    path: &file.upload_path,
+                    path: file.upload_path(),
                     source: &file.source,
                     size: file.size,
                     sha256: file.sha256,
@@ -161,8 +161,8 @@ pub async fn execute<S: Store>(
 
     // The manifest records what is in the bucket now, including partial progress.
     let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
-    if write_manifest && basis.manifest.is_none_or(|old| !old.same_files(&manifest)) {
-        tracing::debug!(entries = manifest.files.len(), condition = ?basis.condition, "writing the manifest");
+    if write_manifest && basis.manifest.is_none_or(|old| !manifest.same_files(old)) {
+        tracing::debug!(entries = manifest.len(), condition = ?basis.condition, "writing the manifest");
         match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json", basis.condition).await {
             Ok(_) => report.manifest_written = true,
             Err(err) => report.manifest_error = Some(err),

@@ -355,7 +355,7 @@ mod tests {
         LocalFile {
             key: key.into(),
             source: PathBuf::from(key),
-            upload_path: PathBuf::from(key),
+            gzipped: None,
             size: 10,
             sha256: Digest([byte; 32]),
             headers: Headers {

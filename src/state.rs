@@ -78,33 +78,111 @@ impl Manifest {
     /// The manifest after a publish: a file whose action succeeded (`done`: key → new ETag)
     /// or that was unchanged is recorded as it is now; a file whose action failed or did not
     /// run keeps its old entry (S3 writes are atomic, so the old object is still there);
-    /// keys that are not local any more are dropped.
-    pub fn next(
-        local: &[LocalFile],
-        old: Option<&Manifest>,
+    /// keys that are not local any more are dropped. It borrows from `local` and `old`
+    /// rather than copying them: at 100k files a copy is tens of MB.
+    pub fn next<'a>(
+        local: &'a [LocalFile],
+        old: Option<&'a Manifest>,
         unchanged: &[String],
-        done: &HashMap<String, String>,
-    ) -> Self {
+        done: &'a HashMap<String, String>,
+    ) -> NextManifest<'a> {
         let old_entry = |key: &str| old.and_then(|m| m.files.get(key));
-        let mut files = BTreeMap::new();
+        let mut files = Vec::with_capacity(local.len());
         for file in local {
-            let etag = done.get(&file.key).cloned().or_else(|| {
-                unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.clone())
+            let etag = done.get(&file.key).map(String::as_str).or_else(|| {
+                unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.as_str())
             });
             let entry = match etag {
-                Some(etag) => Some(Entry { sha256: file.sha256, size: file.size, headers: file.headers.clone(), etag }),
-                None => old_entry(&file.key).cloned(),
+                Some(etag) => Some(EntryRef { sha256: &file.sha256, size: file.size, headers: &file.headers, etag }),
+                None => old_entry(&file.key).map(EntryRef::from),
             };
             if let Some(entry) = entry {
-                files.insert(file.key.clone(), entry);
+                files.push((file.key.as_str(), entry));
             }
         }
-        Self { format: FORMAT, generator: generator(), files }
+        // The scan sorts by key; the manifest's map is in key order too.
+        debug_assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
+        NextManifest { generator: generator(), files }
     }
 
     /// Whether two manifests record the same objects (the generator does not count).
     pub fn same_files(&self, other: &Manifest) -> bool {
         self.files == other.files
+    }
+}
+
+/// A manifest about to be written, borrowing its entries; [`Manifest::next`] makes it.
+#[derive(Debug)]
+pub struct NextManifest<'a> {
+    generator: String,
+    /// Key → entry, in key order.
+    pub files: Vec<(&'a str, EntryRef<'a>)>,
+}
+
+/// An [`Entry`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EntryRef<'a> {
+    /// SHA-256 of the stored bytes.
+    pub sha256: &'a Digest,
+    /// Size of the stored bytes.
+    pub size: u64,
+    /// The headers it was stored with.
+    #[serde(flatten)]
+    pub headers: &'a Headers,
+    /// The ETag.
+    pub etag: &'a str,
+}
+
+impl<'a> From<&'a Entry> for EntryRef<'a> {
+    fn from(entry: &'a Entry) -> Self {
+        Self { sha256: &entry.sha256, size: entry.size, headers: &entry.headers, etag: &entry.etag }
+    }
+}
+
+impl NextManifest<'_> {
+    /// The JSON that is stored: the same bytes a [`Manifest`] with these entries serialises to.
+    pub fn to_json(&self) -> Vec<u8> {
+        struct Files<'b, 'a>(&'b [(&'a str, EntryRef<'a>)]);
+        impl Serialize for Files<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_map(self.0.iter().map(|(key, entry)| (key, entry)))
+            }
+        }
+        #[derive(Serialize)]
+        struct Json<'b, 'a> {
+            format: u32,
+            generator: &'b str,
+            files: Files<'b, 'a>,
+        }
+        let json = Json { format: FORMAT, generator: &self.generator, files: Files(&self.files) };
+        // Serialising plain strings, numbers and maps cannot fail.
+        serde_json::to_vec(&json).expect("a manifest always serialises")
+    }
+
+    /// Whether it records the same objects as `old` (the generator does not count).
+    pub fn same_files(&self, old: &Manifest) -> bool {
+        self.files.len() == old.files.len()
+            && self
+                .files
+                .iter()
+                .zip(&old.files)
+                .all(|((key, entry), (old_key, old_entry))| key == old_key && *entry == EntryRef::from(old_entry))
+    }
+
+    /// The headers of the site's `404.html`, when it has one.
+    pub fn error_page(&self) -> Option<&Headers> {
+        let i = self.files.binary_search_by(|(key, _)| (*key).cmp(ERROR_PAGE)).ok()?;
+        Some(self.files[i].1.headers)
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether it has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
     }
 }
 
@@ -117,6 +195,9 @@ impl Default for Manifest {
 fn generator() -> String {
     format!("skiff {}", env!("CARGO_PKG_VERSION"))
 }
+
+/// The page a site shows for a missing path, relative to its root.
+pub const ERROR_PAGE: &str = "404.html";
 
 /// The key of a provisioned site's state, at the bucket's root.
 pub const SITE_STATE_KEY: &str = "_skiff/state.json";
@@ -222,7 +303,7 @@ mod tests {
         LocalFile {
             key: key.to_string(),
             source: PathBuf::from(key),
-            upload_path: PathBuf::from(key),
+            gzipped: None,
             size: 1,
             sha256: Digest([byte; 32]),
             headers: Headers { content_type: "text/plain".into(), cache_control: None, content_encoding: None },
@@ -233,9 +314,15 @@ mod tests {
     fn round_trip_and_format_check() {
         let mut done = HashMap::new();
         done.insert("a.txt".to_string(), "\"e1\"".to_string());
-        let manifest = Manifest::next(&[file("a.txt", 1)], None, &[], &done);
+        let local = [file("a.txt", 1), file("b.txt", 2)];
+        done.insert("b.txt".to_string(), "\"e2\"".to_string());
+        let manifest = Manifest::next(&local, None, &[], &done);
         let parsed = Manifest::parse(&manifest.to_json()).unwrap();
-        assert_eq!(parsed, manifest);
+        assert!(manifest.same_files(&parsed));
+        assert_eq!(parsed.files["a.txt"].etag, "\"e1\"");
+        assert_eq!(parsed.files["b.txt"].sha256, Digest([2; 32]));
+        assert_eq!(parsed.to_json(), manifest.to_json(), "the borrowed and the owned manifest write the same bytes");
+        assert!(!Manifest::next(&local[..1], None, &[], &done).same_files(&parsed));
         let text = String::from_utf8(manifest.to_json()).unwrap();
         assert!(text.contains("\"content_type\":\"text/plain\""), "{text}");
         assert!(matches!(Manifest::parse(br#"{"format": 9}"#), Err(ManifestError::TooNew(9))));
@@ -256,8 +343,8 @@ mod tests {
         let mut done = HashMap::new();
         done.insert("c".to_string(), "new-c".to_string());
         let next = Manifest::next(&local, Some(&old), &["a".to_string()], &done);
-        let etags: Vec<_> = next.files.iter().map(|(k, e)| (k.as_str(), e.etag.as_str())).collect();
+        let etags: Vec<_> = next.files.iter().map(|(k, e)| (*k, e.etag)).collect();
         assert_eq!(etags, [("a", "old-a"), ("b", "old-b"), ("c", "new-c")]);
-        assert_eq!(next.files["b"].sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
+        assert_eq!(*next.files[1].1.sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
     }
 }
