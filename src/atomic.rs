@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::config::{PublishSettings, SiteSettings};
 use crate::deploys::{self, Deploy, ERROR_PAGE_KEY, PRODUCTION};
-use crate::execute::{self, Report};
+use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::Batch;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
@@ -450,50 +450,28 @@ fn incomplete(report: &Report, planned: usize) -> anyhow::Error {
 }
 
 /// The `--json` document of an atomic publish (DESIGN §2).
-fn document(
-    settings: &PublishSettings,
-    resolved: &Resolved,
-    id: Option<&str>,
-    plan: &Plan,
-    report: Option<&Report>,
-    invalidation: Option<&serde_json::Value>,
-) -> serde_json::Value {
-    let row = |a: &plan::Action, status: &str| {
-        let mut value = json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": status});
-        if let Some(source) = &a.source {
-            value["from"] = json!(source);
-        }
-        value
-    };
-    let actions: Vec<serde_json::Value> = match report {
-        None => plan.actions.iter().map(|a| row(a, "planned")).collect(),
-        Some(report) => report
-            .done
-            .iter()
-            .map(|a| row(a, "done"))
-            .chain(report.failed.iter().map(|(a, e)| {
-                let mut value = row(a, "failed");
-                value["error"] = json!(e.to_string());
-                value
-            }))
-            .chain(report.skipped.iter().map(|a| row(a, "skipped")))
-            .collect(),
-    };
+fn document<'a>(
+    settings: &'a PublishSettings,
+    resolved: &'a Resolved,
+    id: Option<&'a str>,
+    plan: &'a Plan,
+    report: Option<&'a Report>,
+    invalidation: Option<&'a serde_json::Value>,
+) -> Document<'a> {
     let summary = match report {
         None => plan.counts(),
         Some(report) => Counts::of(plan.files, plan.bytes, 0, report.done.iter()),
     };
-    json!({
-        "target": resolved.name,
-        "mode": "atomic",
-        "dry_run": settings.dry_run,
-        "deploy_id": id,
-        "url": resolved.url,
-        "branch": resolved.branch,
-        "bucket": settings.bucket,
-        "complete": report.is_none_or(Report::is_complete),
-        "summary": summary,
-        "actions": actions,
-        "invalidation": invalidation,
-    })
+    Document {
+        target: &resolved.name,
+        mode: "atomic",
+        dry_run: settings.dry_run,
+        deploy_id: id,
+        url: &resolved.url,
+        place: Place::Atomic { branch: resolved.branch.as_deref(), bucket: &settings.bucket },
+        complete: report.is_none_or(Report::is_complete),
+        summary,
+        actions: ActionRows { plan, report },
+        invalidation,
+    }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::output::Reporter;
-use crate::plan::{Action, Op, Plan};
+use crate::plan::{Action, Counts, Op, Plan, Reason};
 use crate::scan::LocalFile;
 use crate::state::{MANIFEST_KEY, Manifest};
 use crate::store::{Condition, DELETE_BATCH, Store, StoreError, Upload};
@@ -79,6 +79,94 @@ impl Report {
     }
 }
 
+/// The `--json` document of a publish (DESIGN §2), serialised straight from the plan and
+/// the report: at 100k actions, a `serde_json::Value` of it would be tens of MB.
+#[derive(Debug, serde::Serialize)]
+pub struct Document<'a> {
+    /// `production` or `preview-<slug>`.
+    pub target: &'a str,
+    /// `in-place` or `atomic`.
+    pub mode: &'static str,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// The deploy (atomic mode).
+    pub deploy_id: Option<&'a str>,
+    /// Where the site is served.
+    pub url: &'a str,
+    /// Where it was published.
+    #[serde(flatten)]
+    pub place: Place<'a>,
+    /// Every planned action succeeded.
+    pub complete: bool,
+    /// The counts.
+    pub summary: Counts,
+    /// One row per action.
+    pub actions: ActionRows<'a>,
+    /// What was sent to CloudFront.
+    pub invalidation: Option<&'a serde_json::Value>,
+}
+
+/// Where a publish went, per mode.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Place<'a> {
+    /// In place: a bucket and a prefix.
+    InPlace {
+        /// The bucket.
+        bucket: &'a str,
+        /// The prefix.
+        prefix: &'a str,
+    },
+    /// A deploy of a provisioned site.
+    Atomic {
+        /// The branch of a preview (`null` for production).
+        branch: Option<&'a str>,
+        /// The bucket.
+        bucket: &'a str,
+    },
+}
+
+/// The `actions` of a [`Document`], written row by row: the plan's actions (`planned`),
+/// or what the run did with each (`done`, `failed`, `skipped`).
+#[derive(Debug)]
+pub struct ActionRows<'a> {
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The run, when there was one.
+    pub report: Option<&'a Report>,
+}
+
+impl serde::Serialize for ActionRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Row<'b> {
+            op: Op,
+            key: &'b str,
+            reason: Reason,
+            bytes: u64,
+            status: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            from: Option<&'b str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error: Option<String>,
+        }
+        fn row<'b>(a: &'b Action, status: &'static str, error: Option<String>) -> Row<'b> {
+            Row { op: a.op, key: &a.key, reason: a.reason, bytes: a.bytes, status, from: a.source.as_deref(), error }
+        }
+        match self.report {
+            None => serializer.collect_seq(self.plan.actions.iter().map(|a| row(a, "planned", None))),
+            Some(report) => serializer.collect_seq(
+                report
+                    .done
+                    .iter()
+                    .map(|a| row(a, "done", None))
+                    .chain(report.failed.iter().map(|(a, e)| row(a, "failed", Some(e.to_string()))))
+                    .chain(report.skipped.iter().map(|a| row(a, "skipped", None))),
+            ),
+        }
+    }
+}
+
 /// The remote manifest the plan was made against, and how to replace it.
 #[derive(Debug, Clone)]
 pub struct Basis<'a> {
@@ -113,8 +201,9 @@ pub async fn execute<S: Store>(
             report.skipped.extend(phase.into_iter().cloned());
             continue;
         }
-        let jobs: Vec<(Action, LocalFile)> =
-            phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone()))).collect();
+        // Each job is copied out of the plan only when it starts (tasks must own their data),
+        // so at most `concurrency` copies exist at once, not one per action.
+        let jobs = phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone())));
         let work = |(action, file): (Action, LocalFile)| {
             let store = Arc::clone(store);
             async move {
@@ -228,7 +317,7 @@ fn is_cancelled(cancel: &Cancel) -> bool {
 /// (on this task, in completion order). Stops scheduling when `cancel` flips and returns the
 /// jobs that never started.
 async fn run_bounded<J, T, F, Fut>(
-    jobs: Vec<J>,
+    jobs: impl IntoIterator<Item = J>,
     limit: usize,
     cancel: &Cancel,
     work: F,

@@ -201,9 +201,14 @@ impl Output {
     }
 
     /// The machine-readable result on stdout.
-    pub fn json(&self, value: &serde_json::Value) {
-        let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
-        println!("{text}");
+    /// Written as it is serialised: a publish of 100k files does not build the text first.
+    pub fn json<T: serde::Serialize + ?Sized>(&self, value: &T) {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        // A closed stdout (`skiff … --json | head`) is not worth a panic.
+        let _ = serde_json::to_writer_pretty(&mut stdout, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(stdout))
+            .and_then(|()| stdout.flush());
     }
 
     /// The data line on stdout when there is no `--json`: the site's URL.

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use crate::cdn::{Cdn, Distribution};
 use crate::config::{CdnSettings, PublishSettings};
-use crate::execute::{self, Report};
+use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote, RemoteObject};
@@ -397,51 +397,27 @@ fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
 }
 
 /// The `--json` document (DESIGN §2).
-fn document(
-    settings: &PublishSettings,
-    location: &str,
-    plan: &Plan,
-    report: Option<&Report>,
-    invalidation: Option<&serde_json::Value>,
-) -> serde_json::Value {
-    let actions: Vec<serde_json::Value> = match report {
-        None => plan
-            .actions
-            .iter()
-            .map(|a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "planned"}))
-            .collect(),
-        Some(report) => {
-            let mut rows: Vec<serde_json::Value> = report
-                .done
-                .iter()
-                .map(|a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "done"}))
-                .collect();
-            rows.extend(report.failed.iter().map(|(a, err)| {
-                json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "failed", "error": err.to_string()})
-            }));
-            rows.extend(
-                report.skipped.iter().map(
-                    |a| json!({"op": a.op, "key": a.key, "reason": a.reason, "bytes": a.bytes, "status": "skipped"}),
-                ),
-            );
-            rows
-        }
-    };
+fn document<'a>(
+    settings: &'a PublishSettings,
+    location: &'a str,
+    plan: &'a Plan,
+    report: Option<&'a Report>,
+    invalidation: Option<&'a serde_json::Value>,
+) -> Document<'a> {
     let summary = match report {
         None => plan.counts(),
         Some(report) => Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter()),
     };
-    json!({
-        "target": "production",
-        "mode": "in-place",
-        "dry_run": settings.dry_run,
-        "deploy_id": null,
-        "url": location,
-        "bucket": settings.bucket,
-        "prefix": settings.prefix,
-        "complete": report.is_none_or(Report::is_complete),
-        "summary": summary,
-        "actions": actions,
-        "invalidation": invalidation,
-    })
+    Document {
+        target: "production",
+        mode: "in-place",
+        dry_run: settings.dry_run,
+        deploy_id: None,
+        url: location,
+        place: Place::InPlace { bucket: &settings.bucket, prefix: &settings.prefix },
+        complete: report.is_none_or(Report::is_complete),
+        summary,
+        actions: ActionRows { plan, report },
+        invalidation,
+    }
 }

@@ -41,6 +41,17 @@ fn invalidates_exactly_what_changed_or_was_deleted_and_nothing_for_a_noop() {
     assert_eq!(cdn.invalidations(), std::slice::from_ref(&expected));
     assert_eq!(doc["invalidation"]["paths"], serde_json::json!(expected));
     assert!(doc["invalidation"]["id"].is_string());
+    assert_eq!(
+        (doc["mode"].as_str(), doc["bucket"].as_str(), doc["prefix"].as_str()),
+        (Some("in-place"), Some(bucket.name.as_str()), Some(""))
+    );
+    let rows = doc["actions"].as_array().unwrap();
+    assert!(rows.iter().all(|a| a["status"] == "done" && a.get("from").is_none()), "{doc}");
+    let ops: Vec<(&str, &str)> = rows.iter().map(|a| (a["op"].as_str().unwrap(), a["key"].as_str().unwrap())).collect();
+    assert!(
+        ops.contains(&("delete", "robots.txt")) && ops.contains(&("upload", "blog/second post/index.html")),
+        "{ops:?}"
+    );
 
     let doc = publish(&site, &bucket, &cdn.id, &["--json"]).success().json();
     assert_eq!(doc["invalidation"], serde_json::Value::Null);

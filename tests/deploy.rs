@@ -80,6 +80,8 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what
     let first = site.skiff(&["publish", "--json"]).success().json();
     assert_eq!(first["mode"], "atomic");
     assert_eq!(first["target"], "production");
+    assert!(first["branch"].is_null(), "production has no branch: {first}");
+    assert_eq!(first["complete"], true);
     assert_eq!(first["url"], format!("https://{}/", site.domain));
     let id = first["deploy_id"].as_str().unwrap().to_string();
     assert_eq!(first["summary"]["uploaded"], 5);
@@ -281,7 +283,14 @@ fn previews_get_their_own_url_seeded_from_production_and_can_be_listed_and_delet
     let doc = run.json();
     let url = format!("https://feature-login.preview.{}/", site.domain);
     assert_eq!(doc["target"], "preview-feature-login");
+    assert_eq!(doc["branch"], "Feature/Login");
     assert_eq!(doc["url"], url.as_str());
+    let copies: Vec<_> = doc["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "copy").collect();
+    assert_eq!(copies.len(), 4, "{doc}");
+    assert!(
+        copies.iter().all(|a| a["status"] == "done" && a["from"].as_str().unwrap().starts_with("_deploys/production/")),
+        "{doc}"
+    );
     let id = doc["deploy_id"].as_str().unwrap();
     assert!(id.ends_with("-0123456"), "the deploy id carries the commit: {id}");
     assert_eq!(doc["summary"]["uploaded"], 1, "a new preview copies unchanged files from production");
