@@ -206,7 +206,7 @@ pub enum PlanError {
 /// Compare the local files with the bucket and decide, per key, what to do.
 pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Plan {
     let mut writes = Vec::new();
-    let mut unchanged = Vec::new();
+    let mut unchanged = Vec::with_capacity(local.len());
     for file in local {
         let listed = remote.objects.get(&file.key);
         let entry = remote.manifest.and_then(|m| m.files.get(&file.key));
@@ -266,6 +266,7 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
         })
         .collect();
     unchanged.sort();
+    unchanged.shrink_to_fit();
     let mut actions = writes;
     actions.extend(deletes);
     Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites }

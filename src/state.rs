@@ -21,7 +21,29 @@ pub struct Manifest {
     /// The skiff that wrote it.
     pub generator: String,
     /// Key (relative to the prefix) → what was stored.
+    #[serde(deserialize_with = "files_in_full_nodes")]
     pub files: BTreeMap<String, Entry>,
+}
+
+/// A manifest's `files`, read into a Vec and then built into the map in one go: serde's own
+/// map reading inserts the (sorted) keys one by one, which leaves every B-tree node half
+/// empty, about twice the memory at 100k files.
+fn files_in_full_nodes<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, Entry>, D::Error> {
+    struct Files;
+    impl<'de> serde::de::Visitor<'de> for Files {
+        type Value = BTreeMap<String, Entry>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of keys to entries")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut files = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(pair) = map.next_entry::<String, Entry>()? {
+                files.push(pair);
+            }
+            Ok(files.into_iter().collect())
+        }
+    }
+    deserializer.deserialize_map(Files)
 }
 
 /// One stored object.
@@ -119,6 +141,19 @@ pub struct NextManifest<'a> {
     pub files: Vec<(&'a str, EntryRef<'a>)>,
 }
 
+/// Counts what is written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// An [`Entry`], borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EntryRef<'a> {
@@ -155,8 +190,14 @@ impl NextManifest<'_> {
             files: Files<'b, 'a>,
         }
         let json = Json { format: FORMAT, generator: &self.generator, files: Files(&self.files) };
+        // Measured first, then written into a buffer of that size: grown by doubling, the
+        // buffer of a 19 MB manifest (100k files) would reach 32 MB.
+        let mut counter = Counter(0);
         // Serialising plain strings, numbers and maps cannot fail.
-        serde_json::to_vec(&json).expect("a manifest always serialises")
+        serde_json::to_writer(&mut counter, &json).expect("a manifest always serialises");
+        let mut bytes = Vec::with_capacity(counter.0);
+        serde_json::to_writer(&mut bytes, &json).expect("a manifest always serialises");
+        bytes
     }
 
     /// Whether it records the same objects as `old` (the generator does not count).

@@ -303,7 +303,7 @@ impl super::Store for S3Store {
                     key: Some(self.full(key)),
                     message: e.to_string(),
                 })?;
-                Ok(Some(Fetched { bytes: bytes.into_bytes().to_vec(), etag }))
+                Ok(Some(Fetched { bytes: Vec::from(bytes.into_bytes()), etag }))
             }
             Err(err)
                 if err
@@ -317,23 +317,25 @@ impl super::Store for S3Store {
     }
 
     async fn list(&self) -> Result<BTreeMap<String, RemoteObject>, StoreError> {
-        let mut objects = BTreeMap::new();
+        // Pages arrive in key order: gathered in a Vec, the map is built with full nodes
+        // (inserting one by one in order leaves every node half empty: ~2x at 100k keys).
+        let mut objects = Vec::new();
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.error(&e, None))?;
             for object in page.contents() {
                 let Some(full) = object.key() else { continue };
                 let Some(key) = full.strip_prefix(self.prefix.as_str()) else { continue };
-                objects.insert(
+                objects.push((
                     key.to_string(),
                     RemoteObject {
                         etag: object.e_tag().unwrap_or_default().to_string(),
                         size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
                     },
-                );
+                ));
             }
         }
-        Ok(objects)
+        Ok(objects.into_iter().collect())
     }
 
     async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {
