@@ -307,6 +307,9 @@ def run_scenario(args, tools, server, s3, tool, site, bucket, scenario, mutator,
             mutator.rebuild()
         elif scenario == "delete":
             mutator.delete()
+        # Nothing left for the kernel to write back while the tool is timed: the corpus was
+        # just copied (hundreds of MB at 10k files) and the mutators write files.
+        os.sync()
         proxy = Proxy(server.port, os.path.join(args.work, "counts.json")) if counting else None
         endpoint = proxy.url if counting else server.url
         argv, env = tools.command(tool, site, bucket, endpoint, scenario)
