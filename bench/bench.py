@@ -24,9 +24,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACCESS, SECRET, REGION = "benchkey", "bench-secret-key-0000", "us-east-1"
-SCENARIOS = ["cold", "noop", "noop-cached", "change", "rebuild", "delete", "rules"]
+SCENARIOS = ["cold", "noop", "noop-cached", "change", "change-cached", "rebuild", "delete", "rules"]
 # Scenarios only skiff runs, and the peers' scenario they are compared with.
-SKIFF_ONLY = {"rules": None, "noop-cached": "noop"}
+SKIFF_ONLY = {"rules": None, "noop-cached": "noop", "change-cached": "change"}
+# skiff's opt-in --hash-cache scenarios.
+CACHED = ("noop-cached", "change-cached")
 SERVER_NAMES = {"s3s": "bench/s3-server (s3s 0.14.1, in memory) on 127.0.0.1",
                 "moto": "moto_server (see scripts/moto-requirements.txt) on 127.0.0.1"}
 
@@ -165,7 +167,7 @@ class Tools:
             env.update(AWS_CONFIG_FILE="/dev/null", AWS_ENDPOINT_URL=endpoint,
                        SKIFF_CACHE_DIR=os.path.join(self.work, "hash-cache"))
             argv = [self.skiff, "-q", "-c", config, "publish", site, "--bucket", bucket, "--yes", "--max-deletes", "10000000"]
-            if scenario == "noop-cached":
+            if scenario in CACHED:
                 argv.append("--hash-cache")
             return argv, env
         if tool == "aws":
@@ -290,8 +292,8 @@ class Mutator:
 def run_scenario(args, tools, server, s3, tool, site, bucket, scenario, mutator, runs):
     if scenario == "rules" and tool != "skiff":
         return {"skipped": "no rule-only header update: would need a full re-upload with new headers"}
-    if scenario == "noop-cached" and tool != "skiff":
-        return {"skipped": "skiff's opt-in --hash-cache (size, mtime, inode); the peers' exact mode is the noop row"}
+    if scenario in CACHED and tool != "skiff":
+        return {"skipped": f"skiff's opt-in --hash-cache (size, mtime, inode); the peers' exact mode is the {SKIFF_ONLY[scenario]} row"}
     if scenario == "noop-cached":
         # One uncounted run fills the cache.
         argv, env = tools.command(tool, site, bucket, server.url, scenario)
@@ -301,7 +303,7 @@ def run_scenario(args, tools, server, s3, tool, site, bucket, scenario, mutator,
         counting = attempt == runs
         if scenario == "cold":
             server.reset_bucket(bucket)
-        elif scenario == "change":
+        elif scenario in ("change", "change-cached"):
             mutator.change()
         elif scenario == "rebuild":
             mutator.rebuild()
