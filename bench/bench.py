@@ -434,8 +434,11 @@ def markdown(report):
                 lines.append(f'| {scenario} | {v["fastest_peer"]} | {v["peer_s"]:.2f} s | {v["skiff_s"]:.2f} s | {v["speedup"]:.1f}× faster |')
     if "scan" in report:
         s = report["scan"]
-        lines.append(f'\n### Scan + hash alone\n\n{s["bytes"] / 1e9:.2f} GB in {s["wall_s"]:.2f} s = {s["gb_per_s"]:.2f} GB/s; '
+        lines.append(f'\n### Scan + hash alone\n\n{s["bytes"] / 1e9:.2f} GB in {s["wall_s"]:.2f} s (median of 5) = {s["gb_per_s"]:.2f} GB/s; '
                      f'machine SHA-256 limit ({s["limit_source"]}) {s["limit_gb_per_s"]:.2f} GB/s: **{s["percent"]:.0f} %**')
+        if "best_wall_s" in s:
+            lines.append(f'(best of 5: {s["best_wall_s"]:.2f} s = {s["best_gb_per_s"]:.2f} GB/s, '
+                         f'{s["best_gb_per_s"] / s["limit_gb_per_s"] * 100:.0f} %)')
     return "\n".join(lines)
 
 
@@ -459,7 +462,8 @@ def scan_alone(args, tools, server, s3):
     server.reset_bucket("bench-scan")
     argv, env = tools.command("skiff", corpus, "bench-scan", server.url, "noop")
     argv = [a for a in argv if a != "--yes"] + ["--dry-run"]
-    walls = [measure(argv, env)[0] for _ in range(3)]
+    # Five runs: the median is reported, and the best next to it (noise only adds time).
+    walls = [measure(argv, env)[0] for _ in range(5)]
     wall = statistics.median(walls)
     out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-multi", str(os.cpu_count() or 1), "-bytes", "16384", "-seconds", "3"],
                          capture_output=True, text=True).stdout
@@ -471,7 +475,8 @@ def scan_alone(args, tools, server, s3):
                 limit = float(parts[-1].rstrip("k")) * 1000 / 1e9
             except ValueError:
                 pass
-    return {"bytes": total, "wall_s": wall, "gb_per_s": total / wall / 1e9,
+    return {"bytes": total, "wall_s": wall, "gb_per_s": total / wall / 1e9, "best_wall_s": min(walls),
+            "best_gb_per_s": total / min(walls) / 1e9,
             "limit_gb_per_s": limit or float("nan"), "limit_source": f"openssl speed -evp sha256 -multi {os.cpu_count()}",
             "percent": (total / wall / 1e9) / limit * 100 if limit else float("nan")}
 
