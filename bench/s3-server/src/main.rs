@@ -34,6 +34,45 @@ struct Attrs {
     metadata: Option<Metadata>,
 }
 
+/// The stored headers of a request (PutObject, CopyObject, CreateMultipartUpload: the
+/// fields have the same names).
+macro_rules! attrs_of {
+    ($input:expr) => {
+        Attrs {
+            content_type: $input.content_type,
+            content_encoding: $input.content_encoding,
+            content_disposition: $input.content_disposition,
+            content_language: $input.content_language,
+            cache_control: $input.cache_control,
+            website_redirect_location: $input.website_redirect_location,
+            metadata: $input.metadata,
+        }
+    };
+}
+
+/// A GetObject or HeadObject answer for `obj` (the fields have the same names).
+macro_rules! object_answer {
+    ($output:ident, $obj:expr, $len:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let obj = $obj;
+        let a = &obj.attrs;
+        $output {
+            content_length: Some($len as i64),
+            accept_ranges: Some("bytes".into()),
+            e_tag: Some(ETag::Strong(obj.etag.clone())),
+            last_modified: Some(Timestamp::from(obj.modified)),
+            content_type: a.content_type.clone(),
+            content_encoding: a.content_encoding.clone(),
+            content_disposition: a.content_disposition.clone(),
+            content_language: a.content_language.clone(),
+            cache_control: a.cache_control.clone(),
+            website_redirect_location: a.website_redirect_location.clone(),
+            metadata: a.metadata.clone(),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 struct Obj {
     data: Bytes,
     /// Unquoted, as S3 computes it: the body's MD5, or for multipart the MD5 of the parts'
@@ -318,15 +357,7 @@ impl S3 for Store {
         let data = collect(input.body).await?;
         let md5 = check_md5(&data, input.content_md5.as_deref())?;
         let etag = hex(&md5);
-        let attrs = Attrs {
-            content_type: input.content_type,
-            content_encoding: input.content_encoding,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            website_redirect_location: input.website_redirect_location,
-            metadata: input.metadata,
-        };
+        let attrs = attrs_of!(input);
         let obj = Obj { data, etag: etag.clone(), modified: SystemTime::now(), attrs };
         self.insert(&input.bucket, input.key, obj, input.if_match.as_ref(), input.if_none_match.as_ref())?;
         Ok(S3Response::new(PutObjectOutput { e_tag: Some(ETag::Strong(etag)), ..Default::default() }))
@@ -356,23 +387,11 @@ impl S3 for Store {
                 )
             }
         };
-        let a = &obj.attrs;
-        let output = GetObjectOutput {
-            content_length: Some(body.len() as i64),
+        let len = body.len();
+        let output = object_answer!(GetObjectOutput, &obj, len, {
             body: Some(StreamingBlob::from(s3s::Body::from(body))),
-            content_range,
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(ETag::Strong(obj.etag.clone())),
-            last_modified: Some(Timestamp::from(obj.modified)),
-            content_type: a.content_type.clone(),
-            content_encoding: a.content_encoding.clone(),
-            content_disposition: a.content_disposition.clone(),
-            content_language: a.content_language.clone(),
-            cache_control: a.cache_control.clone(),
-            website_redirect_location: a.website_redirect_location.clone(),
-            metadata: a.metadata.clone(),
-            ..Default::default()
-        };
+            content_range: content_range,
+        });
         Ok(S3Response::new(output))
     }
 
@@ -384,21 +403,7 @@ impl S3 for Store {
                 return Err(s3_error!(PreconditionFailed));
             }
         }
-        let a = &obj.attrs;
-        let output = HeadObjectOutput {
-            content_length: Some(obj.data.len() as i64),
-            accept_ranges: Some("bytes".into()),
-            e_tag: Some(ETag::Strong(obj.etag.clone())),
-            last_modified: Some(Timestamp::from(obj.modified)),
-            content_type: a.content_type.clone(),
-            content_encoding: a.content_encoding.clone(),
-            content_disposition: a.content_disposition.clone(),
-            content_language: a.content_language.clone(),
-            cache_control: a.cache_control.clone(),
-            website_redirect_location: a.website_redirect_location.clone(),
-            metadata: a.metadata.clone(),
-            ..Default::default()
-        };
+        let output = object_answer!(HeadObjectOutput, &obj, obj.data.len(), {});
         Ok(S3Response::new(output))
     }
 
@@ -460,19 +465,7 @@ impl S3 for Store {
             }
         }
         let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let attrs = if replace {
-            Attrs {
-                content_type: input.content_type,
-                content_encoding: input.content_encoding,
-                content_disposition: input.content_disposition,
-                content_language: input.content_language,
-                cache_control: input.cache_control,
-                website_redirect_location: input.website_redirect_location,
-                metadata: input.metadata,
-            }
-        } else {
-            src.attrs.clone()
-        };
+        let attrs = if replace { attrs_of!(input) } else { src.attrs.clone() };
         let modified = SystemTime::now();
         let obj = Obj { data: src.data.clone(), etag: src.etag.clone(), modified, attrs };
         let etag = obj.etag.clone();
@@ -494,15 +487,7 @@ impl S3 for Store {
             return Err(s3_error!(NoSuchBucket));
         }
         let id = format!("upload-{}", self.next_upload.fetch_add(1, Ordering::Relaxed));
-        let attrs = Attrs {
-            content_type: input.content_type,
-            content_encoding: input.content_encoding,
-            content_disposition: input.content_disposition,
-            content_language: input.content_language,
-            cache_control: input.cache_control,
-            website_redirect_location: input.website_redirect_location,
-            metadata: input.metadata,
-        };
+        let attrs = attrs_of!(input);
         let upload = Upload { bucket: input.bucket.clone(), key: input.key.clone(), attrs, parts: BTreeMap::new() };
         self.uploads.lock().unwrap().insert(id.clone(), upload);
         Ok(S3Response::new(CreateMultipartUploadOutput {
