@@ -189,7 +189,9 @@ fn format_problems(problems: &[(PathBuf, String)]) -> String {
     out
 }
 
-/// One file scanned (with its cache stamp), or why it cannot be published.
+/// One file scanned (with its cache stamp), or why it cannot be published (`None`: the gzip
+/// directory could not be made, which the caller reports once).
+type Hashed = Result<(LocalFile, Option<crate::hashcache::Stamp>), Option<(PathBuf, String)>>;
 
 /// Walk `root`, apply excludes and rules, hash every file in parallel.
 pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
@@ -366,7 +368,7 @@ fn hash_one(
     options: ScanOptions<'_>,
     now: i128,
     gzip_dir: &std::sync::OnceLock<io::Result<tempfile::TempDir>>,
-) -> Result<(LocalFile, Option<crate::hashcache::Stamp>), Option<(PathBuf, String)>> {
+) -> Hashed {
     let rules = options.rules.apply(&key);
     let gz_path = if rules.gzip {
         match gzip_dir.get_or_init(|| tempfile::Builder::new().prefix("skiff-gzip-").tempdir()) {
