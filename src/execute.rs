@@ -201,40 +201,17 @@ pub async fn execute<S: Store>(
             report.skipped.extend(phase.into_iter().cloned());
             continue;
         }
-        // Each job is copied out of the plan only when it starts (tasks must own their data),
-        // so at most `concurrency` copies exist at once, not one per action.
-        let jobs = phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a.clone(), (*f).clone())));
-        let work = |(action, file): (Action, LocalFile)| {
-            let store = Arc::clone(store);
+        let jobs = phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a, *f)));
+        // A task owns its data, so a job is copied out of the plan when it starts (and only
+        // then): at most `concurrency` copies of files exist at once, not one per action.
+        let work = |(action, file): (&Action, &LocalFile)| {
+            let (action, file, store) = (action.clone(), file.clone(), Arc::clone(store));
             async move {
-                match action.op {
-                    Op::UpdateMetadata => {
-                        return store.update_headers(&file.key, &file.headers, action.listed_etag.as_deref()).await;
-                    }
-                    Op::Copy => {
-                        let source = action.source.as_deref().unwrap_or_default();
-                        match store.copy(source, &file.key, &file.headers).await {
-                            // The earlier deploy lost that object (someone deleted it): send the bytes.
-                            Err(StoreError::Other { code, .. }) if code == "NoSuchKey" || code == "404" => {
-                                tracing::debug!(key = file.key, source, "copy source missing; uploading");
-                            }
-                            other => return other,
-                        }
-                    }
-                    Op::Upload | Op::Delete => {}
-                }
-                let upload = Upload {
-                    key: &file.key,
-                    path: file.upload_path(),
-                    source: &file.source,
-                    size: file.size,
-                    sha256: file.sha256,
-                    headers: &file.headers,
-                };
-                store.put_file(upload).await
+                let result = write_one(&*store, &action, &file).await;
+                (action, result)
             }
         };
-        let skipped = run_bounded(jobs, concurrency, cancel, work, |(action, _), result| {
+        let skipped = run_bounded(jobs, concurrency, cancel, work, |action, result| {
             reporter.finished(&action, result.as_ref().err());
             match result {
                 Ok(etag) => {
@@ -245,7 +222,7 @@ pub async fn execute<S: Store>(
             }
         })
         .await;
-        report.skipped.extend(skipped.into_iter().map(|(action, _)| action));
+        report.skipped.extend(skipped.into_iter().map(|(action, _)| action.clone()));
     }
 
     // The manifest records what is in the bucket now, including partial progress.
@@ -260,16 +237,18 @@ pub async fn execute<S: Store>(
 
     report.etags = etags;
 
-    let deletes: Vec<Action> = plan.deletes().cloned().collect();
+    let deletes: Vec<&Action> = plan.deletes().collect();
     if !report.failed.is_empty() || report.manifest_error.is_some() || is_cancelled(cancel) {
-        report.skipped.extend(deletes);
+        report.skipped.extend(deletes.into_iter().cloned());
     } else {
-        let batches: Vec<Vec<Action>> = deletes.chunks(DELETE_BATCH).map(<[Action]>::to_vec).collect();
+        let batches =
+            deletes.chunks(DELETE_BATCH).map(|batch| batch.iter().map(|a| (*a).clone()).collect::<Vec<Action>>());
         let work = |batch: Vec<Action>| {
             let store = Arc::clone(store);
             async move {
                 let keys: Vec<String> = batch.iter().map(|a| a.key.clone()).collect();
-                store.delete(&keys).await
+                let result = store.delete(&keys).await;
+                (batch, result)
             }
         };
         let skipped = run_bounded(batches, concurrency.min(8), cancel, work, |batch, result| match result {
@@ -309,25 +288,55 @@ pub async fn execute<S: Store>(
     report
 }
 
+/// One write of the plan: a header update, a server-side copy (falling back to an upload
+/// when the source is gone), or an upload.
+async fn write_one<S: Store>(store: &S, action: &Action, file: &LocalFile) -> Result<String, StoreError> {
+    match action.op {
+        Op::UpdateMetadata => {
+            return store.update_headers(&file.key, &file.headers, action.listed_etag.as_deref()).await;
+        }
+        Op::Copy => {
+            let source = action.source.as_deref().unwrap_or_default();
+            match store.copy(source, &file.key, &file.headers).await {
+                // The earlier deploy lost that object (someone deleted it): send the bytes.
+                Err(StoreError::Other { code, .. }) if code == "NoSuchKey" || code == "404" => {
+                    tracing::debug!(key = file.key, source, "copy source missing; uploading");
+                }
+                other => return other,
+            }
+        }
+        Op::Upload | Op::Delete => {}
+    }
+    let upload = Upload {
+        key: &file.key,
+        path: file.upload_path(),
+        source: &file.source,
+        size: file.size,
+        sha256: file.sha256,
+        headers: &file.headers,
+    };
+    store.put_file(upload).await
+}
+
 fn is_cancelled(cancel: &Cancel) -> bool {
     *cancel.borrow()
 }
 
-/// Run `work` on every job with at most `limit` in flight, calling `finished` as each ends
-/// (on this task, in completion order). Stops scheduling when `cancel` flips and returns the
-/// jobs that never started.
-async fn run_bounded<J, T, F, Fut>(
-    jobs: impl IntoIterator<Item = J>,
+/// Run `work` on every job with at most `limit` in flight, calling `finished` with what each
+/// task hands back (on this task, in completion order). Stops scheduling when `cancel` flips
+/// and returns the jobs that never started.
+async fn run_bounded<I, J, T, F, Fut>(
+    jobs: impl IntoIterator<Item = I>,
     limit: usize,
     cancel: &Cancel,
     work: F,
     mut finished: impl FnMut(J, Result<T, StoreError>),
-) -> Vec<J>
+) -> Vec<I>
 where
-    J: Clone + Send + 'static,
+    J: Send + 'static,
     T: Send + 'static,
-    F: Fn(J) -> Fut,
-    Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = (J, Result<T, StoreError>)> + Send + 'static,
 {
     let semaphore = Arc::new(Semaphore::new(limit.max(1)));
     let mut cancel = cancel.clone();
@@ -351,11 +360,11 @@ where
             skipped.extend(pending.by_ref());
             break;
         };
-        let future = work(job.clone());
+        let future = work(job);
         running.spawn(async move {
-            let result = future.await;
+            let done = future.await;
             drop(permit);
-            (job, result)
+            done
         });
         while let Some(done) = running.try_join_next() {
             collect(done, &mut finished);
