@@ -17,7 +17,7 @@ use crate::invalidation::Batch;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
 use crate::scan::{self, Headers};
-use crate::state::{Manifest, SiteState};
+use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};
 
@@ -169,10 +169,12 @@ impl Site {
             return Ok(None);
         }
         let Some(headers) = error_page else {
-            out.warn("the site has no 404.html: CloudFront shows its own error page for missing paths");
+            out.warn(&format!(
+                "the site has no {NOT_FOUND_PAGE}: CloudFront shows its own error page for missing paths"
+            ));
             return Ok(None);
         };
-        let source = format!("{}404.html", deploys::deploy_prefix(target, id));
+        let source = format!("{}{NOT_FOUND_PAGE}", deploys::deploy_prefix(target, id));
         // The deploy is live already: a failed copy is a stale error page, not a failed publish.
         if let Err(err) = self.root.copy(&source, ERROR_PAGE_KEY, headers).await {
             out.warn(&format!(
@@ -405,7 +407,7 @@ async fn run(
             .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));
     }
 
-    let invalidation = site.activate(target, &id, manifest.error_page(), out).await?;
+    let invalidation = site.activate(target, &id, manifest.not_found_page(), out).await?;
     out.info(&format!("{target} now serves deploy {id}"));
 
     // Retention: never the live deploy, nor the one it replaced (instant rollback).

@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::atomic::Site;
 use crate::config::SiteSettings;
 use crate::output::Output;
-use crate::state::ERROR_PAGE;
 
 /// `skiff rollback [DEPLOY] [--preview BRANCH]`.
 pub async fn rollback(
@@ -48,7 +47,7 @@ pub async fn rollback(
         let Some(manifest) = site.manifest(&target, &chosen.id).await? else {
             bail!("the manifest of deploy {} is missing from the bucket: it cannot go live", chosen.id);
         };
-        let invalidation = site.activate(&target, &chosen.id, manifest.files.get(ERROR_PAGE).map(|e| &e.headers), out).await?;
+        let invalidation = site.activate(&target, &chosen.id, manifest.not_found_page(), out).await?;
         out.info(&format!(
             "{target} now serves deploy {} again (was {})",
             chosen.id,

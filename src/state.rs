@@ -91,12 +91,6 @@ impl Manifest {
         serde_json::from_slice(bytes).map_err(|e| ManifestError::Invalid(e.to_string()))
     }
 
-    /// The JSON that is stored.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serialising plain strings, numbers and maps cannot fail.
-        serde_json::to_vec(self).expect("a manifest always serialises")
-    }
-
     /// The manifest after a publish: a file whose action succeeded (`done`: key → new ETag)
     /// or that was unchanged is recorded as it is now; a file whose action failed or did not
     /// run keeps its old entry (S3 writes are atomic, so the old object is still there);
@@ -124,19 +118,18 @@ impl Manifest {
         }
         // The scan sorts by key; the manifest's map is in key order too.
         debug_assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
-        NextManifest { generator: generator(), files }
+        NextManifest { files }
     }
 
-    /// Whether two manifests record the same objects (the generator does not count).
-    pub fn same_files(&self, other: &Manifest) -> bool {
-        self.files == other.files
+    /// The headers of the site's `404.html`, when it has one.
+    pub fn not_found_page(&self) -> Option<&Headers> {
+        self.files.get(NOT_FOUND_PAGE).map(|entry| &entry.headers)
     }
 }
 
 /// A manifest about to be written, borrowing its entries; [`Manifest::next`] makes it.
 #[derive(Debug)]
 pub struct NextManifest<'a> {
-    generator: String,
     /// Key → entry, in key order.
     pub files: Vec<(&'a str, EntryRef<'a>)>,
 }
@@ -189,7 +182,7 @@ impl NextManifest<'_> {
             generator: &'b str,
             files: Files<'b, 'a>,
         }
-        let json = Json { format: FORMAT, generator: &self.generator, files: Files(&self.files) };
+        let json = Json { format: FORMAT, generator: &generator(), files: Files(&self.files) };
         // Measured first, then written into a buffer of that size: grown by doubling, the
         // buffer of a 19 MB manifest (100k files) would reach 32 MB.
         let mut counter = Counter(0);
@@ -211,8 +204,8 @@ impl NextManifest<'_> {
     }
 
     /// The headers of the site's `404.html`, when it has one.
-    pub fn error_page(&self) -> Option<&Headers> {
-        let i = self.files.binary_search_by(|(key, _)| (*key).cmp(ERROR_PAGE)).ok()?;
+    pub fn not_found_page(&self) -> Option<&Headers> {
+        let i = self.files.binary_search_by(|(key, _)| (*key).cmp(NOT_FOUND_PAGE)).ok()?;
         Some(self.files[i].1.headers)
     }
 
@@ -238,7 +231,7 @@ fn generator() -> String {
 }
 
 /// The page a site shows for a missing path, relative to its root.
-pub const ERROR_PAGE: &str = "404.html";
+pub const NOT_FOUND_PAGE: &str = "404.html";
 
 /// The key of a provisioned site's state, at the bucket's root.
 pub const SITE_STATE_KEY: &str = "_skiff/state.json";
@@ -362,7 +355,11 @@ mod tests {
         assert!(manifest.same_files(&parsed));
         assert_eq!(parsed.files["a.txt"].etag, "\"e1\"");
         assert_eq!(parsed.files["b.txt"].sha256, Digest([2; 32]));
-        assert_eq!(parsed.to_json(), manifest.to_json(), "the borrowed and the owned manifest write the same bytes");
+        assert_eq!(
+            serde_json::to_vec(&parsed).unwrap(),
+            manifest.to_json(),
+            "the borrowed and the owned manifest write the same bytes"
+        );
         assert!(!Manifest::next(&local[..1], None, &[], &done).same_files(&parsed));
         let text = String::from_utf8(manifest.to_json()).unwrap();
         assert!(text.contains("\"content_type\":\"text/plain\""), "{text}");
