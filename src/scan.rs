@@ -259,24 +259,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
-                    let path = err.path().unwrap_or(root).to_path_buf();
-                    let relative = path.strip_prefix(root).ok().and_then(|rel| key::from_relative_path(rel, 0).ok());
-                    if relative.is_some_and(|key| options.exclude.matches(&key)) {
-                        continue;
-                    }
-                    let what = match (err.loop_ancestor(), std::fs::read_link(&path)) {
-                        (Some(ancestor), _) => {
-                            format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display())
-                        }
-                        (None, Ok(target)) => {
-                            format!("broken symbolic link to `{}`: fix it or exclude it", target.display())
-                        }
-                        (None, Err(_)) => format!(
-                            "cannot read it: {}",
-                            err.io_error().map_or_else(|| err.to_string(), ToString::to_string)
-                        ),
-                    };
-                    problems.push((path, what));
+                    problems.extend(walk_problem(&err, root, options));
                     continue;
                 }
             };
@@ -357,6 +340,25 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     let stamps = stamps.into_inner().unwrap();
     let bytes = files.iter().map(|f| f.size).sum();
     Ok(Scan { files, bytes, excluded, warnings, _gzip_dir: gzip_dir, stamps })
+}
+
+/// What a walk error means for the user, unless it is under an excluded path.
+fn walk_problem(err: &walkdir::Error, root: &Path, options: ScanOptions<'_>) -> Option<(PathBuf, String)> {
+    let path = err.path().unwrap_or(root).to_path_buf();
+    let relative = path.strip_prefix(root).ok().and_then(|rel| key::from_relative_path(rel, 0).ok());
+    if relative.is_some_and(|key| options.exclude.matches(&key)) {
+        return None;
+    }
+    let what = match (err.loop_ancestor(), std::fs::read_link(&path)) {
+        (Some(ancestor), _) => {
+            format!("symbolic link loop back to `{}`: remove or exclude the link", ancestor.display())
+        }
+        (None, Ok(target)) => format!("broken symbolic link to `{}`: fix it or exclude it", target.display()),
+        (None, Err(_)) => {
+            format!("cannot read it: {}", err.io_error().map_or_else(|| err.to_string(), ToString::to_string))
+        }
+    };
+    Some((path, what))
 }
 
 /// Hash one file (or gzip it, then hash the copy), with its rules applied. `Err(None)`:
