@@ -170,8 +170,16 @@ pub enum ScanError {
         problems: Vec<(PathBuf, String)>,
     },
     /// The temporary directory for gzip copies.
-    #[error("cannot create a temporary directory for gzip-compressed files: {0}")]
-    TempDir(io::Error),
+    #[error(
+        "cannot create a temporary directory for gzip-compressed files in `{}`: {source}\nhint: set TMPDIR to a writable directory",
+        dir.display()
+    )]
+    TempDir {
+        /// Where it was to be made.
+        dir: PathBuf,
+        /// Why not.
+        source: io::Error,
+    },
 }
 
 fn format_problems(problems: &[(PathBuf, String)]) -> String {
@@ -325,7 +333,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         }
     }
     let gzip_dir = match gzip_dir.into_inner() {
-        Some(Err(err)) => return Err(ScanError::TempDir(err)),
+        Some(Err(source)) => return Err(ScanError::TempDir { dir: std::env::temp_dir(), source }),
         Some(Ok(dir)) => Some(dir),
         None => None,
     };

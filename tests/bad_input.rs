@@ -57,6 +57,11 @@ fn catalogue() -> Vec<Case> {
             &["redirects[0].from"],
         ),
         with_config("max paths", "[cdn]\nmax_paths = 0\n", &["cdn.max_paths"]),
+        Case {
+            config: Some("[[rules]]\nmatch = \"**/*.css\"\ngzip = true\n"),
+            env: &[("TMPDIR", "/nonexistent/skiff-tmp")],
+            ..case("no temporary directory for gzip copies", publish, 1, &["/nonexistent/skiff-tmp", "TMPDIR"])
+        },
         with_config("multipart threshold", "[deploy]\nmultipart_threshold_mib = 1\n", &["multipart_threshold_mib"]),
         with_config("domain name", "[domain]\nname = \"not a host\"\n", &["domain.name"]),
         with_config(
