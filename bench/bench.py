@@ -490,7 +490,8 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skiff", required=True)
     parser.add_argument("--server", choices=["s3s", "moto"], default="s3s")
-    parser.add_argument("--server-binary", required=True, help="bench/s3-server's binary, or moto_server")
+    parser.add_argument("--s3s-server", required=True, help="bench/s3-server's binary")
+    parser.add_argument("--moto-server", required=True, help="moto_server")
     parser.add_argument("--cache", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--json", required=True)
@@ -504,7 +505,7 @@ def main():
 
     import boto3
     from botocore.config import Config
-    server = Server(args.server, args.server_binary, os.path.join(args.work, "server"))
+    server = Server(args.server, args.s3s_server if args.server == "s3s" else args.moto_server, os.path.join(args.work, "server"))
     s3 = boto3.client("s3", endpoint_url=server.url, region_name=REGION, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
                       config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}))
     server.s3 = s3
