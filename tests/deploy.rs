@@ -33,6 +33,11 @@ const SITE: &[(&str, &str)] = &[
 ];
 
 /// Every object in the bucket: key → bytes.
+/// Write an object straight into the site's bucket, as someone else would.
+fn put(site: &Site, key: &str, body: &[u8]) {
+    runtime().block_on(aws().s3.put_object().bucket(&site.bucket).key(key).body(body.to_vec().into()).send()).unwrap();
+}
+
 fn objects(site: &Site) -> BTreeMap<String, Vec<u8>> {
     let s3 = aws().s3;
     runtime().block_on(async {
@@ -228,17 +233,7 @@ fn two_publishes_to_one_target_exclude_each_other_and_the_state_stays_consistent
 fn an_expired_lock_is_taken_over() {
     let site = provisioned("expired-lock", SITE);
     let stale = serde_json::json!({"owner": "ci@old-runner pid 1", "operation": "publish", "started": 1, "expires": 2});
-    runtime()
-        .block_on(
-            aws()
-                .s3
-                .put_object()
-                .bucket(&site.bucket)
-                .key("_skiff/lock/production")
-                .body(stale.to_string().into_bytes().into())
-                .send(),
-        )
-        .unwrap();
+    put(&site, "_skiff/lock/production", stale.to_string().as_bytes());
     let run = site.skiff(&["publish", "--lock-timeout", "0s"]).success();
     assert!(run.stderr.contains("took over the stale deploy lock of ci@old-runner pid 1"), "{}", run.stderr);
     assert!(!objects(&site).contains_key("_skiff/lock/production"));
@@ -363,17 +358,7 @@ fn preview_flags_are_checked() {
 fn a_bucket_published_in_place_and_provisioned_later_publishes_atomically() {
     let site = provisioned("was-in-place", SITE);
     // What an earlier in-place publish left at the root.
-    runtime()
-        .block_on(
-            aws()
-                .s3
-                .put_object()
-                .bucket(&site.bucket)
-                .key(".skiff/manifest.json")
-                .body(br#"{"format":1,"generator":"skiff","files":{}}"#.to_vec().into())
-                .send(),
-        )
-        .unwrap();
+    put(&site, ".skiff/manifest.json", br#"{"format":1,"generator":"skiff","files":{}}"#);
     let doc = site.skiff(&["publish", "--json"]).success().json();
     assert_eq!(doc["mode"], "atomic");
     assert_eq!(kvs(&site)["production"], doc["deploy_id"]);

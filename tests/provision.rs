@@ -601,20 +601,11 @@ fn ctrl_c_stops_after_the_current_step_and_the_next_run_resumes() {
     let site = Site::new("ctrl-c");
     let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(100));
     let mut command = crate::harness::command_at(&proxy.endpoint, &["provision"]);
-    command
-        .current_dir(site.dir.path())
-        .env("SKIFF_POLL_INTERVAL_MS", "100")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = command.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
-    while !proxy.writes().iter().any(|r| r.target.contains("key-value-store")) {
-        assert!(std::time::Instant::now() < deadline, "provision never reached the key value store");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    let child = crate::harness::spawn(command.current_dir(site.dir.path()).env("SKIFF_POLL_INTERVAL_MS", "100"));
+    crate::harness::wait_until("provision never reached the key value store", || {
+        proxy.writes().iter().any(|r| r.target.contains("key-value-store"))
+    });
+    let run = crate::harness::interrupt(child);
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
     let state = site.state();

@@ -507,19 +507,12 @@ fn ctrl_c_stops_records_what_was_done_and_exits_130() {
     let site = Site::new(&refs);
     let proxy = Proxy::start_with_delay(&endpoint(), Duration::from_millis(150));
     let dir = site.path().to_str().unwrap();
-    let child = command_at(&proxy.endpoint, &["publish", dir, "--bucket", &bucket.name, "--concurrency", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while proxy.writes().len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "the publish never started writing");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let run = finish(child.wait_with_output().unwrap());
+    let child = crate::harness::spawn(&mut command_at(
+        &proxy.endpoint,
+        &["publish", dir, "--bucket", &bucket.name, "--concurrency", "2"],
+    ));
+    crate::harness::wait_until("the publish never started writing", || proxy.writes().len() >= 4);
+    let run = crate::harness::interrupt(child);
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
 

@@ -150,16 +150,13 @@ fn the_fault_kinds_are_all_exercised() {
 /// Start `args` through `proxy` and return the child once a write under `marker` was seen.
 fn started_writing(proxy: &Proxy, dir: Option<&std::path::Path>, args: &[&str], marker: &str) -> std::process::Child {
     let mut command = crate::harness::command_at(&proxy.endpoint, args);
-    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    let child = command.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
-    while !proxy.writes().iter().any(|r| r.method == "PUT" && r.target.contains(marker)) {
-        assert!(std::time::Instant::now() < deadline, "the run never wrote under {marker}");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    let child = crate::harness::spawn(&mut command);
+    crate::harness::wait_until(&format!("the run never wrote under {marker}"), || {
+        proxy.writes().iter().any(|r| r.method == "PUT" && r.target.contains(marker))
+    });
     child
 }
 
@@ -205,9 +202,7 @@ fn ctrl_c_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lo
     }
     let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(100));
     let child = started_writing(&proxy, Some(site.dir.path()), &["publish", "--concurrency", "2"], "/_deploys/");
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    let run = crate::harness::interrupt(child);
     assert_eq!(run.code, 130, "{}", run.stderr);
     assert!(
         run.stderr.contains("interrupted") && run.stderr.contains(&format!("still serves deploy {first}")),
@@ -232,16 +227,11 @@ fn ctrl_c_during_a_multipart_upload_leaves_no_unfinished_upload_to_bill() {
     let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(200));
     let dir = site.path().to_str().unwrap().to_string();
     let mut command = crate::harness::command_at(&proxy.endpoint, &["publish", &dir, "--bucket", &bucket.name]);
-    command.current_dir(config.path()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    let child = command.spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
-    while !proxy.requests().iter().any(|r| r.method == "POST" && r.target.contains("uploads")) {
-        assert!(std::time::Instant::now() < deadline, "the multipart upload never started");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let run = crate::harness::finish(child.wait_with_output().unwrap());
+    let child = crate::harness::spawn(command.current_dir(config.path()));
+    crate::harness::wait_until("the multipart upload never started", || {
+        proxy.requests().iter().any(|r| r.method == "POST" && r.target.contains("uploads"))
+    });
+    let run = crate::harness::interrupt(child);
     assert_eq!(run.code, 130, "{}", run.stderr);
     let unfinished =
         crate::harness::runtime().block_on(bucket.client.list_multipart_uploads().bucket(&bucket.name).send()).unwrap();

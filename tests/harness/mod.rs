@@ -310,6 +310,27 @@ pub fn command_at(endpoint: &str, args: &[&str]) -> Command {
 }
 
 /// Collect a finished child's output, checking the secret key was never printed.
+/// Start a skiff command in the background, its output captured.
+pub fn spawn(command: &mut Command) -> std::process::Child {
+    command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+}
+
+/// Wait (a minute at most) until `ready` holds; `what` says what never happened.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Ctrl-C a running skiff and collect how it ended.
+pub fn interrupt(child: std::process::Child) -> Run {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    finish(child.wait_with_output().unwrap())
+}
+
 pub fn finish(output: Output) -> Run {
     let Output { status, stdout, stderr } = output;
     let run = Run {
