@@ -204,11 +204,17 @@ impl Output {
     /// Written as it is serialised: a publish of 100k files does not build the text first.
     pub fn json<T: serde::Serialize + ?Sized>(&self, value: &T) {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-        // A closed stdout (`skiff … --json | head`) is not worth a panic.
-        let _ = serde_json::to_writer_pretty(&mut stdout, value)
+        let written = serde_json::to_writer_pretty(&mut stdout, value)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(stdout))
             .and_then(|()| stdout.flush());
+        match written {
+            // A closed stdout (`skiff … --json | head`) is the reader's choice.
+            Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                self.warn(&format!("the JSON result could not be written to stdout: {err}"));
+            }
+            _ => {}
+        }
     }
 
     /// The data line on stdout when there is no `--json`: the site's URL.
