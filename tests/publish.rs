@@ -670,3 +670,19 @@ fn the_opt_in_hash_cache_skips_reading_files_whose_stamp_holds_and_the_default_r
     assert_eq!(exact["summary"]["uploaded"], 1, "{exact}");
     assert_eq!(exact["actions"][0]["key"], "a.css");
 }
+
+#[test]
+fn json_into_a_closed_pipe_publishes_and_exits_quietly() {
+    let bucket = Bucket::new("json-closed-pipe");
+    let site = Site::new(&[("index.html", b"<h1>hi</h1>"), ("a.css", b"a{}")]);
+    // `skiff publish --json | head -0`: the reader is gone before skiff writes.
+    let mut child = crate::harness::spawn(&mut command_at(
+        &endpoint(),
+        &["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--json"],
+    ));
+    drop(child.stdout.take());
+    let run = finish(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked") && !run.stderr.contains("could not be written"), "{}", run.stderr);
+    assert_eq!(bucket.objects()["index.html"].bytes, b"<h1>hi</h1>");
+}
