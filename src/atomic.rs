@@ -391,11 +391,10 @@ async fn run(
     // from it instead of uploading again.
     let manifest = Manifest::next(&scanned.files, None, &[], &report.etags);
     let manifest_key = deploys::manifest_key(target, &id);
-    site.root
-        .put_bytes(&manifest_key, manifest.to_json(), "application/json", Condition::Always)
+    execute::put_manifest(&site.root, &manifest_key, &manifest, Condition::Always)
         .await
         .with_context(|| format!("could not write the deploy manifest `{manifest_key}`"))?;
-    let counts = Counts::of(plan.files, plan.bytes, 0, report.done.iter());
+    let counts = Counts::of(plan.files, plan.bytes, 0, report.done.iter().copied());
     out.summary(&counts, &format!("deploy {id} of {target}"), started.elapsed(), report.is_complete());
     if !report.is_complete() {
         let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
@@ -462,7 +461,7 @@ fn document<'a>(
 ) -> Document<'a> {
     let summary = match report {
         None => plan.counts(),
-        Some(report) => Counts::of(plan.files, plan.bytes, 0, report.done.iter()),
+        Some(report) => Counts::of(plan.files, plan.bytes, 0, report.done.iter().copied()),
     };
     Document {
         target: &resolved.name,

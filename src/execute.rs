@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use crate::output::Reporter;
 use crate::plan::{Action, Counts, Op, Plan, Reason};
 use crate::scan::LocalFile;
-use crate::state::{MANIFEST_KEY, Manifest};
+use crate::state::{MANIFEST_KEY, Manifest, NextManifest};
 use crate::store::{Condition, DELETE_BATCH, Store, StoreError, Upload};
 
 /// Flips to `true` when the user asks to stop (Ctrl-C).
@@ -53,15 +53,16 @@ async fn signal() -> bool {
     }
 }
 
-/// What happened.
+/// What happened to the actions of a plan (borrowed from it: at 100k actions, copies
+/// would be ~15 MB).
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct Report<'p> {
     /// Actions that succeeded.
-    pub done: Vec<Action>,
+    pub done: Vec<&'p Action>,
     /// Actions that failed, with why.
-    pub failed: Vec<(Action, StoreError)>,
+    pub failed: Vec<(&'p Action, StoreError)>,
     /// Actions not attempted (an earlier phase failed, or Ctrl-C).
-    pub skipped: Vec<Action>,
+    pub skipped: Vec<&'p Action>,
     /// Whether the manifest was written (it is not when nothing changed).
     pub manifest_written: bool,
     /// Why the manifest could not be written.
@@ -69,10 +70,10 @@ pub struct Report {
     /// Ctrl-C was pressed.
     pub interrupted: bool,
     /// The ETag of every object written, by key.
-    pub etags: HashMap<String, String>,
+    pub etags: HashMap<&'p str, String>,
 }
 
-impl Report {
+impl Report<'_> {
     /// Whether everything planned was done.
     pub fn is_complete(&self) -> bool {
         self.failed.is_empty() && self.skipped.is_empty() && self.manifest_error.is_none() && !self.interrupted
@@ -133,7 +134,7 @@ pub struct ActionRows<'a> {
     /// The plan.
     pub plan: &'a Plan,
     /// The run, when there was one.
-    pub report: Option<&'a Report>,
+    pub report: Option<&'a Report<'a>>,
 }
 
 impl serde::Serialize for ActionRows<'_> {
@@ -180,88 +181,84 @@ pub struct Basis<'a> {
 }
 
 /// Run `plan` against `store`.
-pub async fn execute<S: Store>(
+pub async fn execute<'p, S: Store>(
     store: &Arc<S>,
-    plan: &Plan,
+    plan: &'p Plan,
     local: &[LocalFile],
     basis: Basis<'_>,
     concurrency: usize,
     cancel: &Cancel,
     reporter: &dyn Reporter,
-) -> Report {
+) -> Report<'p> {
     let files: HashMap<&str, &LocalFile> = local.iter().map(|f| (f.key.as_str(), f)).collect();
     let mut report = Report::default();
-    let mut etags: HashMap<String, String> = HashMap::new();
+    let mut etags: HashMap<&'p str, String> = HashMap::new();
     let write_manifest = basis.write_manifest;
     reporter.started(plan.actions.len());
 
     let (html, assets): (Vec<&Action>, Vec<&Action>) = plan.writes().partition(|a| a.html);
     for phase in [assets, html] {
         if !report.failed.is_empty() || is_cancelled(cancel) {
-            report.skipped.extend(phase.into_iter().cloned());
+            report.skipped.extend(phase);
             continue;
         }
-        let jobs = phase.into_iter().filter_map(|a| files.get(a.key.as_str()).map(|f| (a, *f)));
+        let jobs = phase.iter().enumerate().filter_map(|(i, a)| files.get(a.key.as_str()).map(|f| (i, *a, *f)));
         // A task owns its data, so a job is copied out of the plan when it starts (and only
-        // then): at most `concurrency` copies of files exist at once, not one per action.
-        let work = |(action, file): (&Action, &LocalFile)| {
+        // then): at most `concurrency` copies of files exist at once, not one per action. It
+        // hands back its index in the phase.
+        let work = |(i, action, file): (usize, &Action, &LocalFile)| {
             let (action, file, store) = (action.clone(), file.clone(), Arc::clone(store));
-            async move {
-                let result = write_one(&*store, &action, &file).await;
-                (action, result)
-            }
+            async move { (i, write_one(&*store, &action, &file).await) }
         };
-        let skipped = run_bounded(jobs, concurrency, cancel, work, |action, result| {
-            reporter.finished(&action, result.as_ref().err());
+        let skipped = run_bounded(jobs, concurrency, cancel, work, |i, result| {
+            let action = phase[i];
+            reporter.finished(action, result.as_ref().err());
             match result {
                 Ok(etag) => {
-                    etags.insert(action.key.clone(), etag);
+                    etags.insert(action.key.as_str(), etag);
                     report.done.push(action);
                 }
                 Err(err) => report.failed.push((action, err)),
             }
         })
         .await;
-        report.skipped.extend(skipped.into_iter().map(|(action, _)| action.clone()));
+        report.skipped.extend(skipped.into_iter().map(|(_, action, _)| action));
     }
 
     // The manifest records what is in the bucket now, including partial progress.
     let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
     if write_manifest && basis.manifest.is_none_or(|old| !manifest.same_files(old)) {
         tracing::debug!(entries = manifest.len(), condition = ?basis.condition, "writing the manifest");
-        match store.put_bytes(MANIFEST_KEY, manifest.to_json(), "application/json", basis.condition).await {
+        match put_manifest(&**store, MANIFEST_KEY, &manifest, basis.condition).await {
             Ok(_) => report.manifest_written = true,
             Err(err) => report.manifest_error = Some(err),
         }
     }
+    drop(manifest);
 
     report.etags = etags;
 
     let deletes: Vec<&Action> = plan.deletes().collect();
     if !report.failed.is_empty() || report.manifest_error.is_some() || is_cancelled(cancel) {
-        report.skipped.extend(deletes.into_iter().cloned());
+        report.skipped.extend(deletes);
     } else {
-        let batches =
-            deletes.chunks(DELETE_BATCH).map(|batch| batch.iter().map(|a| (*a).clone()).collect::<Vec<Action>>());
-        let work = |batch: Vec<Action>| {
+        let batches: Vec<&[&Action]> = deletes.chunks(DELETE_BATCH).collect();
+        let work = |i: usize| {
             let store = Arc::clone(store);
-            async move {
-                let keys: Vec<String> = batch.iter().map(|a| a.key.clone()).collect();
-                let result = store.delete(&keys).await;
-                (batch, result)
-            }
+            let keys: Vec<String> = batches[i].iter().map(|a| a.key.clone()).collect();
+            async move { (i, store.delete(&keys).await) }
         };
-        let skipped = run_bounded(batches, concurrency.min(8), cancel, work, |batch, result| match result {
+        let skipped = run_bounded(0..batches.len(), concurrency.min(8), cancel, work, |i, result| match result {
             Ok(results) => {
                 let mut by_key: HashMap<String, Result<(), StoreError>> = results.into_iter().collect();
-                for action in batch {
+                for &action in batches[i] {
                     match by_key.remove(&action.key).unwrap_or(Ok(())) {
                         Ok(()) => {
-                            reporter.finished(&action, None);
+                            reporter.finished(action, None);
                             report.done.push(action);
                         }
                         Err(err) => {
-                            reporter.finished(&action, Some(&err));
+                            reporter.finished(action, Some(&err));
                             report.failed.push((action, err));
                         }
                     }
@@ -269,23 +266,45 @@ pub async fn execute<S: Store>(
             }
             Err(err) => {
                 let message = err.to_string();
-                for action in batch {
+                for &action in batches[i] {
                     let err = StoreError::Other {
                         bucket: String::new(),
                         key: Some(action.key.clone()),
                         code: "delete failed".into(),
                         message: message.clone(),
                     };
-                    reporter.finished(&action, Some(&err));
+                    reporter.finished(action, Some(&err));
                     report.failed.push((action, err));
                 }
             }
         })
         .await;
-        report.skipped.extend(skipped.into_iter().flatten());
+        report.skipped.extend(skipped.into_iter().flat_map(|i| batches[i].iter().copied()));
     }
     report.interrupted = is_cancelled(cancel);
     report
+}
+
+/// Write a manifest through a temporary file, so that its JSON (~25 MB at 100k files) is
+/// never held in memory; in memory only when no temporary file can be made.
+pub async fn put_manifest<S: Store>(
+    store: &S,
+    key: &str,
+    manifest: &NextManifest<'_>,
+    condition: Condition,
+) -> Result<String, StoreError> {
+    let written = tempfile::NamedTempFile::new().and_then(|file| {
+        let mut writer = std::io::BufWriter::new(file);
+        manifest.write_json(&mut writer)?;
+        writer.into_inner().map_err(std::io::IntoInnerError::into_error)
+    });
+    match written {
+        Ok(file) => store.put_bytes_from(key, file.path(), "application/json", condition).await,
+        Err(err) => {
+            tracing::debug!("no temporary file for the manifest ({err}); sending it from memory");
+            store.put_bytes(key, manifest.to_json(), "application/json", condition).await
+        }
+    }
 }
 
 /// One write of the plan: a header update, a server-side copy (falling back to an upload
@@ -408,14 +427,30 @@ mod tests {
         dir
     }
 
-    async fn publish(store: &Arc<MemoryStore>, dir: &Path) -> Report {
+    async fn publish(store: &Arc<MemoryStore>, dir: &Path) -> Outcome {
         let (tx, cancel) = watch::channel(false);
         let report = publish_with(store, dir, &cancel).await;
         drop(tx);
         report
     }
 
-    async fn publish_with(store: &Arc<MemoryStore>, dir: &Path, cancel: &Cancel) -> Report {
+    /// What a test publish did, by key: a [`Report`] borrows the plan, which is gone.
+    #[derive(Debug)]
+    struct Outcome {
+        done: Vec<String>,
+        failed: Vec<String>,
+        skipped: Vec<String>,
+        interrupted: bool,
+        complete: bool,
+    }
+
+    impl Outcome {
+        fn is_complete(&self) -> bool {
+            self.complete
+        }
+    }
+
+    async fn publish_with(store: &Arc<MemoryStore>, dir: &Path, cancel: &Cancel) -> Outcome {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
         let scanned =
             scan(dir, ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None })
@@ -430,7 +465,7 @@ mod tests {
             Remote { manifest: manifest.as_ref(), objects: &objects },
             plan::Options { force: false, exclude: &config.exclude },
         );
-        execute(
+        let report = execute(
             store,
             &plan,
             &scanned.files,
@@ -439,7 +474,15 @@ mod tests {
             cancel,
             &Silent,
         )
-        .await
+        .await;
+        let keys = |actions: &[&Action]| actions.iter().map(|a| a.key.clone()).collect();
+        Outcome {
+            done: keys(&report.done),
+            failed: report.failed.iter().map(|(a, _)| a.key.clone()).collect(),
+            skipped: keys(&report.skipped),
+            interrupted: report.interrupted,
+            complete: report.is_complete(),
+        }
     }
 
     #[tokio::test]
@@ -539,7 +582,7 @@ mod tests {
         store.fail("bad.js");
         let report = publish(&store, second.path()).await;
         assert_eq!(report.failed.len(), 1);
-        let skipped: Vec<_> = report.skipped.iter().map(|a| a.key.as_str()).collect();
+        let skipped: Vec<_> = report.skipped.iter().map(String::as_str).collect();
         assert_eq!(skipped, ["index.html", "old.css"]);
         assert_eq!(store.objects()["index.html"].bytes, b"1", "the old page is still live");
         let manifest = Manifest::parse(&store.objects()[MANIFEST_KEY].bytes).unwrap();
@@ -549,7 +592,7 @@ mod tests {
         store.heal("bad.js");
         let report = publish(&store, second.path()).await;
         assert!(report.is_complete());
-        let redone: Vec<_> = report.done.iter().map(|a| a.key.as_str()).collect();
+        let redone: Vec<_> = report.done.iter().map(String::as_str).collect();
         assert_eq!(redone, ["bad.js", "index.html", "old.css"], "ok.js is not uploaded again");
     }
 }

@@ -264,7 +264,7 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
     .await;
     ctrl_c.abort();
 
-    let counts = Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter());
+    let counts = Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter().copied());
     out.summary(&counts, &location, started.elapsed(), report.is_complete());
 
     // Invalidate what was actually replaced or deleted, even after a partial failure: the
@@ -273,7 +273,7 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
         None => None,
         Some(Err(err)) => Some(Err(anyhow::anyhow!("{err}"))),
         Some(Ok(target)) => {
-            let batch = target.batch(&settings.prefix, &scanned.files, report.done.iter());
+            let batch = target.batch(&settings.prefix, &scanned.files, report.done.iter().copied());
             if batch.paths.is_empty() {
                 None
             } else {
@@ -406,7 +406,7 @@ fn document<'a>(
 ) -> Document<'a> {
     let summary = match report {
         None => plan.counts(),
-        Some(report) => Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter()),
+        Some(report) => Counts::of(plan.files, plan.bytes, plan.unchanged.len(), report.done.iter().copied()),
     };
     Document {
         target: "production",

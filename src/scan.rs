@@ -478,16 +478,24 @@ fn copy_chunked(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<(
     thread_local! {
         static BUFFER_OF_THREAD: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; BUFFER]);
     }
-    BUFFER_OF_THREAD.with_borrow_mut(|buffer| {
-        loop {
-            match reader.read(buffer) {
-                Ok(0) => return Ok(()),
-                Ok(n) => writer.write_all(&buffer[..n])?,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+    // Only the scan's threads keep one: tokio's blocking pool, where uploads are re-hashed,
+    // grows to dozens of threads, and a buffer left on each came to 15 MB at 100k files.
+    if rayon::current_thread_index().is_some() {
+        BUFFER_OF_THREAD.with_borrow_mut(|buffer| copy_with(reader, writer, buffer))
+    } else {
+        copy_with(reader, writer, &mut vec![0u8; BUFFER])
+    }
+}
+
+fn copy_with(reader: &mut impl Read, writer: &mut impl Write, buffer: &mut [u8]) -> io::Result<()> {
+    loop {
+        match reader.read(buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => writer.write_all(&buffer[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -100,12 +100,12 @@ impl Manifest {
         local: &'a [LocalFile],
         old: Option<&'a Manifest>,
         unchanged: &[String],
-        done: &'a HashMap<String, String>,
+        done: &'a HashMap<&str, String>,
     ) -> NextManifest<'a> {
         let old_entry = |key: &str| old.and_then(|m| m.files.get(key));
         let mut files = Vec::with_capacity(local.len());
         for file in local {
-            let etag = done.get(&file.key).map(String::as_str).or_else(|| {
+            let etag = done.get(file.key.as_str()).map(String::as_str).or_else(|| {
                 unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.as_str())
             });
             let entry = match etag {
@@ -170,6 +170,17 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
 impl NextManifest<'_> {
     /// The JSON that is stored: the same bytes a [`Manifest`] with these entries serialises to.
     pub fn to_json(&self) -> Vec<u8> {
+        // Measured first, then written into a buffer of that size: grown by doubling, the
+        // buffer of a 25 MB manifest (100k files) would reach 32 MB.
+        let mut counter = Counter(0);
+        self.write_json(&mut counter).expect("counting cannot fail");
+        let mut bytes = Vec::with_capacity(counter.0);
+        self.write_json(&mut bytes).expect("a Vec cannot fail to grow");
+        bytes
+    }
+
+    /// Write [`NextManifest::to_json`]'s bytes to `writer`.
+    pub fn write_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
         struct Files<'b, 'a>(&'b [(&'a str, EntryRef<'a>)]);
         impl Serialize for Files<'_, '_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -183,14 +194,8 @@ impl NextManifest<'_> {
             files: Files<'b, 'a>,
         }
         let json = Json { format: FORMAT, generator: &generator(), files: Files(&self.files) };
-        // Measured first, then written into a buffer of that size: grown by doubling, the
-        // buffer of a 19 MB manifest (100k files) would reach 32 MB.
-        let mut counter = Counter(0);
-        // Serialising plain strings, numbers and maps cannot fail.
-        serde_json::to_writer(&mut counter, &json).expect("a manifest always serialises");
-        let mut bytes = Vec::with_capacity(counter.0);
-        serde_json::to_writer(&mut bytes, &json).expect("a manifest always serialises");
-        bytes
+        // Plain strings, numbers and maps always serialise: an error is the writer's.
+        serde_json::to_writer(writer, &json).map_err(std::io::Error::from)
     }
 
     /// Whether it records the same objects as `old` (the generator does not count).
@@ -347,9 +352,9 @@ mod tests {
     #[test]
     fn round_trip_and_format_check() {
         let mut done = HashMap::new();
-        done.insert("a.txt".to_string(), "\"e1\"".to_string());
+        done.insert("a.txt", "\"e1\"".to_string());
         let local = [file("a.txt", 1), file("b.txt", 2)];
-        done.insert("b.txt".to_string(), "\"e2\"".to_string());
+        done.insert("b.txt", "\"e2\"".to_string());
         let manifest = Manifest::next(&local, None, &[], &done);
         let parsed = Manifest::parse(&manifest.to_json()).unwrap();
         assert!(manifest.same_files(&parsed));
@@ -360,6 +365,9 @@ mod tests {
             manifest.to_json(),
             "the borrowed and the owned manifest write the same bytes"
         );
+        let mut streamed = Vec::new();
+        manifest.write_json(&mut streamed).unwrap();
+        assert_eq!(streamed, manifest.to_json(), "written to a file, the manifest has the same bytes");
         assert!(!Manifest::next(&local[..1], None, &[], &done).same_files(&parsed));
         let text = String::from_utf8(manifest.to_json()).unwrap();
         assert!(text.contains("\"content_type\":\"text/plain\""), "{text}");
@@ -379,7 +387,7 @@ mod tests {
         }
         let local = [file("a", 1), file("b", 9), file("c", 4), file("new-failed", 5)];
         let mut done = HashMap::new();
-        done.insert("c".to_string(), "new-c".to_string());
+        done.insert("c", "new-c".to_string());
         let next = Manifest::next(&local, Some(&old), &["a".to_string()], &done);
         let etags: Vec<_> = next.files.iter().map(|(k, e)| (*k, e.etag)).collect();
         assert_eq!(etags, [("a", "old-a"), ("b", "old-b"), ("c", "new-c")]);

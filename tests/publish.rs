@@ -87,6 +87,26 @@ fn second_publish_sends_no_writes() {
 }
 
 #[test]
+fn the_manifest_is_written_without_a_temporary_directory_too() {
+    // The manifest goes to S3 through a temporary file; with none to be had, from memory.
+    let bucket = Bucket::new("no-tmp");
+    let site = Site::new(&[("index.html", b"<p>hi</p>"), ("a.css", b"body{}")]);
+    let mut args = vec!["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name];
+    let mut command = command_at(&endpoint(), &args);
+    command.env("TMPDIR", "/nonexistent/skiff-tmp");
+    finish(command.output().unwrap()).success();
+    let manifest = bucket.manifest("");
+    assert_eq!(manifest["files"].as_object().unwrap().len(), 2, "{manifest}");
+    // The same bytes as through a file: the next run sees nothing to do.
+    args.push("--json");
+    let again = publish(&site, &bucket, &["--json"]).success().json();
+    assert_eq!(again["summary"]["unchanged"], 2, "{again}");
+    let mut command = command_at(&endpoint(), &args);
+    command.env("TMPDIR", "/nonexistent/skiff-tmp");
+    assert_eq!(finish(command.output().unwrap()).success().json()["summary"]["unchanged"], 2);
+}
+
+#[test]
 fn same_size_change_with_older_mtime_is_uploaded() {
     let bucket = Bucket::new("same-size");
     let site = Site::new(&[("index.html", b"<p>version A</p>"), ("a.txt", b"aaaa")]);

@@ -191,6 +191,16 @@ pub trait Store: Send + Sync + 'static {
         condition: Condition,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
+    /// [`Store::put_bytes`] for bytes written to a file first (a manifest of 100k files is
+    /// ~25 MB): sent from disk, not held in memory.
+    fn put_bytes_from(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+        condition: Condition,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
     /// Replace an object's headers without sending its bytes, only if it still has
     /// `if_match` as its ETag when given; returns its ETag.
     fn update_headers(

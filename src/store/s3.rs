@@ -254,6 +254,31 @@ impl S3Store {
         }
     }
 
+    /// A small PutObject of skiff's own state, when `condition` holds.
+    async fn put_body(
+        &self,
+        key: &str,
+        body: ByteStream,
+        content_type: &str,
+        condition: Condition,
+    ) -> Result<String, StoreError> {
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .body(body)
+            .content_type(content_type)
+            .cache_control("no-store");
+        request = match condition {
+            Condition::Always => request,
+            Condition::IfMatch(etag) => request.if_match(etag),
+            Condition::IfAbsent => request.if_none_match("*"),
+        };
+        let out = request.send().await.map_err(|e| self.error(&e, Some(key)))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
     async fn abort(&self, full: &str, upload_id: &str) {
         let result =
             self.client.abort_multipart_upload().bucket(&self.bucket).key(full).upload_id(upload_id).send().await;
@@ -360,21 +385,20 @@ impl super::Store for S3Store {
         content_type: &str,
         condition: Condition,
     ) -> Result<String, StoreError> {
-        let mut request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .body(ByteStream::from(bytes))
-            .content_type(content_type)
-            .cache_control("no-store");
-        request = match condition {
-            Condition::Always => request,
-            Condition::IfMatch(etag) => request.if_match(etag),
-            Condition::IfAbsent => request.if_none_match("*"),
-        };
-        let out = request.send().await.map_err(|e| self.error(&e, Some(key)))?;
-        Ok(out.e_tag().unwrap_or_default().to_string())
+        self.put_body(key, ByteStream::from(bytes), content_type, condition).await
+    }
+
+    async fn put_bytes_from(
+        &self,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+        condition: Condition,
+    ) -> Result<String, StoreError> {
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| StoreError::File { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        self.put_body(key, body, content_type, condition).await
     }
 
     async fn update_headers(&self, key: &str, headers: &Headers, if_match: Option<&str>) -> Result<String, StoreError> {
