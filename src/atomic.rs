@@ -129,11 +129,9 @@ impl Site {
     /// A deploy's manifest.
     pub async fn manifest(&self, target: &str, id: &str) -> Result<Option<Manifest>> {
         let key = deploys::manifest_key(target, id);
-        match self.root.get(&key).await? {
+        match self.root.get_manifest(&key).await? {
             None => Ok(None),
-            Some(fetched) => {
-                Ok(Some(Manifest::parse(&fetched.bytes).map_err(|e| anyhow!("{}{key}: {e}", self.root.location()))?))
-            }
+            Some(fetched) => Ok(Some(fetched.manifest.map_err(|e| anyhow!("{}{key}: {e}", self.root.location()))?)),
         }
     }
 

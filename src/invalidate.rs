@@ -11,7 +11,7 @@ use crate::cdn::{Cdn, CdnError, Distribution};
 use crate::config::InvalidateSettings;
 use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
-use crate::state::{MANIFEST_KEY, Manifest};
+use crate::state::MANIFEST_KEY;
 use crate::store::{S3Store, Store};
 use crate::{aws, output};
 
@@ -196,7 +196,7 @@ async fn site_paths(
         return Vec::new();
     };
     let store = S3Store::new(aws::s3_client(shared), bucket, prefix, u64::MAX);
-    match store.get(MANIFEST_KEY).await.map(|fetched| fetched.map(|f| Manifest::parse(&f.bytes))) {
+    match store.get_manifest(MANIFEST_KEY).await.map(|fetched| fetched.map(|f| f.manifest)) {
         Ok(Some(Ok(manifest))) => {
             manifest.files.keys().flat_map(|key| mapping.paths(&format!("{prefix}{key}"))).collect()
         }

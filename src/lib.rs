@@ -48,7 +48,7 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let config = config::Config::load(&cli.global)?;
             let settings = config.publish_settings(&args, &cli.global)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
-            publish::publish(&settings, &out).await
+            Box::pin(publish::publish(&settings, &out)).await
         }
         cli::Command::Invalidate(args) => {
             let config = config::Config::load(&cli.global)?;

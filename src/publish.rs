@@ -46,7 +46,7 @@ pub(crate) fn start_scan(
         let mut scanned =
             scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref() })?;
         if let Some(cache) = cache {
-            cache.save(std::mem::take(&mut scanned.stamps));
+            cache.save(&std::mem::take(&mut scanned.stamps));
         }
         Ok(scanned)
     })
@@ -57,7 +57,7 @@ enum Prefetch {
     /// Not read yet.
     Unread,
     /// Read: there is one, or there is none.
-    Read(Option<crate::store::Fetched>),
+    Read(Option<crate::store::FetchedManifest>),
 }
 
 /// What the bucket holds.
@@ -84,7 +84,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
             // for (a no-op publish stays at one GET and one LIST).
             let shared = aws::sdk_config(&settings.aws).await;
             let root = S3Store::new(aws::s3_client(&shared), &settings.bucket, "", settings.multipart_threshold);
-            match root.get(MANIFEST_KEY).await {
+            match root.get_manifest(MANIFEST_KEY).await {
                 Ok(Some(manifest)) => {
                     prefetched = Prefetch::Read(Some(manifest));
                     None
@@ -338,7 +338,7 @@ async fn read_remote(store: &S3Store, prefetched: Prefetch, out: &Output) -> Res
         async {
             match prefetched {
                 Prefetch::Read(fetched) => Ok(fetched),
-                Prefetch::Unread => store.get(MANIFEST_KEY).await,
+                Prefetch::Unread => store.get_manifest(MANIFEST_KEY).await,
             }
         },
         store.list()
@@ -347,7 +347,7 @@ async fn read_remote(store: &S3Store, prefetched: Prefetch, out: &Output) -> Res
     objects.retain(|key, _| !key::is_state(key));
     let fetched = manifest?;
     let manifest_condition = fetched.as_ref().map_or(Condition::IfAbsent, |f| Condition::IfMatch(f.etag.clone()));
-    let (manifest, too_new) = match fetched.map(|f| Manifest::parse(&f.bytes)) {
+    let (manifest, too_new) = match fetched.map(|f| f.manifest) {
         None => (None, None),
         Some(Ok(manifest)) => (Some(manifest), None),
         Some(Err(err @ ManifestError::TooNew(_))) => (None, Some(err)),

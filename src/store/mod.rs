@@ -164,6 +164,15 @@ pub struct Fetched {
     pub etag: String,
 }
 
+/// A manifest read from the bucket: parsed (or why it could not be), and its ETag.
+#[derive(Debug)]
+pub struct FetchedManifest {
+    /// The manifest, or why it cannot be used.
+    pub manifest: Result<crate::state::Manifest, crate::state::ManifestError>,
+    /// Its ETag, as S3 quotes it.
+    pub etag: String,
+}
+
 /// Per-key result of a batch delete.
 pub type DeleteResults = Vec<(String, Result<(), StoreError>)>;
 
@@ -174,6 +183,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// An object's bytes and ETag, or `None` when it does not exist.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Fetched>, StoreError>> + Send;
+
+    /// A manifest ([`crate::state::Manifest`]), or `None` when there is no such object.
+    fn get_manifest(&self, key: &str) -> impl Future<Output = Result<Option<FetchedManifest>, StoreError>> + Send {
+        async move {
+            let fetched = self.get(key).await?;
+            Ok(fetched.map(|f| FetchedManifest { manifest: crate::state::Manifest::parse(&f.bytes), etag: f.etag }))
+        }
+    }
 
     /// Every object under the prefix, keys relative to it.
     fn list(&self) -> impl Future<Output = Result<BTreeMap<String, RemoteObject>, StoreError>> + Send;
