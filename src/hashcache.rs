@@ -4,9 +4,9 @@
 //! every byte. Files touched in the last two seconds are never cached (their time stamp may
 //! not change on the next write within the file system's resolution).
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -45,19 +45,54 @@ impl Stamp {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Entry {
     stamp: Stamp,
     sha256: Digest,
 }
 
-/// The cached hashes of one site directory.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// The cached hashes of one site directory. A file the scan finds as cached is marked as
+/// seen rather than copied: a no-op at 100k files keeps one list of entries, not two.
+#[derive(Debug, Default)]
 pub struct HashCache {
-    format: u32,
-    entries: HashMap<PathBuf, Entry>,
-    #[serde(skip)]
+    /// Path → entry, sorted by path.
+    entries: Vec<(PathBuf, Entry)>,
+    /// Per entry: the scan found it unchanged.
+    seen: Vec<AtomicBool>,
     file: PathBuf,
+}
+
+/// The cache file: `{"format": 1, "entries": {path: {"stamp": …, "sha256": …}}}`.
+#[derive(Serialize, Deserialize)]
+struct CacheFile<E> {
+    format: u32,
+    entries: E,
+}
+
+/// Entries as a JSON map, read into a sorted Vec.
+struct Entries(Vec<(PathBuf, Entry)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of paths to entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry::<PathBuf, Entry>()? {
+                    entries.push(pair);
+                }
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries.dedup_by(|a, b| a.0 == b.0);
+                entries.shrink_to_fit();
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Now, in nanoseconds since the epoch.
@@ -83,59 +118,89 @@ impl HashCache {
         let canonical = site_dir.canonicalize().unwrap_or_else(|_| site_dir.to_path_buf());
         let name = format!("hashes-{}.json", &Digest::of(canonical.as_os_str().as_encoded_bytes()).to_hex()[..16]);
         let Some(file) = cache_dir().map(|dir| dir.join(name)) else { return Self::default() };
-        let mut cache: Self = std::fs::read(&file)
+        Self::from_file(file)
+    }
+
+    /// The cache kept in `file`.
+    fn from_file(file: PathBuf) -> Self {
+        let entries = std::fs::read(&file)
             .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .filter(|c: &Self| c.format == FORMAT)
+            .and_then(|bytes| serde_json::from_slice::<CacheFile<Entries>>(&bytes).ok())
+            .filter(|c| c.format == FORMAT)
+            .map(|c| c.entries.0)
             .unwrap_or_default();
-        cache.format = FORMAT;
-        cache.file = file;
-        cache
+        let seen = entries.iter().map(|_| AtomicBool::new(false)).collect();
+        Self { entries, seen, file }
     }
 
-    /// The hash of `path` if its stamp is as cached.
+    /// The hash of `path` if its stamp is as cached; the entry is then kept by [`Self::save`].
     pub fn lookup(&self, path: &Path, stamp: Stamp) -> Option<Digest> {
-        self.entries.get(path).filter(|e| e.stamp == stamp).map(|e| e.sha256)
+        let i = self.entries.binary_search_by(|(p, _)| p.as_path().cmp(path)).ok()?;
+        let entry = &self.entries[i].1;
+        (entry.stamp == stamp).then(|| {
+            self.seen[i].store(true, Ordering::Relaxed);
+            entry.sha256
+        })
     }
 
-    /// Replace the entries with these (the files of this scan) and write the cache; failing
-    /// to write it only costs the next run some reading. The file is written from `seen`
-    /// itself: a second map of 100k paths would be ~25 MB more.
-    pub fn save(mut self, seen: &[(PathBuf, Stamp, Digest)]) {
-        /// The file's JSON: the same shape as [`HashCache`] serialises to.
-        struct Fresh<'a>(&'a [(PathBuf, Stamp, Digest)]);
-        impl Serialize for Fresh<'_> {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                #[derive(Serialize)]
-                struct EntryRef<'b> {
-                    stamp: &'b Stamp,
-                    sha256: &'b Digest,
-                }
-                serializer.collect_map(self.0.iter().map(|(path, stamp, sha256)| (path, EntryRef { stamp, sha256 })))
-            }
+    /// Keep the entries the scan found unchanged, add `fresh` (the files it hashed), drop
+    /// the rest, and write the cache; failing to write it only costs the next run some
+    /// reading. Nothing is written when nothing changed.
+    pub fn save(self, fresh: &mut [(PathBuf, Stamp, Digest)]) {
+        /// Both lists, merged in path order, as the file's map.
+        struct Merged<'a> {
+            kept: &'a [(PathBuf, Entry)],
+            seen: &'a [AtomicBool],
+            fresh: &'a [(PathBuf, Stamp, Digest)],
         }
-        #[derive(Serialize)]
-        struct File<'a> {
-            format: u32,
-            entries: Fresh<'a>,
+        impl Serialize for Merged<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let kept = self
+                    .kept
+                    .iter()
+                    .zip(self.seen)
+                    .filter(|(_, seen)| seen.load(Ordering::Relaxed))
+                    .map(|((path, entry), _)| (path, *entry));
+                let fresh =
+                    self.fresh.iter().map(|(path, stamp, sha256)| (path, Entry { stamp: *stamp, sha256: *sha256 }));
+                let (mut kept, mut fresh) = (kept.peekable(), fresh.peekable());
+                let mut map = serializer.serialize_map(None)?;
+                loop {
+                    let next = match (kept.peek(), fresh.peek()) {
+                        (Some(k), Some(f)) if f.0 <= k.0 => {
+                            // A path both kept and fresh cannot happen (a hit is not hashed);
+                            // if it did, the fresh one wins.
+                            if f.0 == k.0 {
+                                kept.next();
+                            }
+                            fresh.next()
+                        }
+                        (Some(_), _) => kept.next(),
+                        (None, Some(_)) => fresh.next(),
+                        (None, None) => break,
+                    };
+                    if let Some((path, entry)) = next {
+                        serde::ser::SerializeMap::serialize_entry(&mut map, path, &entry)?;
+                    }
+                }
+                serde::ser::SerializeMap::end(map)
+            }
         }
         if self.file.as_os_str().is_empty() {
             return;
         }
-        let unchanged = seen.len() == self.entries.len()
-            && seen.iter().all(|(p, stamp, sha256)| {
-                self.entries.get(p).is_some_and(|o| o.stamp == *stamp && o.sha256 == *sha256)
-            });
-        if unchanged {
+        let kept = self.seen.iter().filter(|s| s.load(Ordering::Relaxed)).count();
+        if fresh.is_empty() && kept == self.entries.len() {
             return;
         }
-        self.entries = HashMap::new();
+        fresh.sort_by(|a, b| a.0.cmp(&b.0));
+        let merged = Merged { kept: &self.entries, seen: &self.seen, fresh: &*fresh };
         let written = (|| -> std::io::Result<()> {
             let dir = self.file.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
             let temp = tempfile::NamedTempFile::new_in(dir)?;
             let mut writer = std::io::BufWriter::new(temp.as_file());
-            serde_json::to_writer(&mut writer, &File { format: FORMAT, entries: Fresh(seen) })?;
+            serde_json::to_writer(&mut writer, &CacheFile { format: FORMAT, entries: merged })?;
             writer.flush()?;
             drop(writer);
             temp.persist(&self.file).map_err(|e| e.error)?;
@@ -160,27 +225,43 @@ mod tests {
         assert_eq!(Stamp::of(&meta, now_ns()), None, "too fresh to cache");
         let later = now_ns() + 10 * SETTLE_NANOS;
         let stamp = Stamp::of(&meta, later).unwrap();
-        let mut cache = HashCache::default();
-        cache.entries.insert(file.clone(), Entry { stamp, sha256: Digest([7; 32]) });
-        assert_eq!(cache.lookup(&file, stamp), Some(Digest([7; 32])));
+        let cache = HashCache {
+            entries: vec![(file.clone(), Entry { stamp, sha256: Digest([7; 32]) })],
+            seen: vec![AtomicBool::new(false)],
+            file: PathBuf::new(),
+        };
         assert_eq!(cache.lookup(&file, Stamp { size: 2, ..stamp }), None);
         assert_eq!(cache.lookup(&file, Stamp { mtime_ns: stamp.mtime_ns + 1, ..stamp }), None);
         assert_eq!(cache.lookup(&file, Stamp { inode: stamp.inode + 1, ..stamp }), None);
+        assert!(!cache.seen[0].load(Ordering::Relaxed), "a miss is not kept");
+        assert_eq!(cache.lookup(&file, stamp), Some(Digest([7; 32])));
+        assert!(cache.seen[0].load(Ordering::Relaxed));
     }
 
     #[test]
-    fn what_is_saved_is_what_is_loaded() {
-        let site = tempfile::tempdir().unwrap();
-        let mut cache = HashCache::load(site.path());
+    fn a_save_keeps_what_was_seen_adds_what_was_hashed_and_drops_the_rest() {
         let home = tempfile::tempdir().unwrap();
-        cache.file = home.path().join("hashes.json");
-        let stamp = Stamp { size: 3, mtime_ns: 1_700_000_000_000_000_000, inode: 42 };
-        let path = site.path().join("a b/ü.css");
-        cache.save(&[(path.clone(), stamp, Digest([5; 32]))]);
-        let bytes = std::fs::read(home.path().join("hashes.json")).unwrap();
-        let loaded: HashCache = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(loaded.format, FORMAT);
-        assert_eq!(loaded.lookup(&path, stamp), Some(Digest([5; 32])));
-        assert_eq!(loaded.entries.len(), 1);
+        let file = home.path().join("hashes.json");
+        let stamp = |n: u64| Stamp { size: n, mtime_ns: 1_700_000_000_000_000_000, inode: n };
+        let (a, b, c) = (PathBuf::from("/site/a b/ü.css"), PathBuf::from("/site/b.js"), PathBuf::from("/site/c.png"));
+        HashCache::from_file(file.clone())
+            .save(&mut [(c.clone(), stamp(3), Digest([3; 32])), (a.clone(), stamp(1), Digest([1; 32]))]);
+        let first = HashCache::from_file(file.clone());
+        assert_eq!(first.entries.len(), 2);
+        assert_eq!(first.lookup(&a, stamp(1)), Some(Digest([1; 32])), "a is seen; c is not");
+        first.save(&mut [(b.clone(), stamp(2), Digest([2; 32]))]);
+        let second = HashCache::from_file(file.clone());
+        let paths: Vec<_> = second.entries.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(paths, [a.clone(), b.clone()], "c was not in the scan: dropped");
+        assert_eq!(second.lookup(&b, stamp(2)), Some(Digest([2; 32])));
+        assert_eq!(second.lookup(&a, stamp(1)), Some(Digest([1; 32])));
+        let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+        second.save(&mut []);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            written,
+            "all seen, nothing new: not written"
+        );
+        assert_eq!(HashCache::from_file(file).entries.len(), 2);
     }
 }

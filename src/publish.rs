@@ -46,7 +46,7 @@ pub(crate) fn start_scan(
         let mut scanned =
             scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref() })?;
         if let Some(cache) = cache {
-            cache.save(&std::mem::take(&mut scanned.stamps));
+            cache.save(&mut std::mem::take(&mut scanned.stamps));
         }
         Ok(scanned)
     })

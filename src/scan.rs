@@ -140,7 +140,7 @@ pub struct Scan {
     pub warnings: Vec<String>,
     /// Holds the gzip-compressed copies until the upload is done.
     _gzip_dir: Option<tempfile::TempDir>,
-    /// With a hash cache: what to remember for the next scan.
+    /// With a hash cache: the files it did not vouch for, hashed, to remember next time.
     pub stamps: Vec<(PathBuf, crate::hashcache::Stamp, Digest)>,
 }
 
@@ -407,8 +407,10 @@ fn hash_one(
         Ok(hashed) => hashed,
         Err(e) => return Err(Some((source, format!("cannot read it: {e}")))),
     };
-    // A file that changed size while it was read is not remembered.
-    let stamp = stamp.filter(|s| s.size == size);
+    // A file that changed size while it was read is not remembered; one the cache vouched
+    // for is marked there as seen.
+    let hit = cached.is_some();
+    let stamp = stamp.filter(|s| !hit && s.size == size);
     let content_type = rules.content_type.unwrap_or_else(|| mime::content_type(&key));
     let file = LocalFile {
         gzipped: gz_path,
