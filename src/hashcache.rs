@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::scan::Digest;
+use crate::state::SortedMap;
 
 /// The cache file format.
 const FORMAT: u32 = 1;
@@ -69,32 +70,6 @@ struct CacheFile<E> {
     entries: E,
 }
 
-/// Entries as a JSON map, read into a sorted Vec.
-struct Entries(Vec<(PathBuf, Entry)>);
-
-impl<'de> Deserialize<'de> for Entries {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Entries;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of paths to entries")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(pair) = map.next_entry::<PathBuf, Entry>()? {
-                    entries.push(pair);
-                }
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                entries.dedup_by(|a, b| a.0 == b.0);
-                entries.shrink_to_fit();
-                Ok(Entries(entries))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
-}
-
 /// Now, in nanoseconds since the epoch.
 pub fn now_ns() -> i128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(0))
@@ -125,7 +100,7 @@ impl HashCache {
     fn from_file(file: PathBuf) -> Self {
         let entries = std::fs::read(&file)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<CacheFile<Entries>>(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<CacheFile<SortedMap<PathBuf, Entry>>>(&bytes).ok())
             .filter(|c| c.format == FORMAT)
             .map(|c| c.entries.0)
             .unwrap_or_default();

@@ -102,29 +102,39 @@ impl Serialize for Files {
 
 impl<'de> Deserialize<'de> for Files {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Files;
+        SortedMap::deserialize(deserializer).map(|map| Files(map.0))
+    }
+}
+
+/// A JSON map read into a Vec sorted by key, with no tree or table beside it. Writers put
+/// keys in order, so usually nothing moves; otherwise the pairs are sorted, and of a key
+/// given twice the last counts (as in a map).
+#[derive(Debug)]
+pub(crate) struct SortedMap<K, V>(pub Vec<(K, V)>);
+
+impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for SortedMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<K, V> {
+            type Value = SortedMap<K, V>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of keys to entries")
+                f.write_str("a map")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Files, A::Error> {
-                let mut files = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(pair) = map.next_entry::<String, Entry>()? {
-                    files.push(pair);
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs: Vec<(K, V)> = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
                 }
-                // skiff writes keys in order; anything else is put in order, and of a key
-                // given twice the last one counts (as in a map).
-                if !files.windows(2).all(|w| w[0].0 < w[1].0) {
-                    files.reverse();
-                    files.sort_by(|a, b| a.0.cmp(&b.0));
-                    files.dedup_by(|later, earlier| later.0 == earlier.0);
+                if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+                    pairs.reverse();
+                    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                    pairs.dedup_by(|later, earlier| later.0 == earlier.0);
                 }
-                files.shrink_to_fit();
-                Ok(Files(files))
+                pairs.shrink_to_fit();
+                Ok(SortedMap(pairs))
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
