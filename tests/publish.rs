@@ -107,6 +107,28 @@ fn the_manifest_is_written_without_a_temporary_directory_too() {
 }
 
 #[test]
+fn a_manifest_cut_off_while_downloading_is_a_connection_error_and_nothing_is_written() {
+    let bucket = Bucket::new("manifest-cut");
+    let pages: Vec<(String, Vec<u8>)> =
+        (0..40).map(|i| (format!("p{i}.html"), format!("<p>{i}</p>").into_bytes())).collect();
+    let files: Vec<(&str, &[u8])> = pages.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&files);
+    publish(&site, &bucket, &[]).success();
+    site.write("p7.html", b"<p>seven</p>");
+    let before = bucket.objects();
+    let proxy = Proxy::start(&endpoint());
+    // Both reads of the manifest (the mode check, then the publish's own) are cut short.
+    proxy.truncate_next("GET", ".skiff/manifest.json", 2);
+    let run = publish_via(&proxy, &site, &bucket, &[]).failure(1, &[".skiff/manifest.json", "could not reach S3"]);
+    assert!(!run.stderr.contains("not valid"), "a cut-off download is not a broken manifest:\n{}", run.stderr);
+    assert_eq!(proxy.writes(), [], "nothing is written on a half-read manifest");
+    assert_eq!(bucket.objects(), before);
+    // Once the network is back, the change goes out alone.
+    let again = publish_via(&proxy, &site, &bucket, &["--json"]).success().json();
+    assert_eq!(again["summary"]["uploaded"], 1, "{again}");
+}
+
+#[test]
 fn same_size_change_with_older_mtime_is_uploaded() {
     let bucket = Bucket::new("same-size");
     let site = Site::new(&[("index.html", b"<p>version A</p>"), ("a.txt", b"aaaa")]);

@@ -384,7 +384,7 @@ impl super::Store for S3Store {
             (Err(err), _) => Err(StoreError::Connection {
                 bucket: self.bucket.clone(),
                 key: Some(self.full(key)),
-                message: err.to_string(),
+                message: causes(&err),
             }),
             (Ok(()), Ok(manifest)) => Ok(Some(FetchedManifest { manifest, etag })),
             (Ok(()), Err(join)) => Err(StoreError::Other {
@@ -552,6 +552,21 @@ impl S3Store {
         }
         Ok(keys.iter().map(|k| (k.clone(), failed.remove(k).map_or(Ok(()), Err))).collect())
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The chunks of a response body, as a [`std::io::Read`] for a blocking thread.

@@ -56,6 +56,9 @@ pub enum Kind {
     Latency,
 }
 
+/// The status of a [`Fault`] that forwards the request and truncates the response.
+const TRUNCATE: u16 = 0;
+
 const KINDS: [Kind; 6] =
     [Kind::InternalError, Kind::SlowDown, Kind::ResetBefore, Kind::ResetAfter, Kind::Truncated, Kind::Latency];
 
@@ -151,6 +154,12 @@ impl Proxy {
             status,
             body: body.into(),
         });
+    }
+
+    /// Forward the next `count` matching requests, then cut each response off half way
+    /// through its body.
+    pub fn truncate_next(&self, method: &str, target_contains: &str, count: usize) {
+        self.fail_next(method, target_contains, count, TRUNCATE, "");
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -256,7 +265,8 @@ fn serve(
             method: method.clone(),
             target: target.clone(),
         });
-        if let Some(fault) = take_fault(faults, &method, &target) {
+        let fault = take_fault(faults, &method, &target);
+        if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
             let answer = format!(
                 "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
                 fault.status,
@@ -266,7 +276,9 @@ fn serve(
             writer.write_all(answer.as_bytes())?;
             continue;
         }
-        let injected = if target.starts_with("/moto-api") || target.starts_with("/__double") {
+        let injected = if fault.is_some() {
+            Some(Kind::Truncated)
+        } else if target.starts_with("/moto-api") || target.starts_with("/__double") {
             None
         } else {
             chaos.lock().unwrap().as_mut().and_then(Chaos::decide)
