@@ -106,7 +106,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> =
@@ -171,20 +171,18 @@ fn check_conditions(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
 ) -> S3Result<()> {
-    if let Some(condition) = if_none_match {
-        if current.is_some() && condition.is_any() {
-            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
-        }
+    if let Some(condition) = if_none_match
+        && current.is_some()
+        && condition.is_any()
+    {
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
     }
     if let Some(condition) = if_match {
         let Some(current) = current else { return Err(s3_error!(NoSuchKey)) };
-        if let Some(etag) = condition.as_etag() {
-            if etag.value() != current.etag {
-                return Err(s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                ));
-            }
+        if let Some(etag) = condition.as_etag()
+            && etag.value() != current.etag
+        {
+            return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
         }
     }
     Ok(())
@@ -242,10 +240,10 @@ impl Store {
             }
             let folded =
                 delimiter.and_then(|d| key[prefix.len()..].find(d).map(|i| &key[..prefix.len() + i + d.len()]));
-            if let Some(common) = folded {
-                if page.prefixes.last().map(String::as_str) == Some(common) || after.is_some_and(|a| a == common) {
-                    continue;
-                }
+            if let Some(common) = folded
+                && (page.prefixes.last().map(String::as_str) == Some(common) || after.is_some_and(|a| a == common))
+            {
+                continue;
             }
             if page.objects.len() + page.prefixes.len() == max {
                 page.truncated = true;
@@ -366,15 +364,15 @@ impl S3 for Store {
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let obj = self.get(&input.bucket, &input.key)?;
-        if let Some(condition) = &input.if_match {
-            if condition.as_etag().is_some_and(|e| e.value() != obj.etag) {
-                return Err(s3_error!(PreconditionFailed));
-            }
+        if let Some(condition) = &input.if_match
+            && condition.as_etag().is_some_and(|e| e.value() != obj.etag)
+        {
+            return Err(s3_error!(PreconditionFailed));
         }
-        if let Some(condition) = &input.if_none_match {
-            if condition.is_any() || condition.as_etag().is_some_and(|e| e.value() == obj.etag) {
-                return Err(s3_error!(NotModified));
-            }
+        if let Some(condition) = &input.if_none_match
+            && (condition.is_any() || condition.as_etag().is_some_and(|e| e.value() == obj.etag))
+        {
+            return Err(s3_error!(NotModified));
         }
         let len = obj.data.len() as u64;
         let (body, content_range) = match &input.range {
@@ -398,10 +396,10 @@ impl S3 for Store {
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let obj = self.get(&input.bucket, &input.key)?;
-        if let Some(condition) = &input.if_match {
-            if condition.as_etag().is_some_and(|e| e.value() != obj.etag) {
-                return Err(s3_error!(PreconditionFailed));
-            }
+        if let Some(condition) = &input.if_match
+            && condition.as_etag().is_some_and(|e| e.value() != obj.etag)
+        {
+            return Err(s3_error!(PreconditionFailed));
         }
         let output = object_answer!(HeadObjectOutput, &obj, obj.data.len(), {});
         Ok(S3Response::new(output))
@@ -429,16 +427,16 @@ impl S3 for Store {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in input.delete.objects {
-            if let Some(etag) = &object.e_tag {
-                if b.objects.get(&object.key).is_some_and(|o| etag.value() != o.etag) {
-                    errors.push(Error {
-                        key: Some(object.key),
-                        code: Some("PreconditionFailed".into()),
-                        message: Some("At least one of the pre-conditions you specified did not hold".into()),
-                        ..Default::default()
-                    });
-                    continue;
-                }
+            if let Some(etag) = &object.e_tag
+                && b.objects.get(&object.key).is_some_and(|o| etag.value() != o.etag)
+            {
+                errors.push(Error {
+                    key: Some(object.key),
+                    code: Some("PreconditionFailed".into()),
+                    message: Some("At least one of the pre-conditions you specified did not hold".into()),
+                    ..Default::default()
+                });
+                continue;
             }
             b.objects.remove(&object.key);
             if !quiet {
@@ -459,10 +457,10 @@ impl S3 for Store {
             return Err(s3_error!(NotImplemented));
         };
         let src = self.get(src_bucket, src_key)?;
-        if let Some(condition) = &input.copy_source_if_match {
-            if condition.as_etag().is_some_and(|e| e.value() != src.etag) {
-                return Err(s3_error!(PreconditionFailed));
-            }
+        if let Some(condition) = &input.copy_source_if_match
+            && condition.as_etag().is_some_and(|e| e.value() != src.etag)
+        {
+            return Err(s3_error!(PreconditionFailed));
         }
         let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let attrs = if replace { attrs_of!(input) } else { src.attrs.clone() };
