@@ -326,10 +326,11 @@ async fn write_one<S: Store>(store: &S, action: &Action, file: &LocalFile) -> Re
         }
         Op::Upload | Op::Delete => {}
     }
+    let (path, source) = (file.upload_path(), file.source());
     let upload = Upload {
         key: &file.key,
-        path: file.upload_path(),
-        source: &file.source,
+        path: &path,
+        source: &source,
         size: file.size,
         sha256: file.sha256,
         headers: &file.headers,

@@ -350,12 +350,13 @@ mod tests {
     use super::*;
     use crate::scan::{Digest, Headers};
     use crate::state::Entry;
-    use std::path::PathBuf;
+    use std::path::Path;
 
     fn file(key: &str, byte: u8, cache: Option<&str>) -> LocalFile {
         LocalFile {
             key: key.into(),
-            source: PathBuf::from(key),
+            dir: std::sync::Arc::from(Path::new("")),
+            relative: None,
             gzipped: None,
             size: 10,
             sha256: Digest([byte; 32]),

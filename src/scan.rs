@@ -89,8 +89,11 @@ pub struct Headers {
 pub struct LocalFile {
     /// The key relative to the prefix, e.g. `docs/index.html`.
     pub key: String,
-    /// The file in the site directory.
-    pub source: PathBuf,
+    /// The site directory, shared by every file.
+    pub dir: std::sync::Arc<Path>,
+    /// The file's path in `dir` when it is not the key (a name that NFC normalisation
+    /// changed). Not stored otherwise: at 100k files, full paths came to ~11 MB.
+    pub relative: Option<Box<Path>>,
     /// The gzip-compressed copy to upload instead of `source` (in a temporary directory),
     /// when a rule compresses the file.
     pub gzipped: Option<PathBuf>,
@@ -103,9 +106,14 @@ pub struct LocalFile {
 }
 
 impl LocalFile {
-    /// The bytes to upload: `source`, or its gzip-compressed copy.
-    pub fn upload_path(&self) -> &Path {
-        self.gzipped.as_deref().unwrap_or(&self.source)
+    /// The file in the site directory.
+    pub fn source(&self) -> PathBuf {
+        self.dir.join(self.relative.as_deref().unwrap_or_else(|| Path::new(&self.key)))
+    }
+
+    /// The bytes to upload: [`Self::source`], or its gzip-compressed copy.
+    pub fn upload_path(&self) -> PathBuf {
+        self.gzipped.clone().unwrap_or_else(|| self.source())
     }
 
     /// HTML pages go live after the assets they reference.
@@ -262,6 +270,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     let read_problems = std::sync::Mutex::new(Vec::new());
     let stamps = std::sync::Mutex::new(Vec::new());
     let mut found = 0usize;
+    let dir: std::sync::Arc<Path> = std::sync::Arc::from(root);
     rayon::scope(|scope| {
         for entry in walker {
             let entry = match entry {
@@ -303,11 +312,11 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             let index = found;
             found += 1;
             let source = entry.into_path();
-            let (files, read_problems, stamps, gzip_dir) = (&files, &read_problems, &stamps, &gzip_dir);
-            scope.spawn(move |_| match hash_one(index, key, source, options, now, gzip_dir) {
+            let (files, read_problems, stamps, gzip_dir, dir) = (&files, &read_problems, &stamps, &gzip_dir, &dir);
+            scope.spawn(move |_| match hash_one(index, key, source, dir, options, now, gzip_dir) {
                 Ok((file, stamp)) => {
                     if let Some(stamp) = stamp {
-                        stamps.lock().unwrap().push((file.source.clone(), stamp, file.sha256));
+                        stamps.lock().unwrap().push((file.source(), stamp, file.sha256));
                     }
                     files.lock().unwrap().push(file);
                 }
@@ -319,15 +328,15 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     problems.extend(escapes);
     problems.extend(read_problems.into_inner().unwrap());
     let mut files: Vec<LocalFile> = files.into_inner().unwrap();
-    files.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.source.cmp(&b.source)));
+    files.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.source().cmp(&b.source())));
     for pair in files.windows(2) {
         if pair[0].key == pair[1].key {
             problems.push((
-                pair[1].source.clone(),
+                pair[1].source(),
                 format!(
                     "has the same key `{}` as `{}` once Unicode-normalised (NFC): rename one",
                     pair[1].key,
-                    pair[0].source.display()
+                    pair[0].source().display()
                 ),
             ));
         }
@@ -375,6 +384,7 @@ fn hash_one(
     index: usize,
     key: String,
     source: PathBuf,
+    dir: &std::sync::Arc<Path>,
     options: ScanOptions<'_>,
     now: i128,
     gzip_dir: &std::sync::OnceLock<io::Result<tempfile::TempDir>>,
@@ -412,10 +422,16 @@ fn hash_one(
     let hit = cached.is_some();
     let stamp = stamp.filter(|s| !hit && s.size == size);
     let content_type = rules.content_type.unwrap_or_else(|| mime::content_type(&key));
+    let relative = match source.strip_prefix(dir) {
+        Ok(relative) if relative == Path::new(&key) => None,
+        Ok(relative) => Some(relative.into()),
+        Err(_) => Some(source.as_path().into()),
+    };
     let file = LocalFile {
         gzipped: gz_path,
         key,
-        source,
+        dir: std::sync::Arc::clone(dir),
+        relative,
         size,
         sha256,
         headers: Headers {
@@ -549,7 +565,7 @@ mod tests {
         let file = &first.files[0];
         assert_eq!(file.headers.content_encoding.as_deref(), Some("gzip"));
         assert!(file.size < 2000);
-        assert_ne!(file.upload_path(), file.source);
+        assert_ne!(file.upload_path(), file.source());
         assert_eq!(file.sha256, second.files[0].sha256);
         let mut plain = String::new();
         flate2::read::GzDecoder::new(File::open(file.upload_path()).unwrap()).read_to_string(&mut plain).unwrap();
@@ -600,6 +616,20 @@ mod tests {
             write(dir.path(), path, b"{}");
             let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
             assert!(err.contains(".skiff/") && err.contains(path), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_file_keeps_its_path_only_where_the_key_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a/plain.html", b"p");
+        write(dir.path(), "cafe\u{301}.html", b"decomposed");
+        let scanned = scan(dir.path(), options_for(&config(""))).unwrap();
+        let keys: Vec<_> = scanned.files.iter().map(|f| (f.key.as_str(), f.relative.is_some())).collect();
+        assert_eq!(keys, [("a/plain.html", false), ("caf\u{e9}.html", true)]);
+        for file in &scanned.files {
+            assert!(file.source().is_file(), "{}", file.source().display());
+            assert!(file.source().starts_with(dir.path()));
         }
     }
 

@@ -476,12 +476,13 @@ mod tests {
     }
 
     use super::*;
-    use std::path::PathBuf;
+    use std::path::Path;
 
     fn file(key: &str, byte: u8) -> LocalFile {
         LocalFile {
             key: key.to_string(),
-            source: PathBuf::from(key),
+            dir: std::sync::Arc::from(Path::new("")),
+            relative: None,
             gzipped: None,
             size: 1,
             sha256: Digest([byte; 32]),
