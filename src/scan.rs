@@ -205,9 +205,10 @@ fn format_problems(problems: &[(PathBuf, String)]) -> String {
     out
 }
 
-/// One file scanned (with its cache stamp), or why it cannot be published (`None`: the gzip
-/// directory could not be made, which the caller reports once).
-type Hashed = Result<(LocalFile, Option<crate::hashcache::Stamp>), Option<(PathBuf, String)>>;
+/// One file scanned (with its path and cache stamp when the cache should learn it), or why it
+/// cannot be published (`None`: the gzip directory could not be made, which the caller
+/// reports once).
+type Hashed = Result<(LocalFile, Option<(PathBuf, crate::hashcache::Stamp)>), Option<(PathBuf, String)>>;
 
 /// Walk `root`, apply excludes and rules, hash every file in parallel.
 pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
@@ -314,9 +315,9 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             let source = entry.into_path();
             let (files, read_problems, stamps, gzip_dir, dir) = (&files, &read_problems, &stamps, &gzip_dir, &dir);
             scope.spawn(move |_| match hash_one(index, key, source, dir, options, now, gzip_dir) {
-                Ok((file, stamp)) => {
-                    if let Some(stamp) = stamp {
-                        stamps.lock().unwrap().push((file.source(), stamp, file.sha256));
+                Ok((file, learned)) => {
+                    if let Some((path, stamp)) = learned {
+                        stamps.lock().unwrap().push((path, stamp, file.sha256));
                     }
                     files.lock().unwrap().push(file);
                 }
@@ -440,7 +441,7 @@ fn hash_one(
             content_encoding: rules.gzip.then(|| "gzip".to_string()),
         },
     };
-    Ok((file, stamp))
+    Ok((file, stamp.map(|stamp| (source, stamp))))
 }
 
 fn problem(root: &Path, path: &Path, what: String) -> ScanError {

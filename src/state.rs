@@ -13,8 +13,9 @@ pub const MANIFEST_KEY: &str = ".skiff/manifest.json";
 /// The manifest format this version writes and reads.
 pub const FORMAT: u32 = 1;
 
-/// What skiff stored under a prefix, as of its last publish.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What skiff stored under a prefix, as of its last publish. Read with
+/// [`Manifest::parse`] or [`Manifest::from_reader`], which check the format first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
     /// Format version; a newer one is refused rather than misread.
     pub format: u32,

@@ -254,6 +254,26 @@ impl S3Store {
         }
     }
 
+    /// GetObject, or `None` when there is no such key.
+    async fn open(&self, key: &str) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, StoreError> {
+        match self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await {
+            Ok(out) => Ok(Some(out)),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(self.error(&err, Some(key))),
+        }
+    }
+
+    /// A response body that broke off while it was read.
+    fn body_error(&self, key: &str, err: &dyn std::error::Error) -> StoreError {
+        StoreError::Connection { bucket: self.bucket.clone(), key: Some(self.full(key)), message: causes(err) }
+    }
+
     /// A small PutObject of skiff's own state, when `condition` holds.
     async fn put_body(
         &self,
@@ -319,47 +339,21 @@ impl super::Store for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Fetched>, StoreError> {
-        let result = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
-        match result {
-            Ok(out) => {
-                let etag = out.e_tag().unwrap_or_default().to_string();
-                // Read into one buffer of the right size: collecting the chunks and then
-                // joining them held a manifest (~25 MB at 100k files) twice.
-                let length = out.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-                let mut bytes = Vec::with_capacity(length);
-                let mut body = out.body;
-                while let Some(chunk) = body.try_next().await.map_err(|e| StoreError::Connection {
-                    bucket: self.bucket.clone(),
-                    key: Some(self.full(key)),
-                    message: e.to_string(),
-                })? {
-                    bytes.extend_from_slice(&chunk);
-                }
-                Ok(Some(Fetched { bytes, etag }))
-            }
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(self.error(&err, Some(key))),
+        let Some(out) = self.open(key).await? else { return Ok(None) };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        // Read into one buffer of the right size: collecting the chunks and then joining
+        // them held the object twice.
+        let length = out.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(length);
+        let mut body = out.body;
+        while let Some(chunk) = body.try_next().await.map_err(|e| self.body_error(key, &e))? {
+            bytes.extend_from_slice(&chunk);
         }
+        Ok(Some(Fetched { bytes, etag }))
     }
 
     async fn get_manifest(&self, key: &str) -> Result<Option<FetchedManifest>, StoreError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await {
-            Ok(out) => out,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key) =>
-            {
-                return Ok(None);
-            }
-            Err(err) => return Err(self.error(&err, Some(key))),
-        };
+        let Some(out) = self.open(key).await? else { return Ok(None) };
         let etag = out.e_tag().unwrap_or_default().to_string();
         // Parsed on a blocking thread as the chunks arrive: the JSON is never held whole.
         let (chunks, receiver) = tokio::sync::mpsc::channel(16);
@@ -381,11 +375,7 @@ impl super::Store for S3Store {
         drop(chunks);
         let manifest = parser.await;
         match (downloaded, manifest) {
-            (Err(err), _) => Err(StoreError::Connection {
-                bucket: self.bucket.clone(),
-                key: Some(self.full(key)),
-                message: causes(&err),
-            }),
+            (Err(err), _) => Err(self.body_error(key, &err)),
             (Ok(()), Ok(manifest)) => Ok(Some(FetchedManifest { manifest, etag })),
             (Ok(()), Err(join)) => Err(StoreError::Other {
                 bucket: self.bucket.clone(),
