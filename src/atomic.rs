@@ -251,9 +251,14 @@ impl Site {
 }
 
 /// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
-pub async fn publish(settings: &PublishSettings, site: Site, out: &Output) -> Result<()> {
+/// `scanning`: the scan of `settings.dir` with keys from the root, under way.
+pub async fn publish(
+    settings: &PublishSettings,
+    site: Site,
+    scanning: crate::publish::Scanning,
+    out: &Output,
+) -> Result<()> {
     let started = Instant::now();
-    let scanning = crate::publish::start_scan(settings, 0);
     let mut site = site;
     let resolved = site.target(settings.preview.as_deref())?;
     let target = resolved.name.clone();

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, InvalidateArgs, ProvisionArgs, PublishArgs, StatusArgs, WaitArgs};
+use crate::scan::HeaderValue;
 
 /// The file read when `-c` is not given and it exists in the current directory.
 pub const DEFAULT_FILE: &str = "skiff.toml";
@@ -183,9 +184,9 @@ pub struct Rule {
     pub pattern: String,
     matcher: GlobMatcher,
     /// `Cache-Control` for matching keys.
-    pub cache_control: Option<String>,
+    pub cache_control: Option<HeaderValue>,
     /// `Content-Type` for matching keys, instead of the one from the extension.
-    pub content_type: Option<String>,
+    pub content_type: Option<HeaderValue>,
     /// Store matching files gzip-compressed with `Content-Encoding: gzip`.
     pub gzip: Option<bool>,
 }
@@ -234,9 +235,9 @@ impl Excludes {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleOutcome {
     /// From the first rule with `cache_control` that matches.
-    pub cache_control: Option<String>,
+    pub cache_control: Option<HeaderValue>,
     /// From the first rule with `content_type` that matches.
-    pub content_type: Option<String>,
+    pub content_type: Option<HeaderValue>,
     /// From the first rule with `gzip` that matches.
     pub gzip: bool,
 }
@@ -527,8 +528,8 @@ impl Config {
             rules.push(Rule {
                 pattern: rule.pattern,
                 matcher,
-                cache_control: rule.cache_control,
-                content_type: rule.content_type,
+                cache_control: rule.cache_control.as_deref().map(HeaderValue::new),
+                content_type: rule.content_type.as_deref().map(HeaderValue::new),
                 gzip: rule.gzip,
             });
         }

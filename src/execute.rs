@@ -234,8 +234,6 @@ pub async fn execute<'p, S: Store>(
             Err(err) => report.manifest_error = Some(err),
         }
     }
-    drop(manifest);
-
     report.etags = etags;
 
     let deletes: Vec<&Action> = plan.deletes().collect();

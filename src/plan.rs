@@ -361,8 +361,8 @@ mod tests {
             size: 10,
             sha256: Digest([byte; 32]),
             headers: Headers {
-                content_type: crate::mime::content_type(key),
-                cache_control: cache.map(str::to_string),
+                content_type: crate::mime::content_type(key).into(),
+                cache_control: cache.map(Into::into),
                 content_encoding: None,
             },
         }

@@ -35,10 +35,7 @@ pub struct Interrupted {
 
 /// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
 /// reads and then updates the cache.
-pub(crate) fn start_scan(
-    settings: &PublishSettings,
-    prefix_len: usize,
-) -> tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>> {
+pub(crate) fn start_scan(settings: &PublishSettings, prefix_len: usize) -> Scanning {
     let (exclude, rules, dir, use_cache) =
         (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
     tokio::task::spawn_blocking(move || {
@@ -51,6 +48,9 @@ pub(crate) fn start_scan(
         Ok(scanned)
     })
 }
+
+/// A scan under way.
+pub(crate) type Scanning = tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>;
 
 /// The in-place manifest, when the mode check already read it.
 enum Prefetch {
@@ -75,11 +75,15 @@ struct RemoteState {
 pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     use crate::config::Mode;
     let mut prefetched = Prefetch::Unread;
+    let mut scanning = None;
     let provisioned = match settings.mode {
         Mode::InPlace => None,
         Mode::Auto if !settings.prefix.is_empty() => None,
         Mode::Atomic => crate::atomic::Site::open(&settings.site, settings.multipart_threshold).await?,
         Mode::Auto => {
+            // Either way the site is scanned with keys from the root (the prefix is empty):
+            // the scan starts now, while the bucket is read (a 25 MB manifest at 100k files).
+            scanning = Some(start_scan(settings, 0));
             // An in-place site has its manifest at the root: then the state is not looked
             // for (a no-op publish stays at one GET and one LIST).
             let shared = aws::sdk_config(&settings.aws).await;
@@ -103,21 +107,31 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         }
     };
     match provisioned {
-        Some(site) => crate::atomic::publish(settings, site, out).await,
+        Some(site) => {
+            let scanning = scanning.unwrap_or_else(|| start_scan(settings, 0));
+            crate::atomic::publish(settings, site, scanning, out).await
+        }
         None if settings.mode == Mode::Atomic || settings.preview.is_some() => bail!(
             "bucket `{}` is not a provisioned skiff site, so {} cannot publish atomically\nhint: run `skiff provision` first, or publish in place (`[site] mode = \"in-place\"`, no `--preview`)",
             settings.bucket,
             if settings.preview.is_some() { "`--preview`" } else { "`mode = \"atomic\"`" }
         ),
-        None => publish_in_place(settings, prefetched, out).await,
+        None => {
+            let scanning = scanning.unwrap_or_else(|| start_scan(settings, settings.prefix.len()));
+            publish_in_place(settings, prefetched, scanning, out).await
+        }
     }
 }
 
 /// Publish `settings.dir` to `s3://bucket/prefix`, overwriting objects where they are.
 /// `prefetched`: the manifest, when it was already read.
-async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out: &Output) -> Result<()> {
+async fn publish_in_place(
+    settings: &PublishSettings,
+    prefetched: Prefetch,
+    scanning: Scanning,
+    out: &Output,
+) -> Result<()> {
     let started = Instant::now();
-    let scanning = start_scan(settings, settings.prefix.len());
 
     let shared = aws::sdk_config(&settings.aws).await;
     let mut store =
@@ -139,7 +153,7 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
     };
     let location = store.location();
     // Local problems first: they are the user's to fix whatever the bucket says.
-    let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    let mut scanned = scanning.await.context("the scan stopped unexpectedly")??;
     tracing::debug!(
         files = scanned.files.len(),
         bytes = scanned.bytes,
@@ -168,8 +182,10 @@ async fn publish_in_place(settings: &PublishSettings, prefetched: Prefetch, out:
         if settings.mode == crate::config::Mode::Auto
             && let Some(site) = crate::atomic::Site::open(&settings.site, settings.multipart_threshold).await?
         {
-            drop(scanned);
-            return Box::pin(crate::atomic::publish(settings, site, out)).await;
+            // The same scan: the keys are from the root in both modes. Its warnings are out.
+            scanned.warnings.clear();
+            let scanning = tokio::task::spawn_blocking(move || Ok(scanned));
+            return Box::pin(crate::atomic::publish(settings, site, scanning, out)).await;
         }
         bail!(
             "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",

@@ -140,7 +140,7 @@ impl<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>> Deserialize<'de> for S
 }
 
 /// One stored object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     /// SHA-256 of the stored bytes.
     pub sha256: Digest,
@@ -152,6 +152,62 @@ pub struct Entry {
     /// The ETag S3 gave it, as S3 quotes it; a different ETag in a listing means someone else
     /// changed the object (drift).
     pub etag: String,
+}
+
+/// Read field by field: the derived reader of a `flatten`ed struct first copies every
+/// entry into an owned map of strings, which at 100k entries cost more CPU than the rest of
+/// the parse. Unknown fields are skipped, as before.
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, IgnoredAny, MapAccess, Visitor};
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "snake_case")]
+        enum Field {
+            Sha256,
+            Size,
+            ContentType,
+            CacheControl,
+            ContentEncoding,
+            Etag,
+            #[serde(other)]
+            Other,
+        }
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a manifest entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+                let (mut sha256, mut size, mut content_type, mut etag) = (None, None, None, None);
+                let (mut cache_control, mut content_encoding) = (None, None);
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        Field::Sha256 => sha256 = Some(map.next_value()?),
+                        Field::Size => size = Some(map.next_value()?),
+                        Field::ContentType => content_type = Some(map.next_value()?),
+                        Field::CacheControl => cache_control = map.next_value()?,
+                        Field::ContentEncoding => content_encoding = map.next_value()?,
+                        Field::Etag => etag = Some(map.next_value()?),
+                        Field::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Entry {
+                    sha256: sha256.ok_or_else(|| A::Error::missing_field("sha256"))?,
+                    size: size.ok_or_else(|| A::Error::missing_field("size"))?,
+                    headers: Headers {
+                        content_type: content_type.ok_or_else(|| A::Error::missing_field("content_type"))?,
+                        cache_control,
+                        content_encoding,
+                    },
+                    etag: etag.ok_or_else(|| A::Error::missing_field("etag"))?,
+                })
+            }
+        }
+        deserializer.deserialize_map(EntryVisitor)
+    }
 }
 
 /// Why a manifest could not be used.
@@ -240,26 +296,12 @@ impl Manifest {
     pub fn next<'a>(
         local: &'a [LocalFile],
         old: Option<&'a Manifest>,
-        unchanged: &[String],
-        done: &'a HashMap<&str, String>,
+        unchanged: &'a [String],
+        done: &'a HashMap<&'a str, String>,
     ) -> NextManifest<'a> {
-        let old_entry = |key: &str| old.and_then(|m| m.files.get(key));
-        let mut files = Vec::with_capacity(local.len());
-        for file in local {
-            let etag = done.get(file.key.as_str()).map(String::as_str).or_else(|| {
-                unchanged.binary_search(&file.key).ok().and_then(|_| old_entry(&file.key)).map(|e| e.etag.as_str())
-            });
-            let entry = match etag {
-                Some(etag) => Some(EntryRef { sha256: &file.sha256, size: file.size, headers: &file.headers, etag }),
-                None => old_entry(&file.key).map(EntryRef::from),
-            };
-            if let Some(entry) = entry {
-                files.push((file.key.as_str(), entry));
-            }
-        }
         // The scan sorts by key; the manifest's map is in key order too.
-        debug_assert!(files.windows(2).all(|w| w[0].0 < w[1].0));
-        NextManifest { files }
+        debug_assert!(local.windows(2).all(|w| w[0].key < w[1].key));
+        NextManifest { local, old, unchanged, done }
     }
 
     /// The headers of the site's `404.html`, when it has one.
@@ -268,11 +310,15 @@ impl Manifest {
     }
 }
 
-/// A manifest about to be written, borrowing its entries; [`Manifest::next`] makes it.
-#[derive(Debug)]
+/// A manifest about to be written, made by [`Manifest::next`]. Its entries are worked out
+/// from the scan, the old manifest and the ETags each time they are walked, rather than
+/// collected: at 100k files a Vec of them is ~6 MB.
+#[derive(Debug, Clone, Copy)]
 pub struct NextManifest<'a> {
-    /// Key → entry, in key order.
-    pub files: Vec<(&'a str, EntryRef<'a>)>,
+    local: &'a [LocalFile],
+    old: Option<&'a Manifest>,
+    unchanged: &'a [String],
+    done: &'a HashMap<&'a str, String>,
 }
 
 /// Counts what is written to it.
@@ -308,7 +354,26 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
     }
 }
 
-impl NextManifest<'_> {
+impl<'a> NextManifest<'a> {
+    /// What the manifest records for `file`: as it is now when its action succeeded or it
+    /// was unchanged, else its old entry, if any.
+    fn entry(&self, file: &'a LocalFile) -> Option<EntryRef<'a>> {
+        let old_entry = || self.old.and_then(|m| m.files.get(&file.key));
+        let etag = self.done.get(file.key.as_str()).map(String::as_str).or_else(|| {
+            self.unchanged.binary_search(&file.key).ok().and_then(|_| old_entry()).map(|e| e.etag.as_str())
+        });
+        match etag {
+            Some(etag) => Some(EntryRef { sha256: &file.sha256, size: file.size, headers: &file.headers, etag }),
+            None => old_entry().map(EntryRef::from),
+        }
+    }
+
+    /// Key → entry, in key order.
+    pub fn entries(&self) -> impl Iterator<Item = (&'a str, EntryRef<'a>)> + 'a {
+        let this = *self;
+        self.local.iter().filter_map(move |file| Some((file.key.as_str(), this.entry(file)?)))
+    }
+
     /// The JSON that is stored: the same bytes a [`Manifest`] with these entries serialises to.
     pub fn to_json(&self) -> Vec<u8> {
         // Measured first, then written into a buffer of that size: grown by doubling, the
@@ -322,47 +387,42 @@ impl NextManifest<'_> {
 
     /// Write [`NextManifest::to_json`]'s bytes to `writer`.
     pub fn write_json(&self, writer: impl std::io::Write) -> std::io::Result<()> {
-        struct Files<'b, 'a>(&'b [(&'a str, EntryRef<'a>)]);
-        impl Serialize for Files<'_, '_> {
+        struct Files<'a>(NextManifest<'a>);
+        impl Serialize for Files<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_map(self.0.iter().map(|(key, entry)| (key, entry)))
+                serializer.collect_map(self.0.entries())
             }
         }
         #[derive(Serialize)]
         struct Json<'b, 'a> {
             format: u32,
             generator: &'b str,
-            files: Files<'b, 'a>,
+            files: Files<'a>,
         }
-        let json = Json { format: FORMAT, generator: &generator(), files: Files(&self.files) };
+        let json = Json { format: FORMAT, generator: &generator(), files: Files(*self) };
         // Plain strings, numbers and maps always serialise: an error is the writer's.
         serde_json::to_writer(writer, &json).map_err(std::io::Error::from)
     }
 
     /// Whether it records the same objects as `old` (the generator does not count).
     pub fn same_files(&self, old: &Manifest) -> bool {
-        self.files.len() == old.files.len()
-            && self
-                .files
-                .iter()
-                .zip(&old.files)
-                .all(|((key, entry), (old_key, old_entry))| key == old_key && *entry == EntryRef::from(old_entry))
+        self.entries().eq(old.files.iter().map(|(key, entry)| (key.as_str(), EntryRef::from(entry))))
     }
 
     /// The headers of the site's `404.html`, when it has one.
-    pub fn not_found_page(&self) -> Option<&Headers> {
-        let i = self.files.binary_search_by(|(key, _)| (*key).cmp(NOT_FOUND_PAGE)).ok()?;
-        Some(self.files[i].1.headers)
+    pub fn not_found_page(&self) -> Option<&'a Headers> {
+        let i = self.local.binary_search_by(|file| file.key.as_str().cmp(NOT_FOUND_PAGE)).ok()?;
+        Some(self.entry(&self.local[i])?.headers)
     }
 
     /// How many entries.
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.entries().count()
     }
 
     /// Whether it has no entries.
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.entries().next().is_none()
     }
 }
 
@@ -557,9 +617,59 @@ mod tests {
         let local = [file("a", 1), file("b", 9), file("c", 4), file("new-failed", 5)];
         let mut done = HashMap::new();
         done.insert("c", "new-c".to_string());
-        let next = Manifest::next(&local, Some(&old), &["a".to_string()], &done);
-        let etags: Vec<_> = next.files.iter().map(|(k, e)| (*k, e.etag)).collect();
+        let unchanged = ["a".to_string()];
+        let next = Manifest::next(&local, Some(&old), &unchanged, &done);
+        let entries: Vec<_> = next.entries().collect();
+        let etags: Vec<_> = entries.iter().map(|(k, e)| (*k, e.etag)).collect();
         assert_eq!(etags, [("a", "old-a"), ("b", "old-b"), ("c", "new-c")]);
-        assert_eq!(*next.files[1].1.sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
+        assert_eq!(*entries[1].1.sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
+        assert_eq!(next.len(), 3);
+        assert!(next.not_found_page().is_none());
+    }
+
+    #[test]
+    fn entries_are_read_field_by_field() {
+        let sha = "ab".repeat(32);
+        let read = |fields: &str| {
+            Manifest::parse(format!(r#"{{"format":1,"generator":"x","files":{{"k":{{{fields}}}}}}}"#).as_bytes())
+        };
+        let manifest = read(&format!(
+            r#""etag":"e","later":{{"x":[1]}},"size":3,"cache_control":null,"content_encoding":"gzip","sha256":"{sha}","content_type":"a/b""#
+        ))
+        .unwrap();
+        let entry = &manifest.files["k"];
+        assert_eq!((entry.size, entry.etag.as_str(), entry.sha256.to_hex()), (3, "e", sha.clone()));
+        assert_eq!(entry.headers.content_type, "a/b");
+        assert_eq!(
+            (entry.headers.cache_control.as_deref(), entry.headers.content_encoding.as_deref()),
+            (None, Some("gzip"))
+        );
+        let missing = read(&format!(r#""sha256":"{sha}","size":3,"content_type":"a/b""#)).unwrap_err().to_string();
+        assert!(missing.contains("etag"), "{missing}");
+        let bad = read(r#""sha256":"zz","size":3,"content_type":"a/b","etag":"e""#).unwrap_err().to_string();
+        assert!(bad.contains("`zz` is not a SHA-256"), "{bad}");
+    }
+
+    #[test]
+    fn the_404_page_is_the_one_recorded() {
+        let mut done = HashMap::new();
+        let local = [file("404.html", 1), file("a", 2)];
+        assert!(Manifest::next(&local, None, &[], &done).not_found_page().is_none(), "its upload did not run");
+        done.insert("404.html", "\"e\"".to_string());
+        let next = Manifest::next(&local, None, &[], &done);
+        assert_eq!(next.not_found_page().map(|h| h.content_type.as_str()), Some("text/plain"));
+        assert!(!next.is_empty() && next.len() == 1);
+    }
+
+    #[test]
+    fn header_values_read_from_a_manifest_are_shared() {
+        let entry = |key: &str| {
+            format!(r#""{key}":{{"sha256":"{}","size":1,"content_type":"text/x-shared","etag":"e"}}"#, "ab".repeat(32))
+        };
+        let text = format!(r#"{{"format":1,"generator":"x","files":{{{},{}}}}}"#, entry("a"), entry("b"));
+        let manifest = Manifest::from_reader(text.as_bytes()).unwrap();
+        let (a, b) = (&manifest.files["a"].headers.content_type, &manifest.files["b"].headers.content_type);
+        assert_eq!(a, "text/x-shared");
+        assert!(a.is_shared_with(b), "one copy of a value that every entry has");
     }
 }

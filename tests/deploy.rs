@@ -359,7 +359,15 @@ fn a_bucket_published_in_place_and_provisioned_later_publishes_atomically() {
     let site = provisioned("was-in-place", SITE);
     // What an earlier in-place publish left at the root.
     put(&site, ".skiff/manifest.json", br#"{"format":1,"generator":"skiff","files":{}}"#);
-    let doc = site.skiff(&["publish", "--json"]).success().json();
+    let fifo = site.dir.path().join("public/pipe");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let run = site.skiff(&["publish", "--json"]).success();
+    let doc = run.json();
     assert_eq!(doc["mode"], "atomic");
     assert_eq!(kvs(&site)["production"], doc["deploy_id"]);
+    // The in-place attempt's scan is the one published: its warning shows once.
+    assert_eq!(run.stderr.matches("not a regular file").count(), 1, "{}", run.stderr);
+    let deploy = doc["deploy_id"].as_str().unwrap();
+    let deployed: Vec<_> = objects(&site).into_keys().filter(|k| k.contains(deploy)).collect();
+    assert!(deployed.iter().any(|k| k.ends_with("/index.html")), "{deployed:?}");
 }

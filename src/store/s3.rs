@@ -112,9 +112,9 @@ impl S3Store {
             .content_length(i64::try_from(upload.size).unwrap_or(i64::MAX))
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(upload.sha256.to_base64())
-            .set_cache_control(upload.headers.cache_control.clone())
-            .set_content_encoding(upload.headers.content_encoding.clone())
-            .content_type(&upload.headers.content_type);
+            .set_cache_control(upload.headers.cache_control.as_ref().map(String::from))
+            .set_content_encoding(upload.headers.content_encoding.as_ref().map(String::from))
+            .content_type(upload.headers.content_type.as_str());
         let out = request.send().await.map_err(|e| self.error(&e, Some(upload.key)))?;
         // S3 refuses bytes that do not match the checksum; stores that do not check (and
         // the emulator) get a second look here, so the manifest never records bytes that
@@ -130,9 +130,9 @@ impl S3Store {
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&full)
-            .set_cache_control(upload.headers.cache_control.clone())
-            .set_content_encoding(upload.headers.content_encoding.clone())
-            .content_type(&upload.headers.content_type)
+            .set_cache_control(upload.headers.cache_control.as_ref().map(String::from))
+            .set_content_encoding(upload.headers.content_encoding.as_ref().map(String::from))
+            .content_type(upload.headers.content_type.as_str())
             .send()
             .await
             .map_err(|e| self.error(&e, Some(upload.key)))?;
@@ -491,9 +491,9 @@ impl S3Store {
             .copy_source(key::copy_source(&self.bucket, source))
             .set_copy_source_if_match(if_match.map(str::to_string))
             .metadata_directive(MetadataDirective::Replace)
-            .content_type(&headers.content_type)
-            .set_cache_control(headers.cache_control.clone())
-            .set_content_encoding(headers.content_encoding.clone())
+            .content_type(headers.content_type.as_str())
+            .set_cache_control(headers.cache_control.as_ref().map(String::from))
+            .set_content_encoding(headers.content_encoding.as_ref().map(String::from))
             .send()
             .await
             .map_err(|e| self.error(&e, Some(key)))?;
