@@ -16,7 +16,8 @@ use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::Batch;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
-use crate::scan::{self, Headers};
+use crate::publish::Scanning;
+use crate::scan::Headers;
 use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};
@@ -252,12 +253,7 @@ impl Site {
 
 /// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
 /// `scanning`: the scan of `settings.dir` with keys from the root, under way.
-pub async fn publish(
-    settings: &PublishSettings,
-    site: Site,
-    scanning: crate::publish::Scanning,
-    out: &Output,
-) -> Result<()> {
+pub async fn publish(settings: &PublishSettings, site: Site, scanning: Scanning, out: &Output) -> Result<()> {
     let started = Instant::now();
     let mut site = site;
     let resolved = site.target(settings.preview.as_deref())?;
@@ -281,8 +277,6 @@ pub async fn publish(
     }
     result
 }
-
-type Scanning = tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>;
 
 async fn run(
     settings: &PublishSettings,

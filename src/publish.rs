@@ -83,7 +83,11 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         Mode::Auto => {
             // Either way the site is scanned with keys from the root (the prefix is empty):
             // the scan starts now, while the bucket is read (a 25 MB manifest at 100k files).
-            scanning = Some(start_scan(settings, 0));
+            // Not for a preview, which is refused unless the site is provisioned: a refusal
+            // would wait for the scan (the runtime waits for blocking tasks at exit).
+            if settings.preview.is_none() {
+                scanning = Some(start_scan(settings, 0));
+            }
             // An in-place site has its manifest at the root: then the state is not looked
             // for (a no-op publish stays at one GET and one LIST).
             let shared = aws::sdk_config(&settings.aws).await;
@@ -184,6 +188,7 @@ async fn publish_in_place(
         {
             // The same scan: the keys are from the root in both modes. Its warnings are out.
             scanned.warnings.clear();
+            drop(remote);
             let scanning = tokio::task::spawn_blocking(move || Ok(scanned));
             return Box::pin(crate::atomic::publish(settings, site, scanning, out)).await;
         }

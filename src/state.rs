@@ -179,16 +179,23 @@ impl<'de> Deserialize<'de> for Entry {
                 f.write_str("a manifest entry")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+                /// A field given twice is an error, as in a derived reader.
+                fn once<T, E: Error>(slot: &mut Option<T>, name: &'static str, value: T) -> Result<(), E> {
+                    match slot.replace(value) {
+                        Some(_) => Err(E::duplicate_field(name)),
+                        None => Ok(()),
+                    }
+                }
                 let (mut sha256, mut size, mut content_type, mut etag) = (None, None, None, None);
                 let (mut cache_control, mut content_encoding) = (None, None);
                 while let Some(field) = map.next_key()? {
                     match field {
-                        Field::Sha256 => sha256 = Some(map.next_value()?),
-                        Field::Size => size = Some(map.next_value()?),
-                        Field::ContentType => content_type = Some(map.next_value()?),
-                        Field::CacheControl => cache_control = map.next_value()?,
-                        Field::ContentEncoding => content_encoding = map.next_value()?,
-                        Field::Etag => etag = Some(map.next_value()?),
+                        Field::Sha256 => once(&mut sha256, "sha256", map.next_value()?)?,
+                        Field::Size => once(&mut size, "size", map.next_value()?)?,
+                        Field::ContentType => once(&mut content_type, "content_type", map.next_value()?)?,
+                        Field::CacheControl => once(&mut cache_control, "cache_control", map.next_value()?)?,
+                        Field::ContentEncoding => once(&mut content_encoding, "content_encoding", map.next_value()?)?,
+                        Field::Etag => once(&mut etag, "etag", map.next_value()?)?,
                         Field::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -199,8 +206,8 @@ impl<'de> Deserialize<'de> for Entry {
                     size: size.ok_or_else(|| A::Error::missing_field("size"))?,
                     headers: Headers {
                         content_type: content_type.ok_or_else(|| A::Error::missing_field("content_type"))?,
-                        cache_control,
-                        content_encoding,
+                        cache_control: cache_control.flatten(),
+                        content_encoding: content_encoding.flatten(),
                     },
                     etag: etag.ok_or_else(|| A::Error::missing_field("etag"))?,
                 })
@@ -648,6 +655,18 @@ mod tests {
         assert!(missing.contains("etag"), "{missing}");
         let bad = read(r#""sha256":"zz","size":3,"content_type":"a/b","etag":"e""#).unwrap_err().to_string();
         assert!(bad.contains("`zz` is not a SHA-256"), "{bad}");
+        let twice = read(&format!(r#""sha256":"{sha}","size":3,"content_type":"a/b","etag":"e","etag":"f""#));
+        assert!(twice.unwrap_err().to_string().contains("duplicate field `etag`"));
+        let twice = read(&format!(
+            r#""sha256":"{sha}","size":3,"content_type":"a/b","cache_control":null,"cache_control":"x","etag":"e""#
+        ));
+        assert!(twice.unwrap_err().to_string().contains("duplicate field `cache_control`"));
+        // JSON escapes are read as the characters they stand for.
+        let escaped =
+            read(&format!(r#""sha256":"{}\u0061b","size":3,"content_type":"a\/b","etag":"\"e\"""#, &sha[..62]));
+        let entry = &escaped.unwrap().files["k"];
+        assert_eq!((entry.headers.content_type.as_str(), entry.etag.as_str()), ("a/b", "\"e\""));
+        assert_eq!(entry.sha256.to_hex(), sha);
     }
 
     #[test]
@@ -659,6 +678,17 @@ mod tests {
         let next = Manifest::next(&local, None, &[], &done);
         assert_eq!(next.not_found_page().map(|h| h.content_type.as_str()), Some("text/plain"));
         assert!(!next.is_empty() && next.len() == 1);
+        // Its new upload failed: the page that is still stored is the old one.
+        let mut old = Manifest::new();
+        let mut headers = local[0].headers.clone();
+        headers.content_type = "text/old".into();
+        old.files.insert("404.html".into(), Entry { sha256: Digest([7; 32]), size: 1, headers, etag: "o".into() });
+        let none = HashMap::new();
+        let failed = Manifest::next(&local, Some(&old), &[], &none);
+        assert_eq!(failed.not_found_page().map(|h| h.content_type.as_str()), Some("text/old"));
+        let unchanged = ["404.html".to_string()];
+        let kept = Manifest::next(&local, Some(&old), &unchanged, &none);
+        assert_eq!(kept.not_found_page().map(|h| h.content_type.as_str()), Some("text/plain"), "unchanged: as scanned");
     }
 
     #[test]

@@ -352,6 +352,22 @@ fn preview_flags_are_checked() {
     write(&site, SITE);
     site.skiff(&["publish", "--preview", "x"]).failure(1, &["not a provisioned skiff site", "skiff provision"]);
     site.skiff(&["rollback"]).failure(1, &["not a provisioned skiff site"]);
+    // Refused before the site is scanned: a scan would have written the hash cache (and the
+    // refusal would have waited for it). The cache keeps only files older than a few seconds.
+    for (path, _) in SITE {
+        let file = std::fs::File::options().write(true).open(site.dir.path().join("public").join(path)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_hours(1)).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut command = crate::harness::command_at(&endpoint(), &["publish", "--preview", "x", "--hash-cache"]);
+    command.current_dir(site.dir.path()).env("SKIFF_CACHE_DIR", cache.path());
+    crate::harness::finish(command.output().unwrap()).failure(1, &["not a provisioned skiff site"]);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "no hash cache written");
+    // The same publish without `--preview` scans (and so writes the cache): the check above can fail.
+    let mut command = crate::harness::command_at(&endpoint(), &["publish", "--hash-cache", "--dry-run"]);
+    command.current_dir(site.dir.path()).env("SKIFF_CACHE_DIR", cache.path());
+    let run = crate::harness::finish(command.output().unwrap());
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1, "a scan writes the hash cache: {}", run.stderr);
 }
 
 #[test]
