@@ -253,7 +253,7 @@ impl Site {
 
 /// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
 /// `scanning`: the scan of `settings.dir` with keys from the root, under way.
-pub async fn publish(settings: &PublishSettings, site: Site, scanning: Scanning, out: &Output) -> Result<()> {
+pub(crate) async fn publish(settings: &PublishSettings, site: Site, scanning: Scanning, out: &Output) -> Result<()> {
     let started = Instant::now();
     let mut site = site;
     let resolved = site.target(settings.preview.as_deref())?;

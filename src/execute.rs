@@ -451,9 +451,11 @@ mod tests {
 
     async fn publish_with(store: &Arc<MemoryStore>, dir: &Path, cancel: &Cancel) -> Outcome {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
-        let scanned =
-            scan(dir, ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None })
-                .unwrap();
+        let scanned = scan(
+            dir,
+            ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None },
+        )
+        .unwrap();
         let fetched = store.get(MANIFEST_KEY).await.unwrap();
         let condition = fetched.as_ref().map_or(Condition::IfAbsent, |f| Condition::IfMatch(f.etag.clone()));
         let manifest = fetched.map(|f| Manifest::parse(&f.bytes).unwrap());
@@ -540,7 +542,7 @@ mod tests {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
         let scanned = scan(
             site.path(),
-            ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None },
+            ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None },
         )
         .unwrap();
         let objects = store.list().await.unwrap();

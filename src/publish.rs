@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -38,19 +39,57 @@ pub struct Interrupted {
 pub(crate) fn start_scan(settings: &PublishSettings, prefix_len: usize) -> Scanning {
     let (exclude, rules, dir, use_cache) =
         (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
-    tokio::task::spawn_blocking(move || {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let handle = tokio::task::spawn_blocking(move || {
         let cache = use_cache.then(|| crate::hashcache::HashCache::load(&dir));
-        let mut scanned =
-            scan::scan(&dir, ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref() })?;
+        let options =
+            ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref(), stop: Some(&flag) };
+        let mut scanned = scan::scan(&dir, options)?;
         if let Some(cache) = cache {
             cache.save(&mut std::mem::take(&mut scanned.stamps));
         }
         Ok(scanned)
-    })
+    });
+    Scanning(ScanState::Running { handle, stop })
 }
 
-/// A scan under way.
-pub(crate) type Scanning = tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>;
+/// A scan under way (or done), to be awaited. Dropped unawaited (a publish refused before it
+/// needed the files), it stops the scan: the runtime waits for blocking work at exit, so a
+/// refusal would otherwise wait for the whole site to be hashed, and then update the cache.
+pub(crate) struct Scanning(ScanState);
+
+enum ScanState {
+    Running { handle: tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>, stop: Arc<AtomicBool> },
+    Done(Option<scan::Scan>),
+}
+
+impl Scanning {
+    /// A scan that has finished.
+    pub(crate) fn done(scanned: scan::Scan) -> Self {
+        Self(ScanState::Done(Some(scanned)))
+    }
+}
+
+impl std::future::Future for Scanning {
+    type Output = Result<Result<scan::Scan, scan::ScanError>, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            ScanState::Running { handle, .. } => std::pin::Pin::new(handle).poll(cx),
+            ScanState::Done(scanned) => std::task::Poll::Ready(Ok(Ok(scanned.take().expect("a scan is awaited once")))),
+        }
+    }
+}
+
+impl Drop for Scanning {
+    fn drop(&mut self) {
+        // Once the scan has finished, this changes nothing.
+        if let ScanState::Running { stop, .. } = &self.0 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 /// The in-place manifest, when the mode check already read it.
 enum Prefetch {
@@ -83,8 +122,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         Mode::Auto => {
             // Either way the site is scanned with keys from the root (the prefix is empty):
             // the scan starts now, while the bucket is read (a 25 MB manifest at 100k files).
-            // Not for a preview, which is refused unless the site is provisioned: a refusal
-            // would wait for the scan (the runtime waits for blocking tasks at exit).
+            // Not for a preview, which is refused unless the site is provisioned.
             if settings.preview.is_none() {
                 scanning = Some(start_scan(settings, 0));
             }
@@ -189,8 +227,7 @@ async fn publish_in_place(
             // The same scan: the keys are from the root in both modes. Its warnings are out.
             scanned.warnings.clear();
             drop(remote);
-            let scanning = tokio::task::spawn_blocking(move || Ok(scanned));
-            return Box::pin(crate::atomic::publish(settings, site, scanning, out)).await;
+            return Box::pin(crate::atomic::publish(settings, site, Scanning::done(scanned), out)).await;
         }
         bail!(
             "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",

@@ -96,7 +96,7 @@ pub struct Headers {
 /// A header value, one shared copy per distinct value: a site has a handful of content types
 /// and cache policies, and each file's headers are held twice (the scan and the manifest), so
 /// at 100k files a `String` each came to ~15 MB.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HeaderValue(std::sync::Arc<str>);
 
 impl HeaderValue {
@@ -246,6 +246,8 @@ pub struct ScanOptions<'a> {
     pub prefix_len: usize,
     /// Hashes of files unchanged since the last scan (`--hash-cache`); `None`: read every byte.
     pub cache: Option<&'a crate::hashcache::HashCache>,
+    /// Set when nobody wants the result any more: the scan stops at the next file.
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 /// The scanned site.
@@ -301,6 +303,9 @@ pub enum ScanError {
         /// Why not.
         source: io::Error,
     },
+    /// [`ScanOptions::stop`] was set.
+    #[error("the scan was stopped")]
+    Stopped,
 }
 
 fn format_problems(problems: &[(PathBuf, String)]) -> String {
@@ -385,8 +390,12 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     let stamps = std::sync::Mutex::new(Vec::new());
     let mut found = 0usize;
     let dir: std::sync::Arc<Path> = std::sync::Arc::from(root);
+    let stopped = || options.stop.is_some_and(|stop| stop.load(std::sync::atomic::Ordering::Relaxed));
     rayon::scope(|scope| {
         for entry in walker {
+            if stopped() {
+                break;
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(err) => {
@@ -427,18 +436,26 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             found += 1;
             let source = entry.into_path();
             let (files, read_problems, stamps, gzip_dir, dir) = (&files, &read_problems, &stamps, &gzip_dir, &dir);
-            scope.spawn(move |_| match hash_one(index, key, source, dir, options, now, gzip_dir) {
-                Ok((file, learned)) => {
-                    if let Some((path, stamp)) = learned {
-                        stamps.lock().unwrap().push((path, stamp, file.sha256));
-                    }
-                    files.lock().unwrap().push(file);
+            scope.spawn(move |_| {
+                if stopped() {
+                    return;
                 }
-                Err(Some(problem)) => read_problems.lock().unwrap().push(problem),
-                Err(None) => {}
+                match hash_one(index, key, source, dir, options, now, gzip_dir) {
+                    Ok((file, learned)) => {
+                        if let Some((path, stamp)) = learned {
+                            stamps.lock().unwrap().push((path, stamp, file.sha256));
+                        }
+                        files.lock().unwrap().push(file);
+                    }
+                    Err(Some(problem)) => read_problems.lock().unwrap().push(problem),
+                    Err(None) => {}
+                }
             });
         }
     });
+    if stopped() {
+        return Err(ScanError::Stopped);
+    }
     problems.extend(escapes);
     problems.extend(read_problems.into_inner().unwrap());
     let mut files: Vec<LocalFile> = files.into_inner().unwrap();
@@ -636,7 +653,7 @@ mod tests {
     use crate::config::Config;
 
     fn options_for(config: &Config) -> ScanOptions<'_> {
-        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None }
+        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None }
     }
 
     fn config(text: &str) -> Config {
@@ -754,6 +771,18 @@ mod tests {
         write(dir.path(), "cafe\u{301}.html", b"decomposed");
         let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
         assert!(err.contains("same key") && err.contains("NFC"), "{err}");
+    }
+
+    #[test]
+    fn a_stopped_scan_gives_no_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "index.html", b"x");
+        let config = config("");
+        let stop = std::sync::atomic::AtomicBool::new(true);
+        let err = scan(dir.path(), ScanOptions { stop: Some(&stop), ..options_for(&config) }).unwrap_err();
+        assert!(matches!(err, ScanError::Stopped), "{err}");
+        stop.store(false, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(scan(dir.path(), ScanOptions { stop: Some(&stop), ..options_for(&config) }).unwrap().files.len(), 1);
     }
 
     #[test]

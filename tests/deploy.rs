@@ -240,6 +240,34 @@ fn an_expired_lock_is_taken_over() {
 }
 
 #[test]
+fn a_publish_refused_by_the_lock_stops_its_scan() {
+    let site = provisioned("lock-stops-scan", SITE);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let held = serde_json::json!({"owner": "ci@other-runner pid 7", "operation": "publish", "started": now, "expires": now + 3600});
+    put(&site, "_skiff/lock/production", held.to_string().as_bytes());
+    // A sparse 3 GiB file keeps the scan busy for seconds; the refusal comes well before.
+    let public = site.dir.path().join("public");
+    std::fs::File::create(public.join("big.bin")).unwrap().set_len(3 << 30).unwrap();
+    // Old enough for the hash cache to remember every file, so a finished scan writes it.
+    for path in SITE.iter().map(|(path, _)| *path).chain(["big.bin"]) {
+        let file = std::fs::File::options().write(true).open(public.join(path)).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_hours(1)).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let mut command = crate::harness::command_at(&endpoint(), args);
+        command.current_dir(site.dir.path()).env("SKIFF_CACHE_DIR", cache.path());
+        crate::harness::finish(command.output().unwrap())
+    };
+    run(&["publish", "--hash-cache", "--lock-timeout", "0s"])
+        .failure(1, &["`production` is locked by ci@other-runner"]);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "the stopped scan did not update the cache");
+    // A dry run takes no lock: its scan runs to the end and writes the cache.
+    run(&["publish", "--hash-cache", "--dry-run"]).success();
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1, "a finished scan writes the cache");
+}
+
+#[test]
 fn retention_keeps_the_live_deploy_and_the_one_it_replaced() {
     let site = provisioned("retention", SITE);
     site.configure("\n[deploy]\nkeep = 1\n");

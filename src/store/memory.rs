@@ -128,17 +128,6 @@ impl super::Store for MemoryStore {
         ))
     }
 
-    async fn put_bytes_from(
-        &self,
-        key: &str,
-        path: &std::path::Path,
-        content_type: &str,
-        condition: Condition,
-    ) -> Result<String, StoreError> {
-        let bytes = std::fs::read(path).map_err(|source| StoreError::File { path: path.to_path_buf(), source })?;
-        self.put_bytes(key, bytes, content_type, condition).await
-    }
-
     async fn update_headers(&self, key: &str, headers: &Headers, if_match: Option<&str>) -> Result<String, StoreError> {
         self.write("update-metadata", key)?;
         let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);

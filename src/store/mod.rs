@@ -209,14 +209,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
 
     /// [`Store::put_bytes`] for bytes written to a file first (a manifest of 100k files is
-    /// ~25 MB): sent from disk, not held in memory.
+    /// ~25 MB). This default reads the file into memory; S3 sends it from disk.
     fn put_bytes_from(
         &self,
         key: &str,
         path: &Path,
         content_type: &str,
         condition: Condition,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+    ) -> impl Future<Output = Result<String, StoreError>> + Send {
+        async move {
+            let bytes = std::fs::read(path).map_err(|source| StoreError::File { path: path.to_path_buf(), source })?;
+            self.put_bytes(key, bytes, content_type, condition).await
+        }
+    }
 
     /// Replace an object's headers without sending its bytes, only if it still has
     /// `if_match` as its ETag when given; returns its ETag.

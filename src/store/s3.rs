@@ -239,18 +239,8 @@ impl S3Store {
             Some(Ok(Ok(part))) => Ok(part),
             Some(Ok(Err(PartError::Store(err)))) => Err(err),
             Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.error(&sdk, Some(key))),
-            Some(Err(join)) => Err(StoreError::Other {
-                bucket: self.bucket.clone(),
-                key: Some(self.full(key)),
-                code: "internal".into(),
-                message: join.to_string(),
-            }),
-            None => Err(StoreError::Other {
-                bucket: self.bucket.clone(),
-                key: Some(self.full(key)),
-                code: "internal".into(),
-                message: "no part upload was running".into(),
-            }),
+            Some(Err(join)) => Err(self.internal(key, join.to_string())),
+            None => Err(self.internal(key, "no part upload was running".into())),
         }
     }
 
@@ -267,6 +257,11 @@ impl S3Store {
             }
             Err(err) => Err(self.error(&err, Some(key))),
         }
+    }
+
+    /// A task of skiff's own that panicked or vanished, for `key`.
+    fn internal(&self, key: &str, message: String) -> StoreError {
+        StoreError::Other { bucket: self.bucket.clone(), key: Some(self.full(key)), code: "internal".into(), message }
     }
 
     /// A response body that broke off while it was read.
@@ -377,12 +372,7 @@ impl super::Store for S3Store {
         match (downloaded, manifest) {
             (Err(err), _) => Err(self.body_error(key, &err)),
             (Ok(()), Ok(manifest)) => Ok(Some(FetchedManifest { manifest, etag })),
-            (Ok(()), Err(join)) => Err(StoreError::Other {
-                bucket: self.bucket.clone(),
-                key: Some(self.full(key)),
-                code: "internal".into(),
-                message: join.to_string(),
-            }),
+            (Ok(()), Err(join)) => Err(self.internal(key, join.to_string())),
         }
     }
 
