@@ -48,9 +48,10 @@ pub struct Resolved {
 impl Site {
     /// Read the state of a provisioned site (`None` when the bucket has none).
     pub async fn open(settings: &SiteSettings, multipart_threshold: u64) -> Result<Option<Self>> {
-        let shared = aws::sdk_config(&settings.aws).await;
+        let shared = aws::sdk_config(&settings.aws).await?;
         let s3 = aws::s3_client(&shared);
-        let mut root = S3Store::new(s3.clone(), &settings.bucket, "", multipart_threshold);
+        let mut root = S3Store::new(s3.clone(), &settings.bucket, "", multipart_threshold)
+            .with_checksums(!settings.aws.no_checksums);
         let state = match deploys::read_state(&root).await {
             Err(err) => match err.downcast_ref::<StoreError>() {
                 Some(StoreError::NoSuchBucket { .. }) => None,

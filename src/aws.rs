@@ -18,6 +18,8 @@ pub struct Target {
     pub region: Option<String>,
     /// `--endpoint-url`; `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_S3` are honoured by the SDK.
     pub endpoint_url: Option<String>,
+    /// `[site] checksums = false`: uploads carry no checksum headers.
+    pub no_checksums: bool,
 }
 
 /// The region used when nothing sets one (and the one CloudFront, ACM for CloudFront and
@@ -25,7 +27,11 @@ pub struct Target {
 pub const GLOBAL_REGION: &str = "us-east-1";
 
 /// Load the shared SDK configuration.
-pub async fn sdk_config(target: &Target) -> SdkConfig {
+///
+/// `--profile` wins over credentials in the environment (`AWS_ACCESS_KEY_ID`), as it does
+/// for the AWS CLI; a profile that no config or credentials file defines is an error that
+/// names it.
+pub async fn sdk_config(target: &Target) -> anyhow::Result<SdkConfig> {
     // The profile's own `region` counts too: the default chain must know the profile name.
     let mut default_chain = aws_config::default_provider::region::DefaultRegionChain::builder();
     if let Some(profile) = &target.profile {
@@ -44,20 +50,72 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
         loader = loader.retry_config(RetryConfig::standard().with_max_attempts(5));
     }
     if let Some(profile) = &target.profile {
-        loader = loader.profile_name(profile);
+        ensure_profile(profile).await?;
+        // The default chain reads the environment before profiles; an explicit profile is
+        // what the user asked for, so it alone provides the credentials.
+        loader = loader.profile_name(profile).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_name(profile).build(),
+        );
     }
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    loader.load().await
+    Ok(loader.load().await)
+}
+
+/// Fail, naming the profile and the files read, when no config or credentials file
+/// defines `profile`.
+async fn ensure_profile(profile: &str) -> anyhow::Result<()> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let files = EnvConfigFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not read the AWS config files for profile `{profile}`: {}", causes(&e)))?;
+    if set.get_profile(profile).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = set.profiles().collect();
+    known.sort_unstable();
+    let config = std::env::var("AWS_CONFIG_FILE").unwrap_or_else(|_| "~/.aws/config".into());
+    let credentials = std::env::var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|_| "~/.aws/credentials".into());
+    anyhow::bail!(
+        "AWS profile `{profile}` is not defined in {config} or {credentials}\nhint: {}",
+        if known.is_empty() {
+            "run `aws configure --profile NAME` or `aws configure sso`, or drop `--profile`".to_string()
+        } else {
+            format!("the profiles there are: {}", known.join(", "))
+        }
+    )
+}
+
+/// Whether S3 requests go somewhere other than AWS: an emulator or an S3-compatible store.
+pub fn custom_s3_endpoint(shared: &SdkConfig) -> bool {
+    shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
 }
 
 /// The S3 client: path-style addressing when an endpoint is configured (emulators and
 /// S3-compatible stores rarely resolve `<bucket>.<host>`).
+///
+/// With a custom endpoint the SDK adds checksums only where the API requires them
+/// (`WhenRequired`): since early 2025 it sends a CRC32 header or aws-chunked trailer on
+/// every upload and asks for checksums on every download by default, which some
+/// S3-compatible stores refuse. `AWS_REQUEST_CHECKSUM_CALCULATION` and
+/// `AWS_RESPONSE_CHECKSUM_VALIDATION` (or the profile's settings) still win.
+/// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-dataintegrity.html>
 pub fn s3_client(shared: &SdkConfig) -> aws_sdk_s3::Client {
-    let custom_endpoint = shared.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let config = aws_sdk_s3::config::Builder::from(shared).force_path_style(custom_endpoint).build();
-    aws_sdk_s3::Client::from_conf(config)
+    use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+    let custom_endpoint = custom_s3_endpoint(shared);
+    let mut config = aws_sdk_s3::config::Builder::from(shared).force_path_style(custom_endpoint);
+    if custom_endpoint {
+        if shared.request_checksum_calculation().is_none() {
+            config = config.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
+        }
+        if shared.response_checksum_validation().is_none() {
+            config = config.response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+        }
+    }
+    aws_sdk_s3::Client::from_conf(config.build())
 }
 
 /// The same client, talking to another region (S3 does not redirect across regions for us).
@@ -155,16 +213,19 @@ pub fn failure<E>(err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http:
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata as _, SdkError};
+    use aws_sdk_s3::error::{ProvideErrorMetadata as _, SdkError};
     match err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
-            let text = DisplayErrorContext(err).to_string();
-            let cause = last_cause(&text);
-            if text.contains("credential") { Failure::Credentials(cause) } else { Failure::Connection(cause) }
+            let cause = last_cause(err);
+            if causes(err).to_ascii_lowercase().contains("credential") {
+                Failure::Credentials(cause)
+            } else {
+                Failure::Connection(cause)
+            }
         }
         SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => Failure::Service {
             code: None,
-            message: last_cause(&DisplayErrorContext(err).to_string()),
+            message: last_cause(err),
             status: err.raw_response().map(|r| r.status().as_u16()),
             bucket_region: None,
         },
@@ -222,18 +283,88 @@ where
     }
 }
 
-/// The last cause of an error chain printed as `a: b: c` (the useful part), first line only.
-fn last_cause(text: &str) -> String {
-    text.split(": ").last().unwrap_or(text).lines().next().unwrap_or(text).to_string()
+/// The innermost cause of an error (`Connection refused (os error 111)`, `no providers in
+/// chain provided credentials`), first line only: what a person can act on, where the outer
+/// layers only say "dispatch failure".
+pub fn last_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = err;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    let text = innermost.to_string();
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.is_empty() { err.to_string() } else { line.to_string() }
+}
+
+/// An error and its causes, `a: b: c`, each only once.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+    use super::{Failure, failure};
+
+    fn client(endpoint: &str, credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>) -> aws_sdk_s3::Client {
+        let mut config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .force_path_style(true)
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled());
+        if let Some(credentials) = credentials {
+            config = config.credentials_provider(credentials);
+        }
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
+
+    fn head_bucket_error(client: &aws_sdk_s3::Client) -> Failure {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let err = runtime.block_on(client.head_bucket().bucket("b").send()).unwrap_err();
+        failure(&err)
+    }
+
+    /// A port that was just free: nothing listens there.
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
     #[test]
-    fn error_lines_keep_the_cause() {
-        assert_eq!(
-            super::last_cause("dispatch failure: io error: tcp connect error: Connection refused"),
-            "Connection refused"
-        );
+    fn a_refused_connection_is_named_by_its_innermost_cause() {
+        let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
+        let endpoint = format!("http://127.0.0.1:{}", closed_port());
+        let got = head_bucket_error(&client(&endpoint, Some(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))));
+        let Failure::Connection(message) = got else { panic!("not a connection failure: {got:?}") };
+        assert!(message.contains("Connection refused"), "{message}");
+        assert!(!message.contains('}'), "{message}");
+    }
+
+    #[test]
+    fn missing_credentials_are_named_as_such() {
+        use aws_runtime::env_config::file::{EnvConfigFileKind as ProfileFileKind, EnvConfigFiles as ProfileFiles};
+        // The profile provider with files that do not exist: what a machine without any
+        // credentials gets from the chain.
+        let files = ProfileFiles::builder()
+            .with_file(ProfileFileKind::Config, "/nonexistent/skiff-test/config")
+            .with_file(ProfileFileKind::Credentials, "/nonexistent/skiff-test/credentials")
+            .build();
+        let provider =
+            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files).profile_name("ci").build();
+        let endpoint = format!("http://127.0.0.1:{}", closed_port());
+        let got = head_bucket_error(&client(&endpoint, Some(aws_sdk_s3::config::SharedCredentialsProvider::new(provider))));
+        let Failure::Credentials(message) = got else { panic!("not a credentials failure: {got:?}") };
+        assert!(!message.is_empty() && !message.contains('}'), "{message}");
     }
 }

@@ -87,6 +87,7 @@ struct SiteSection {
     mode: Option<Mode>,
     prefix: Option<String>,
     distribution_id: Option<String>,
+    checksums: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,6 +290,9 @@ pub struct Config {
     pub prefix: String,
     /// `[site] distribution_id`.
     pub distribution_id: Option<String>,
+    /// `[site] checksums`: uploads carry checksums (default); `false` for an S3-compatible
+    /// store that refuses the headers.
+    pub checksums: bool,
     /// `[domain]`.
     pub domain: Option<Domain>,
     /// `[deploy] concurrency`.
@@ -561,6 +565,7 @@ impl Config {
             mode: site.mode.unwrap_or_default(),
             prefix,
             distribution_id: site.distribution_id.filter(|id| !id.is_empty()),
+            checksums: site.checksums.unwrap_or(true),
             domain,
             concurrency,
             max_deletes: deploy.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
@@ -771,6 +776,7 @@ impl Config {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
+            no_checksums: !self.checksums,
         }
     }
 

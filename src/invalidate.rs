@@ -138,7 +138,7 @@ pub async fn wait_for(
 
 /// `skiff invalidate PATH...`.
 pub async fn invalidate(settings: &InvalidateSettings, out: &Output) -> Result<()> {
-    let shared = aws::sdk_config(&settings.aws).await;
+    let shared = aws::sdk_config(&settings.aws).await?;
     let cdn = Cdn::new(aws::cloudfront_client(&shared));
     let distribution = usable(cdn.distribution(&settings.distribution_id).await?)?;
     let batch = if settings.compact {

@@ -1020,7 +1020,7 @@ pub fn describe(steps: &[Step]) -> Vec<String> {
 
 /// `skiff provision`.
 pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
-    let shared = aws::sdk_config(&settings.aws).await;
+    let shared = aws::sdk_config(&settings.aws).await?;
     let region = settings
         .region
         .clone()

@@ -128,7 +128,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
             }
             // An in-place site has its manifest at the root: then the state is not looked
             // for (a no-op publish stays at one GET and one LIST).
-            let shared = aws::sdk_config(&settings.aws).await;
+            let shared = aws::sdk_config(&settings.aws).await?;
             let root = S3Store::new(aws::s3_client(&shared), &settings.bucket, "", settings.multipart_threshold);
             match root.get_manifest(MANIFEST_KEY).await {
                 Ok(Some(manifest)) => {
@@ -175,9 +175,10 @@ async fn publish_in_place(
 ) -> Result<()> {
     let started = Instant::now();
 
-    let shared = aws::sdk_config(&settings.aws).await;
+    let shared = aws::sdk_config(&settings.aws).await?;
     let mut store =
-        S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold);
+        S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold)
+            .with_checksums(!settings.aws.no_checksums);
     let cdn = settings.cdn.as_ref().map(|c| (c, Cdn::new(aws::cloudfront_client(&shared))));
     let (remote, distribution) = tokio::join!(read_remote(&store, prefetched, out), async {
         match &cdn {

@@ -91,7 +91,7 @@ pub struct DnsReport {
 
 /// `skiff status`.
 pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
-    let shared = aws::sdk_config(&settings.aws).await;
+    let shared = aws::sdk_config(&settings.aws).await?;
     let s3 = aws::s3_client(&shared);
     let store = S3Store::new(s3, &settings.bucket, "", u64::MAX);
     let Some(fetched) = store.get(SITE_STATE_KEY).await? else {

@@ -209,8 +209,19 @@ fn catalogue() -> Vec<Case> {
         },
         Case {
             env: &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")],
-            ..case("no credentials", publish, 1, &["credentials"])
+            ..case("no credentials", publish, 1, &["credentials were missing", "AWS_PROFILE"])
         },
+        Case {
+            // A port nothing listens on: the real SDK error of a refused connection.
+            env: &[("AWS_ENDPOINT_URL", "http://127.0.0.1:9")],
+            ..case("unreachable endpoint", publish, 1, &["could not reach", "Connection refused", "--endpoint-url"])
+        },
+        case(
+            "unknown profile",
+            &["publish", "{site}", "--bucket", "{bucket}", "--profile", "no-such-profile"],
+            1,
+            &["profile `no-such-profile`", "not defined", "aws configure"],
+        ),
         case(
             "distribution not found",
             &["invalidate", "/index.html", "--distribution-id", "E000000NOSUCH"],
@@ -273,6 +284,10 @@ fn every_bad_input_exits_non_zero_names_its_subject_and_changes_nothing() {
         }
         if !run.stderr.contains("error") {
             problems.push("no error line".to_string());
+        }
+        // An SDK error's Debug text is not a cause a person can act on.
+        if ["Unknown }", "})", "Some(", "ErrorMetadata"].iter().any(|junk| run.stderr.contains(junk)) {
+            problems.push("an SDK error's Debug text was printed".to_string());
         }
         if !proxy.writes().is_empty() {
             problems.push(format!("wrote: {:?}", proxy.writes()));

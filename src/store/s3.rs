@@ -2,6 +2,8 @@
 //! Every SDK error is mapped to a [`StoreError`] that names the bucket and key.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -32,12 +34,45 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     multipart_threshold: u64,
+    /// Whether uploads carry checksums: the scan's SHA-256 on a single PUT, CRC32 on each
+    /// part of a multipart upload. Shared by every clone, so the first store that refuses
+    /// them turns them off for the rest of the run.
+    checksums: Arc<AtomicBool>,
 }
 
 impl S3Store {
     /// A store for `s3://bucket/prefix`; `prefix` is empty or ends with `/`.
     pub fn new(client: Client, bucket: &str, prefix: &str, multipart_threshold: u64) -> Self {
-        Self { client, bucket: bucket.to_string(), prefix: prefix.to_string(), multipart_threshold }
+        Self {
+            client,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            multipart_threshold,
+            checksums: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// The same store, sending upload checksums or not (`[site] checksums = false`).
+    #[must_use]
+    pub fn with_checksums(self, enabled: bool) -> Self {
+        self.checksums.store(enabled, Ordering::Relaxed);
+        self
+    }
+
+    /// Whether uploads still carry checksums.
+    pub fn sends_checksums(&self) -> bool {
+        self.checksums.load(Ordering::Relaxed)
+    }
+
+    /// The store refused a checksum: warn (once a run) and send none from now on.
+    fn checksums_refused(&self, key: &str, message: &str) {
+        if self.checksums.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "`s3://{}/{}` refused the upload's checksum ({message}); uploading without checksums for the rest of this run\nhint: set `[site] checksums = false` in skiff.toml for this store",
+                self.bucket,
+                self.full(key)
+            );
+        }
     }
 
     /// The same store through a client for another region.
@@ -98,7 +133,32 @@ impl S3Store {
         }
     }
 
-    async fn put_single(&self, upload: &Upload<'_>) -> Result<String, StoreError> {
+    /// The error of an upload request; one that refuses the checksum headers it carried is
+    /// [`StoreError::ChecksumRefused`].
+    fn upload_error<E>(
+        &self,
+        err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        key: &str,
+        checksums: bool,
+    ) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match crate::aws::failure(err) {
+            Failure::Service { code, message, status, .. }
+                if checksums && refuses_checksums(code.as_deref(), &message, status) =>
+            {
+                StoreError::ChecksumRefused {
+                    bucket: self.bucket.clone(),
+                    key: self.full(key),
+                    message: format!("{}: {message}", code.unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(0)))),
+                }
+            }
+            _ => self.error(err, Some(key)),
+        }
+    }
+
+    async fn put_single(&self, upload: &Upload<'_>, checksums: bool) -> Result<String, StoreError> {
         let body =
             ByteStream::read_from().path(upload.path).length(Length::Exact(upload.size)).build().await.map_err(
                 |e| StoreError::File { path: upload.source.to_path_buf(), source: std::io::Error::other(e) },
@@ -110,12 +170,17 @@ impl S3Store {
             .key(self.full(upload.key))
             .body(body)
             .content_length(i64::try_from(upload.size).unwrap_or(i64::MAX))
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(upload.sha256.to_base64())
             .set_cache_control(upload.headers.cache_control.as_ref().map(String::from))
             .set_content_encoding(upload.headers.content_encoding.as_ref().map(String::from))
             .content_type(upload.headers.content_type.as_str());
-        let out = request.send().await.map_err(|e| self.error(&e, Some(upload.key)))?;
+        // The scan's SHA-256: S3 refuses bytes that do not match it (BadDigest), so a file
+        // changed between the scan and the upload never goes live.
+        let request = if checksums {
+            request.checksum_algorithm(ChecksumAlgorithm::Sha256).checksum_sha256(upload.sha256.to_base64())
+        } else {
+            request
+        };
+        let out = request.send().await.map_err(|e| self.upload_error(&e, upload.key, checksums))?;
         // S3 refuses bytes that do not match the checksum; stores that do not check (and
         // the emulator) get a second look here, so the manifest never records bytes that
         // were not the ones sent.
@@ -123,21 +188,26 @@ impl S3Store {
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
-    async fn put_multipart(&self, upload: &Upload<'_>) -> Result<String, StoreError> {
+    async fn put_multipart(&self, upload: &Upload<'_>, checksums: bool) -> Result<String, StoreError> {
         let full = self.full(upload.key);
+        // The algorithm is declared here and used by every part (S3 refuses parts whose
+        // checksum differs from the one CreateMultipartUpload named), and CompleteMultipartUpload
+        // lists each part's CRC32: S3 checks every part as it arrives.
+        // <https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html>
         let created = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(&full)
+            .set_checksum_algorithm(checksums.then_some(ChecksumAlgorithm::Crc32))
             .set_cache_control(upload.headers.cache_control.as_ref().map(String::from))
             .set_content_encoding(upload.headers.content_encoding.as_ref().map(String::from))
             .content_type(upload.headers.content_type.as_str())
             .send()
             .await
-            .map_err(|e| self.error(&e, Some(upload.key)))?;
+            .map_err(|e| self.upload_error(&e, upload.key, checksums))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let uploaded = match self.upload_parts(upload, &full, &upload_id).await {
+        let uploaded = match self.upload_parts(upload, &full, &upload_id, checksums).await {
             Ok(parts) => still_scanned(upload).await.map(|()| parts),
             Err(err) => Err(err),
         };
@@ -156,7 +226,7 @@ impl S3Store {
                     Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
                     Err(e) => {
                         self.abort(&full, &upload_id).await;
-                        Err(self.error(&e, Some(upload.key)))
+                        Err(self.upload_error(&e, upload.key, checksums))
                     }
                 }
             }
@@ -173,6 +243,7 @@ impl S3Store {
         upload: &Upload<'_>,
         full: &str,
         upload_id: &str,
+        checksums: bool,
     ) -> Result<Vec<CompletedPart>, StoreError> {
         let part_size = part_size(upload.size);
         let count = upload.size.div_ceil(part_size).max(1);
@@ -207,6 +278,7 @@ impl S3Store {
                     .upload_id(id)
                     .part_number(part_number)
                     .content_length(i64::try_from(length).unwrap_or(i64::MAX))
+                    .set_checksum_algorithm(checksums.then_some(ChecksumAlgorithm::Crc32))
                     .body(body)
                     .send()
                     .await
@@ -220,11 +292,11 @@ impl S3Store {
                     .map_err(|e| PartError::Sdk(Box::new(e)))
             });
             while running.len() >= PART_CONCURRENCY {
-                parts.push(self.next_part(&mut running, upload.key).await?);
+                parts.push(self.next_part(&mut running, upload.key, checksums).await?);
             }
         }
         while !running.is_empty() {
-            parts.push(self.next_part(&mut running, upload.key).await?);
+            parts.push(self.next_part(&mut running, upload.key, checksums).await?);
         }
         parts.sort_by_key(CompletedPart::part_number);
         Ok(parts)
@@ -234,11 +306,12 @@ impl S3Store {
         &self,
         running: &mut JoinSet<Result<CompletedPart, PartError>>,
         key: &str,
+        checksums: bool,
     ) -> Result<CompletedPart, StoreError> {
         match running.join_next().await {
             Some(Ok(Ok(part))) => Ok(part),
             Some(Ok(Err(PartError::Store(err)))) => Err(err),
-            Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.error(&sdk, Some(key))),
+            Some(Ok(Err(PartError::Sdk(sdk)))) => Err(self.upload_error(&sdk, key, checksums)),
             Some(Err(join)) => Err(self.internal(key, join.to_string())),
             None => Err(self.internal(key, "no part upload was running".into())),
         }
@@ -266,7 +339,7 @@ impl S3Store {
 
     /// A response body that broke off while it was read.
     fn body_error(&self, key: &str, err: &dyn std::error::Error) -> StoreError {
-        StoreError::Connection { bucket: self.bucket.clone(), key: Some(self.full(key)), message: causes(err) }
+        StoreError::Connection { bucket: self.bucket.clone(), key: Some(self.full(key)), message: crate::aws::causes(err) }
     }
 
     /// A small PutObject of skiff's own state, when `condition` holds.
@@ -300,6 +373,24 @@ impl S3Store {
         if let Err(err) = result {
             tracing::warn!(key = full, upload_id, "could not abort the multipart upload: {}", DisplayErrorContext(err));
         }
+    }
+}
+
+/// Whether an error answers checksum headers the store does not take, as S3-compatible
+/// stores do (R2 and older MinIO: 501 `NotImplemented` naming `x-amz-checksum-crc32`; GCS and
+/// Ceph: 400 `InvalidArgument` or `InvalidRequest` naming the header). `BadDigest` is not
+/// one: it says the bytes did not match, and the upload must fail.
+fn refuses_checksums(code: Option<&str>, message: &str, status: Option<u16>) -> bool {
+    let message = message.to_ascii_lowercase();
+    let names_checksum = ["checksum", "x-amz-sdk-checksum", "x-amz-trailer", "aws-chunked", "trailer"]
+        .iter()
+        .any(|needle| message.contains(needle));
+    match code {
+        Some("BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => false,
+        Some(code) if code.contains("Checksum") => true,
+        Some("NotImplemented") => true,
+        Some("InvalidArgument" | "InvalidRequest" | "BadRequest") => names_checksum,
+        _ => matches!(status, Some(400 | 501)) && (names_checksum || status == Some(501)),
     }
 }
 
@@ -406,10 +497,23 @@ impl super::Store for S3Store {
             Ok(_) => return Err(StoreError::ChangedDuringPublish { path: upload.source.to_path_buf() }),
             Err(source) => return Err(StoreError::File { path: upload.source.to_path_buf(), source }),
         }
-        if upload.size >= self.multipart_threshold {
-            self.put_multipart(&upload).await
+        let checksums = self.sends_checksums();
+        let put = if upload.size >= self.multipart_threshold {
+            self.put_multipart(&upload, checksums).await
         } else {
-            self.put_single(&upload).await
+            self.put_single(&upload, checksums).await
+        };
+        match put {
+            // An S3-compatible store that does not take checksum headers: once more without.
+            Err(StoreError::ChecksumRefused { message, .. }) => {
+                self.checksums_refused(upload.key, &message);
+                if upload.size >= self.multipart_threshold {
+                    self.put_multipart(&upload, false).await
+                } else {
+                    self.put_single(&upload, false).await
+                }
+            }
+            put => put,
         }
     }
 
@@ -534,20 +638,6 @@ impl S3Store {
     }
 }
 
-/// An error and its causes, `: `-separated.
-fn causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
-}
 
 /// The chunks of a response body, as a [`std::io::Read`] for a blocking thread.
 struct ChunkReader<B> {
@@ -591,6 +681,30 @@ mod tests {
             assert!(size.div_ceil(part) <= MAX_PARTS, "{size}: {part}");
             assert!(part <= 5 * GIB, "{size}: {part}");
             assert_eq!(part % MIB, 0);
+        }
+    }
+
+    #[test]
+    fn checksum_refusals_are_told_from_bad_bytes() {
+        let refused = [
+            (Some("NotImplemented"), "Header 'x-amz-checksum-crc32' with value 'AAAA' not implemented", Some(501)),
+            (Some("InvalidArgument"), "x-amz-checksum-sha256 is not supported", Some(400)),
+            (Some("XAmzContentChecksumMismatch"), "The provided checksum does not match", Some(400)),
+            (None, "", Some(501)),
+            (None, "unsupported header x-amz-trailer", Some(400)),
+        ];
+        for (code, message, status) in refused {
+            assert!(refuses_checksums(code, message, status), "{code:?} {message}");
+        }
+        let other = [
+            (Some("BadDigest"), "The SHA256 you specified did not match the calculated checksum.", Some(400)),
+            (Some("InvalidArgument"), "Invalid storage class", Some(400)),
+            (Some("AccessDenied"), "Access Denied", Some(403)),
+            (Some("SlowDown"), "Please reduce your request rate", Some(503)),
+            (None, "", Some(400)),
+        ];
+        for (code, message, status) in other {
+            assert!(!refuses_checksums(code, message, status), "{code:?} {message}");
         }
     }
 }
