@@ -9,14 +9,41 @@ scope in `Authorization` (`Credential=AKID/DATE/REGION/SERVICE/aws4_request` or
 `Credential=AKID/DATE/SERVICE/aws4_request`); signatures are never verified.
 
 * service `cloudfront`, `/2020-05-31/function...`: CloudFront Functions, owned here in
-  memory (moto has no Update/Publish/Test and ignores the stage).
+  memory (moto has no Update/Publish/Test and ignores the stage). UpdateFunction answers
+  with `ETag` only, as CloudFront does (the SDK model's misspelt `ETtag` is not sent).
+  Create/UpdateFunction associating a store that is still PROVISIONING: 400 InvalidArgument.
+* service `cloudfront`, `/2020-05-31/key-value-store...` (control plane): forwarded to moto;
+  a store created through the double is `PROVISIONING` for `--kvs-provisioning-seconds`
+  (default 2) in the Create/Describe/List/Update answers, then `READY`. Stores moto knew
+  before the double saw them created are READY.
 * service `cloudfront-keyvaluestore`, `/key-value-stores/...`: the KVS data plane, owned
-  here in memory; a store exists only if moto's ListKeyValueStores knows its ARN.
+  here in memory; a store exists only if moto's ListKeyValueStores knows its ARN. A store
+  still PROVISIONING refuses every data-plane call: 409 ConflictException.
 * service `cloudfront`, Create/Get/GetConfig/Update/DeleteDistribution: forwarded to moto,
   then the DistributionConfig that moto mangles is replaced by the one the client sent,
-  and ETags become real versions (`E<id>V<n>`) with If-Match enforced on update.
+  with every optional element CloudFront fills in added with its default (see
+  `fill_distribution_config`), and ETags become real versions (`E<id>V<n>`) with If-Match
+  enforced on update. `Status` (Create/Get/Update and ListDistributions summaries) is
+  `InProgress` for `--distribution-seconds` (default 2) after each create and update, then
+  `Deployed`; `InProgressInvalidationBatches` counts the invalidations still in progress.
+* service `cloudfront`, Create/Get/ListInvalidations: forwarded to moto (its ids kept), and
+  moto's `COMPLETED` becomes `InProgress` for `--invalidation-seconds` (default 2) after the
+  invalidation's creation, then `Completed` (AWS's spelling).
 * `GET /__double/kvs`: test hook, JSON `{arn: {key: value}}` for every store.
-  `POST /__double/reset`: forget the double's state (also done on `POST /moto-api/reset`).
+  `POST /__double/reset`: forget the double's state (also done on `POST /moto-api/reset`):
+  functions, store data, the configs, versions and deploy timers of distributions, the
+  provisioning timers of stores and the timers of invalidations.
+* scripts/double_s3.py (S3 and ACM strictness, see its docstring): service `s3` PutObject and
+  UploadPart verify Content-MD5 and x-amz-checksum-* (header or aws-chunked trailer; 400
+  BadDigest) and forward aws-chunked bodies decoded; UploadPart must use the checksum
+  algorithm declared at CreateMultipartUpload (400 InvalidRequest); CopyObject and
+  UploadPartCopy honour x-amz-copy-source-if-match/-if-none-match (412 PreconditionFailed);
+  buckets marked with `POST /__double/s3-compatible {"bucket": name}` refuse checksum headers
+  on writes like Cloudflare R2 (501 NotImplemented; `GET /__double/s3-compatible` counts the
+  refusals). Service `acm`: certificates requested through the double show one more
+  validation record per DescribeCertificate (all at once with `--acm-reveal-all`) and stay
+  PENDING_VALIDATION until every record was shown and its CNAME exists in moto's Route 53.
+  Both are forgotten on reset.
 * everything else: forwarded to moto unchanged.
 """
 
@@ -36,6 +63,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
+import double_s3  # S3 and ACM strictness: scripts/double_s3.py
+
 CF_NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 ACCOUNT = "123456789012"  # moto's account id
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
@@ -48,6 +77,14 @@ KVS_MAX_KEY, KVS_MAX_VALUE, KVS_MAX_BATCH = 512, 1024, 50
 KVS_MAX_PAYLOAD, KVS_MAX_STORE = 3 * 1024 * 1024, 5 * 1024 * 1024
 # One DistributionConfig element (it never nests); `<DistributionConfigWithTags>` does not match.
 DIST_CONFIG_RE = re.compile(rb"<DistributionConfig(?:\s[^>]*)?>.*</DistributionConfig>", re.S)
+DIST_SUMMARY_RE = re.compile(rb"<DistributionSummary(?:\s[^>]*)?>.*?</DistributionSummary>", re.S)
+# One <Invalidation> (not <InvalidationBatch>/<InvalidationList>) or <InvalidationSummary> element.
+INVALIDATION_RE = re.compile(rb"<(Invalidation|InvalidationSummary)(?:\s[^>]*)?>.*?</\1>", re.S)
+# One <KeyValueStore> element (not <KeyValueStoreList>).
+KVS_ELEMENT_RE = re.compile(rb"<KeyValueStore(?:\s[^>]*)?>.*?</KeyValueStore>", re.S)
+STATUS_RE = re.compile(rb"<Status>[^<]*</Status>")
+ID_RE = re.compile(rb"<Id>([^<]*)</Id>")
+ARN_RE = re.compile(rb"<ARN>([^<]*)</ARN>")
 CREDENTIAL_RE = re.compile(r"Credential=([^,\s]+)")
 
 
@@ -156,11 +193,14 @@ class Upstream:
 
 class State:
     """Everything the double owns. `lock` guards all of it; `dist_update_lock` serialises
-    UpdateDistribution calls (check If-Match, forward, bump) so two updates cannot both win."""
+    UpdateDistribution calls (check If-Match, forward, bump) so two updates cannot both win.
+    The durations (seconds) are the command-line flags; they survive a reset."""
 
-    def __init__(self):
+    def __init__(self, kvs_seconds=2.0, invalidation_seconds=2.0, distribution_seconds=2.0):
         self.lock = threading.RLock()
         self.dist_update_lock = threading.Lock()
+        self.kvs_seconds, self.invalidation_seconds = kvs_seconds, invalidation_seconds
+        self.distribution_seconds = distribution_seconds
         self.reset()
 
     def reset(self):
@@ -169,7 +209,10 @@ class State:
             self.functions = {}   # name -> {"created", "dirty", "stages": {stage: {config, code, etag, modified}}}
             self.stores = {}      # KVS ARN -> {"items": {key: value}, "etag", "created", "modified"}
             self.known_kvs = set()  # ARNs moto has confirmed (positive cache)
-            self.dists = {}       # distribution id -> {"config": bytes, "version": int}
+            self.kvs_ready_at = {}  # KVS ARN -> when a store created through the double turns READY
+            # distribution id -> {"config": bytes (defaults filled, no xmlns), "version": int, "deployed_at": time}
+            self.dists = {}
+            self.invalidations = {}  # invalidation id -> {"dist": distribution id, "done_at": time}
 
     def next_etag(self, prefix):
         with self.lock:
@@ -181,6 +224,19 @@ class State:
 
 def function_arn(name):
     return f"arn:aws:cloudfront::{ACCOUNT}:function/{name}"
+
+
+def unready_association(state, cfg):
+    """The error for a FunctionConfig that associates a store still PROVISIONING, else None.
+    Create/UpdateFunction document only FunctionAlreadyExists, FunctionSizeLimitExceeded,
+    InvalidArgument (400), InvalidIfMatchVersion, NoSuchFunctionExists, PreconditionFailed,
+    TooManyFunctions and UnsupportedOperation (API reference CreateFunction / UpdateFunction,
+    botocore cloudfront 2020-05-31 model): InvalidArgument is the one that fits."""
+    arn = next((a for a in cfg["kvs"] or () if kvs_provisioning(state, a)), None)
+    if arn is None:
+        return None
+    return cf_error(400, "InvalidArgument", f"The key value store {arn} is not ready yet (its status is "
+                                            "PROVISIONING): associate it once it is READY")
 
 
 def parse_function_config(el):
@@ -289,11 +345,15 @@ def functions_route(state, method, segs, query, headers, body):
                 return cf_error(400, "InvalidArgument", str(e))
             if len(code) > MAX_FUNCTION_CODE:
                 return cf_error(413, "FunctionSizeLimitExceeded", "The function code is larger than 10 KB")
+            unready = unready_association(state, cfg)
+            if unready:
+                return unready
             etag = state.next_etag("EF")
             fn["stages"]["DEVELOPMENT"] = {"config": cfg, "code": code, "etag": etag, "modified": now}
             fn["dirty"] = True
-            # The SDK's model reads UpdateFunction's ETag from a header misspelt `ETtag`: send both.
-            return xml_reply(200, function_summary_xml(name, fn, "DEVELOPMENT"), [("ETag", etag), ("ETtag", etag)])
+            # CloudFront sends the version in `ETag` only. (The SDK's model reads UpdateFunction's
+            # ETag from a header misspelt `ETtag`, so its e_tag() is None: clients must describe.)
+            return xml_reply(200, function_summary_xml(name, fn, "DEVELOPMENT"), [("ETag", etag)])
         return cf_error(405, "InvalidArgument", f"{method} is not allowed here")
 
 
@@ -310,6 +370,9 @@ def create_function(state, body):
         return cf_error(413, "FunctionSizeLimitExceeded", "The function code is larger than 10 KB")
     if name in state.functions:
         return cf_error(409, "FunctionAlreadyExists", f"A function named {name} already exists")
+    unready = unready_association(state, cfg)
+    if unready:
+        return unready
     now = time.time()
     etag = state.next_etag("EF")
     fn = state.functions[name] = {"created": now, "dirty": True, "stages": {
@@ -333,6 +396,47 @@ def list_functions(state, query):
     return xml_reply(200, f'<FunctionList xmlns="{CF_NS}">{next_marker}<MaxItems>{max_items}</MaxItems>'
                           f"<Quantity>{len(page)}</Quantity>" + (f"<Items>{items}</Items>" if items else "")
                           + "</FunctionList>")
+
+
+# --- KeyValueStore control plane: provisioning ---------------------------------------------------
+
+def kvs_provisioning(state, arn):
+    """Whether a store the double saw created is still PROVISIONING. A store moto knew before
+    (or one the double has forgotten since a reset) is READY."""
+    with state.lock:
+        ready_at = state.kvs_ready_at.get(arn)
+    return ready_at is not None and time.time() < ready_at
+
+
+def patch_kvs_status(state, reply):
+    """Moto's KeyValueStore elements say READY at once: say PROVISIONING while the store is.
+    (Status values PROVISIONING / READY: terraform-provider-aws cloudfront consts.go, which waits
+    on them; the API reference types KeyValueStore.Status as a plain string.)"""
+    def fix(match):
+        el = match.group(0)
+        arn = ARN_RE.search(el)
+        if arn and kvs_provisioning(state, arn.group(1).decode()):
+            el = STATUS_RE.sub(b"<Status>PROVISIONING</Status>", el, count=1)
+        return el
+    reply.body = KVS_ELEMENT_RE.sub(fix, reply.body)
+    return reply
+
+
+def kvs_control_route(state, upstream, forward, method, segs):
+    """segs: path segments after `/2020-05-31/key-value-store`. Everything is moto's; the
+    double only times the provisioning of the stores created through it."""
+    reply = forward()
+    if not 200 <= reply.status < 300:
+        return reply
+    if method == "DELETE":
+        refresh_known_kvs(state, upstream)  # drop the deleted store's data
+        return reply
+    if method == "POST" and not segs:  # CreateKeyValueStore
+        arn = child_text(ET.fromstring(reply.body), "ARN")
+        if arn:
+            with state.lock:
+                state.kvs_ready_at[arn] = time.time() + state.kvs_seconds
+    return patch_kvs_status(state, reply)  # Create, Describe, List, UpdateKeyValueStore
 
 
 # --- KeyValueStore data plane ------------------------------------------------------------------
@@ -413,6 +517,12 @@ def kvs_route(state, upstream, method, segs, query, headers, body):
     store = kvs_store(state, upstream, arn)
     if store is None:
         return kvs_error(404, "ResourceNotFoundException", f"Key value store {arn} not found")
+    if kvs_provisioning(state, arn):
+        # The data-plane API reference names no "not ready yet" error. ConflictException (409,
+        # "Resource is not in expected state.", listed for all six operations in the API reference
+        # and the botocore cloudfront-keyvaluestore model) is the documented closest.
+        return kvs_error(409, "ConflictException", f"Key value store {arn} is not ready yet: its status is "
+                                                   "PROVISIONING, not READY")
     with state.lock:
         items = store["items"]
         if not rest and method == "GET":  # DescribeKeyValueStore
@@ -491,36 +601,250 @@ def list_keys(items, query):
     return json_reply(200, out)
 
 
+# --- Distributions: the defaults CloudFront fills in ------------------------------------------
+# Real CloudFront answers Create/Get/GetConfig/UpdateDistribution with the DistributionConfig
+# complete: every optional element the client left out is there with its default. Orders are
+# the API model's (botocore cloudfront 2020-05-31 service-2.json, the order the SDKs write).
+# Defaults from: API reference "Origin" (ConnectionAttempts 3, ConnectionTimeout 10),
+# "CustomOriginConfig" (OriginReadTimeout 30, OriginKeepaliveTimeout 5), "DistributionConfig"
+# (HttpVersion: "the default value for new web distributions is http2"); Developer Guide
+# "Distribution settings" (price class: by default all edge locations, PriceClass_All) and
+# "Custom error pages and error caching" (error caching minimum TTL: 10 s); IsIPV6Enabled true
+# per the What's New post of 2016-10-06 ("IPv6 will be enabled by default for all newly created
+# Amazon CloudFront web distributions"; the API reference states no default). The rest (empty
+# strings, Quantity 0, disabled logging, no geo restriction, GET+HEAD methods, vip/TLSv1 for the
+# default certificate, legacy TTLs 0/86400/31536000 next to ForwardedValues) is what a real
+# create-distribution answer shows for a request without them (aws-cli's --origin-domain-name
+# template, awscli/customizations/cloudfront.py, leaves them all out).
+
+DIST_ORDER = ("CallerReference", "Aliases", "DefaultRootObject", "Origins", "OriginGroups", "DefaultCacheBehavior",
+              "CacheBehaviors", "CustomErrorResponses", "Comment", "Logging", "PriceClass", "Enabled",
+              "ViewerCertificate", "Restrictions", "WebACLId", "HttpVersion", "IsIPV6Enabled",
+              "ContinuousDeploymentPolicyId", "Staging", "AnycastIpListId", "TenantConfig", "ConnectionMode",
+              "ViewerMtlsConfig", "ConnectionFunctionAssociation", "CacheTagConfig")
+DIST_DEFAULTS = (
+    "<Aliases><Quantity>0</Quantity></Aliases>",
+    "<DefaultRootObject></DefaultRootObject>",
+    "<OriginGroups><Quantity>0</Quantity></OriginGroups>",
+    "<CacheBehaviors><Quantity>0</Quantity></CacheBehaviors>",
+    "<CustomErrorResponses><Quantity>0</Quantity></CustomErrorResponses>",
+    "<Logging></Logging>",  # completed by LOGGING_DEFAULTS
+    "<PriceClass>PriceClass_All</PriceClass>",
+    "<ViewerCertificate></ViewerCertificate>",  # completed by fill_viewer_certificate
+    "<Restrictions><GeoRestriction><RestrictionType>none</RestrictionType><Quantity>0</Quantity></GeoRestriction>"
+    "</Restrictions>",
+    "<WebACLId></WebACLId>",
+    "<HttpVersion>http2</HttpVersion>",
+    "<IsIPV6Enabled>true</IsIPV6Enabled>",
+    "<ContinuousDeploymentPolicyId></ContinuousDeploymentPolicyId>",
+    "<Staging>false</Staging>",
+)
+ORIGIN_ORDER = ("Id", "DomainName", "OriginPath", "CustomHeaders", "S3OriginConfig", "CustomOriginConfig",
+                "VpcOriginConfig", "ConnectionAttempts", "ConnectionTimeout", "ResponseCompletionTimeout",
+                "OriginShield", "OriginAccessControlId")
+ORIGIN_DEFAULTS = ("<OriginPath></OriginPath>", "<CustomHeaders><Quantity>0</Quantity></CustomHeaders>",
+                   "<ConnectionAttempts>3</ConnectionAttempts>", "<ConnectionTimeout>10</ConnectionTimeout>",
+                   "<OriginShield><Enabled>false</Enabled></OriginShield>")
+CUSTOM_ORIGIN_ORDER = ("HTTPPort", "HTTPSPort", "OriginProtocolPolicy", "OriginSslProtocols", "OriginReadTimeout",
+                       "OriginKeepaliveTimeout", "IpAddressType", "OriginMtlsConfig")
+CUSTOM_ORIGIN_DEFAULTS = ("<OriginReadTimeout>30</OriginReadTimeout>",
+                          "<OriginKeepaliveTimeout>5</OriginKeepaliveTimeout>")
+BEHAVIOR_ORDER = ("PathPattern", "TargetOriginId", "TrustedSigners", "TrustedKeyGroups", "ViewerProtocolPolicy",
+                  "AllowedMethods", "SmoothStreaming", "Compress", "LambdaFunctionAssociations",
+                  "FunctionAssociations", "FieldLevelEncryptionId", "RealtimeLogConfigArn", "CachePolicyId",
+                  "OriginRequestPolicyId", "ResponseHeadersPolicyId", "GrpcConfig", "ForwardedValues", "MinTTL",
+                  "DefaultTTL", "MaxTTL")  # CacheBehavior; DefaultCacheBehavior is the same without PathPattern
+GET_HEAD = "<Quantity>2</Quantity><Items><Method>HEAD</Method><Method>GET</Method></Items>"
+BEHAVIOR_DEFAULTS = (
+    "<TrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></TrustedSigners>",
+    "<TrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></TrustedKeyGroups>",
+    f"<AllowedMethods>{GET_HEAD}</AllowedMethods>",  # CachedMethods added below
+    "<SmoothStreaming>false</SmoothStreaming>",
+    "<Compress>false</Compress>",
+    "<LambdaFunctionAssociations><Quantity>0</Quantity></LambdaFunctionAssociations>",
+    "<FunctionAssociations><Quantity>0</Quantity></FunctionAssociations>",
+    "<FieldLevelEncryptionId></FieldLevelEncryptionId>",
+)
+LEGACY_TTL_DEFAULTS = ("<MinTTL>0</MinTTL>", "<DefaultTTL>86400</DefaultTTL>", "<MaxTTL>31536000</MaxTTL>")
+FORWARDED_VALUES_ORDER = ("QueryString", "Cookies", "Headers", "QueryStringCacheKeys")
+FORWARDED_VALUES_DEFAULTS = ("<Headers><Quantity>0</Quantity></Headers>",
+                             "<QueryStringCacheKeys><Quantity>0</Quantity></QueryStringCacheKeys>")
+ERROR_RESPONSE_ORDER = ("ErrorCode", "ResponsePagePath", "ResponseCode", "ErrorCachingMinTTL")
+LOGGING_ORDER = ("Enabled", "IncludeCookies", "Bucket", "Prefix")
+LOGGING_DEFAULTS = ("<Enabled>false</Enabled>", "<IncludeCookies>false</IncludeCookies>", "<Bucket></Bucket>",
+                    "<Prefix></Prefix>")
+VIEWER_CERTIFICATE_ORDER = ("CloudFrontDefaultCertificate", "IAMCertificateId", "ACMCertificateArn",
+                            "SSLSupportMethod", "MinimumProtocolVersion", "Certificate", "CertificateSource")
+
+
+def fill_defaults(parent, order, defaults):
+    """Add each default element (an XML snippet) that `parent` lacks, at its place in `order`;
+    elements the client sent are never touched."""
+    if parent is None:
+        return
+    for snippet in defaults:
+        el = ET.fromstring(snippet)
+        name = local(el.tag)
+        if child(parent, name) is not None:
+            continue
+        rank, pos = order.index(name), 0
+        for i, c in enumerate(parent):
+            if local(c.tag) in order and order.index(local(c.tag)) < rank:
+                pos = i + 1
+        parent.insert(pos, el)
+
+
+def list_items(el):
+    items = child(el, "Items")
+    return list(items) if items is not None else []
+
+
+def fill_behavior(behavior, order):
+    if behavior is None:
+        return
+    fill_defaults(behavior, order, BEHAVIOR_DEFAULTS)
+    fill_defaults(child(behavior, "AllowedMethods"), ("Quantity", "Items", "CachedMethods"),
+                  (f"<CachedMethods>{GET_HEAD}</CachedMethods>",))
+    forwarded = child(behavior, "ForwardedValues")
+    if forwarded is not None:  # legacy cache settings: their TTLs get defaults too
+        fill_defaults(forwarded, FORWARDED_VALUES_ORDER, FORWARDED_VALUES_DEFAULTS)
+        fill_defaults(behavior, order, LEGACY_TTL_DEFAULTS)
+
+
+def fill_viewer_certificate(cert):
+    if cert is None:
+        return
+    acm, iam = child_text(cert, "ACMCertificateArn"), child_text(cert, "IAMCertificateId")
+    if acm or iam:  # CloudFront echoes the certificate in the deprecated Certificate/CertificateSource
+        source, value = ("acm", acm) if acm else ("iam", iam)
+        defaults = ("<CloudFrontDefaultCertificate>false</CloudFrontDefaultCertificate>",
+                    f"<Certificate>{escape(value)}</Certificate>", f"<CertificateSource>{source}</CertificateSource>")
+    else:
+        defaults = ("<CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate>",
+                    "<SSLSupportMethod>vip</SSLSupportMethod>", "<MinimumProtocolVersion>TLSv1</MinimumProtocolVersion>",
+                    "<CertificateSource>cloudfront</CertificateSource>")
+    fill_defaults(cert, VIEWER_CERTIFICATE_ORDER, defaults)
+
+
+def fill_distribution_config(raw):
+    """The client's `<DistributionConfig>` (bytes) with CloudFront's defaults filled in, written
+    without a namespace declaration (patch_distribution adds one where it is the root). Filling a
+    filled config changes nothing, so a config read back and sent again is stored as sent."""
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError:
+        return raw  # not ours to judge: moto accepted it
+    for el in root.iter():
+        el.tag = local(el.tag)
+    fill_defaults(root, DIST_ORDER, DIST_DEFAULTS)
+    for origin in list_items(child(root, "Origins")):
+        fill_defaults(origin, ORIGIN_ORDER, ORIGIN_DEFAULTS)
+        fill_defaults(child(origin, "CustomOriginConfig"), CUSTOM_ORIGIN_ORDER, CUSTOM_ORIGIN_DEFAULTS)
+    fill_behavior(child(root, "DefaultCacheBehavior"), BEHAVIOR_ORDER[1:])
+    for behavior in list_items(child(root, "CacheBehaviors")):
+        fill_behavior(behavior, BEHAVIOR_ORDER)
+    for response in list_items(child(root, "CustomErrorResponses")):
+        fill_defaults(response, ERROR_RESPONSE_ORDER, ("<ErrorCachingMinTTL>10</ErrorCachingMinTTL>",))
+    fill_defaults(child(root, "Logging"), LOGGING_ORDER, LOGGING_DEFAULTS)
+    fill_viewer_certificate(child(root, "ViewerCertificate"))
+    return ET.tostring(root, encoding="unicode", short_empty_elements=False).encode()
+
+
 # --- Distributions: pass through, then put back what moto loses ------------------------------
 
 def dist_etag(dist_id, version):
     return f"E{dist_id}V{version}"
 
 
+def deploy_status(entry):
+    """`InProgress` for state.distribution_seconds after each create and update, then `Deployed`
+    (API reference "Distribution": Status; Developer Guide: InProgress until the change has
+    propagated to all edge locations)."""
+    return "InProgress" if time.time() < entry["deployed_at"] else "Deployed"
+
+
+def invalidations_in_progress(state, dist_id):
+    now = time.time()
+    with state.lock:
+        return sum(1 for inv in state.invalidations.values() if inv["dist"] == dist_id and now < inv["done_at"])
+
+
 def patch_distribution(state, reply, dist_id, config_is_root):
-    """Replace moto's DistributionConfig (and ETag) in a 2xx reply by the remembered ones."""
+    """Replace moto's DistributionConfig, ETag and Status (and InProgressInvalidationBatches) in
+    a 2xx reply by the double's."""
     with state.lock:
         entry = state.dists.get(dist_id)
         if entry is None or not 200 <= reply.status < 300:
             return reply
-        config, etag = entry["config"], dist_etag(dist_id, entry["version"])
+        config, etag, status = entry["config"], dist_etag(dist_id, entry["version"]), deploy_status(entry)
     if config_is_root and b"xmlns=" not in config.split(b">", 1)[0]:
         config = config.replace(b"<DistributionConfig", f'<DistributionConfig xmlns="{CF_NS}"'.encode(), 1)
+    if not config_is_root:  # <Distribution>: Status and the batch count come before the config
+        head, sep, tail = reply.body.partition(b"<DistributionConfig")
+        head = STATUS_RE.sub(f"<Status>{status}</Status>".encode(), head, count=1)
+        batches = f"<InProgressInvalidationBatches>{invalidations_in_progress(state, dist_id)}"
+        head = re.sub(rb"<InProgressInvalidationBatches>\d*", batches.encode(), head, count=1)
+        reply.body = head + sep + tail
     reply.body = DIST_CONFIG_RE.sub(lambda _: config, reply.body, count=1)
     reply.set_header("ETag", etag)
     return reply
 
 
+def patch_distribution_list(state, reply):
+    """ListDistributions: each summary of a distribution the double knows gets its Status."""
+    if not 200 <= reply.status < 300:
+        return reply
+
+    def fix(match):
+        summary = match.group(0)
+        dist_id = ID_RE.search(summary)  # the summary's own Id comes before its origins' Ids
+        with state.lock:
+            entry = state.dists.get(dist_id.group(1).decode()) if dist_id else None
+            status = entry and deploy_status(entry)
+        return STATUS_RE.sub(f"<Status>{status}</Status>".encode(), summary, count=1) if status else summary
+    reply.body = DIST_SUMMARY_RE.sub(fix, reply.body)
+    return reply
+
+
+def invalidation_route(state, forward, method, segs):
+    """Create/Get/ListInvalidations (segs: [distribution id, "invalidation", (id)]). Moto says
+    `COMPLETED` at once; CloudFront says `InProgress`, then `Completed` (API reference
+    "Invalidation": "When the invalidation batch is finished, the status is Completed")."""
+    reply = forward()
+    if not 200 <= reply.status < 300:
+        return reply
+    now = time.time()
+    if method == "POST":  # CreateInvalidation; a repeated CallerReference gives the same id back
+        inv_id = child_text(ET.fromstring(reply.body), "Id")
+        if inv_id:
+            with state.lock:
+                state.invalidations.setdefault(inv_id, {"dist": segs[0], "done_at": now + state.invalidation_seconds})
+
+    def fix(match):
+        el = match.group(0)
+        inv_id = ID_RE.search(el)
+        with state.lock:
+            inv = state.invalidations.get(inv_id.group(1).decode()) if inv_id else None
+        status = "InProgress" if inv and now < inv["done_at"] else "Completed"
+        return STATUS_RE.sub(f"<Status>{status}</Status>".encode(), el, count=1)
+    reply.body = INVALIDATION_RE.sub(fix, reply.body)
+    return reply
+
+
 def distribution_route(state, forward, method, segs, headers, body):
     """segs: path segments after `/2020-05-31/distribution`. Returns None to pass through."""
+    if not segs and method == "GET":  # ListDistributions
+        return patch_distribution_list(state, forward())
     if not segs and method == "POST":  # CreateDistribution (?WithTags too)
         reply = forward()
         if 200 <= reply.status < 300:
             match = DIST_CONFIG_RE.search(body)
             dist_id = child_text(ET.fromstring(reply.body), "Id")
             if match and dist_id:
+                config = fill_distribution_config(match.group(0))
                 with state.lock:
-                    state.dists[dist_id] = {"config": match.group(0), "version": 1}
+                    state.dists[dist_id] = {"config": config, "version": 1,
+                                            "deployed_at": time.time() + state.distribution_seconds}
                 reply = patch_distribution(state, reply, dist_id, False)
         return reply
     if len(segs) == 1 and method == "GET":  # GetDistribution
@@ -543,13 +867,17 @@ def distribution_route(state, forward, method, segs, headers, body):
             reply = forward()  # a missing If-Match is moto's to reject (InvalidIfMatchVersion)
             if 200 <= reply.status < 300:
                 match = DIST_CONFIG_RE.search(body)
+                config = fill_distribution_config(match.group(0)) if match else None
                 with state.lock:
                     old = state.dists.get(dist_id) or {"config": None, "version": 0}
-                    config = match.group(0) if match else old["config"]
+                    config = config or old["config"]
                     if config is not None:
-                        state.dists[dist_id] = {"config": config, "version": old["version"] + 1}
+                        state.dists[dist_id] = {"config": config, "version": old["version"] + 1,
+                                                "deployed_at": time.time() + state.distribution_seconds}
                 reply = patch_distribution(state, reply, dist_id, False)
             return reply
+    if segs[1:2] == ["invalidation"] and (method == "GET" or (method == "POST" and len(segs) == 2)):
+        return invalidation_route(state, forward, method, segs)
     return None
 
 
@@ -616,11 +944,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return json_reply(200, {arn: dict(sorted(s["items"].items())) for arn, s in state.stores.items()})
         if path == "/__double/reset" and method == "POST":
             state.reset()
+            self.server.s3.reset()
             return json_reply(200, {"reset": True})
         if path == "/moto-api/reset" and method == "POST":
             reply = forward()
             if 200 <= reply.status < 300:
                 state.reset()
+                self.server.s3.reset()
+            return reply
+        reply = double_s3.route(self, service, path, query, headers, body, forward)  # S3, ACM
+        if reply is not None:
             return reply
         if service == "cloudfront-keyvaluestore" and segs[:1] == ["key-value-stores"]:
             segs = segs[1:]
@@ -630,11 +963,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return kvs_route(state, self.server.upstream, method, segs, query, headers, body)
         if service == "cloudfront" and segs[:2] == ["2020-05-31", "function"]:
             return functions_route(state, method, segs[2:], query, headers, body)
-        if service == "cloudfront" and segs[:2] == ["2020-05-31", "key-value-store"] and method == "DELETE":
-            reply = forward()
-            if 200 <= reply.status < 300:
-                refresh_known_kvs(state, self.server.upstream)  # drop the deleted store's data
-            return reply
+        if service == "cloudfront" and segs[:2] == ["2020-05-31", "key-value-store"]:
+            return kvs_control_route(state, self.server.upstream, forward, method, segs[2:])
         if service == "cloudfront" and segs[:2] == ["2020-05-31", "distribution"]:
             reply = distribution_route(state, forward, method, segs[2:], headers, body)
             if reply is not None:
@@ -675,9 +1005,12 @@ def main():
     parser.add_argument("--listen-port", type=int, default=0, help="port on 127.0.0.1 (0: pick a free one)")
     parser.add_argument("--upstream", required=True, help="moto's URL, e.g. http://127.0.0.1:5000")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--acm-reveal-all", action="store_true",
+                        help="ACM: show every validation record at once (default: one more per DescribeCertificate)")
     args = parser.parse_args()
     server = DoubleServer(("127.0.0.1", args.listen_port), Handler)
     server.upstream, server.state, server.verbose = Upstream(args.upstream), State(), args.verbose
+    server.s3 = double_s3.S3State(acm_reveal_all=args.acm_reveal_all)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

@@ -26,13 +26,35 @@ pub struct Certificate {
     pub validation_pending: bool,
     /// Why it failed, when it did.
     pub failure: Option<String>,
+    /// Its key algorithm (`RSA_2048`, `EC_prime256v1`, …), when ACM says.
+    pub key_algorithm: Option<String>,
 }
 
 impl Certificate {
-    /// Whether it can serve every name now.
+    /// Whether it can serve every name now, from CloudFront.
     pub fn usable_for(&self, names: &[String], now: i64) -> bool {
-        self.status == "ISSUED" && self.not_after.is_none_or(|t| t > now) && covers_all(&self.names, names)
+        self.status == "ISSUED"
+            && self.not_after.is_none_or(|t| t > now)
+            && covers_all(&self.names, names)
+            && self.key_algorithm.as_deref().is_none_or(cloudfront_takes)
     }
+}
+
+/// The key algorithms CloudFront accepts for a viewer certificate: RSA 1024 to 4096 bits
+/// and ECDSA P-256. ACM also issues P-384 and P-521 certificates, which a distribution
+/// refuses.
+/// <https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cnames-and-https-requirements.html>
+const CLOUDFRONT_KEYS: [KeyAlgorithm; 5] = [
+    KeyAlgorithm::Rsa1024,
+    KeyAlgorithm::Rsa2048,
+    KeyAlgorithm::Rsa3072,
+    KeyAlgorithm::Rsa4096,
+    KeyAlgorithm::EcPrime256v1,
+];
+
+/// Whether CloudFront takes a certificate with this key algorithm (ACM's spelling).
+pub fn cloudfront_takes(key_algorithm: &str) -> bool {
+    CLOUDFRONT_KEYS.iter().any(|k| k.as_str() == key_algorithm)
 }
 
 /// Whether a certificate name (`example.com`, `*.example.com`) covers a host name. A
@@ -92,6 +114,7 @@ pub async fn describe(client: &aws_sdk_acm::Client, arn: &str) -> Result<Option<
         validation,
         validation_pending: detail.domain_validation_options().iter().any(|o| o.resource_record().is_none()),
         failure: detail.failure_reason().map(|r| r.as_str().to_string()),
+        key_algorithm: detail.key_algorithm().map(|k| k.as_str().to_string()),
     }))
 }
 
@@ -102,18 +125,9 @@ pub async fn find_issued(client: &aws_sdk_acm::Client, hosts: &[String]) -> Resu
     let mut token: Option<String> = None;
     let mut candidates = Vec::new();
     loop {
-        // The default filter shows only RSA-1024/2048 keys; ask for every kind.
-        let filters = Filters::builder()
-            .set_key_types(Some(vec![
-                KeyAlgorithm::Rsa1024,
-                KeyAlgorithm::Rsa2048,
-                KeyAlgorithm::Rsa3072,
-                KeyAlgorithm::Rsa4096,
-                KeyAlgorithm::EcPrime256v1,
-                KeyAlgorithm::EcSecp384r1,
-                KeyAlgorithm::EcSecp521r1,
-            ]))
-            .build();
+        // The default filter shows only RSA-1024/2048 keys; ask for every kind CloudFront
+        // takes, and no other.
+        let filters = Filters::builder().set_key_types(Some(CLOUDFRONT_KEYS.to_vec())).build();
         let page = client
             .list_certificates()
             .certificate_statuses(CertificateStatus::Issued)
@@ -123,6 +137,10 @@ pub async fn find_issued(client: &aws_sdk_acm::Client, hosts: &[String]) -> Resu
             .await
             .map_err(|e| call_error("acm:ListCertificates", "certificates in us-east-1", &e))?;
         for summary in page.certificate_summary_list() {
+            // ListCertificates applies the filter; a service that ignores it is checked here.
+            if summary.key_algorithm().is_some_and(|k| !cloudfront_takes(k.as_str())) {
+                continue;
+            }
             let mut names = summary.subject_alternative_name_summaries().to_vec();
             if let Some(domain) = summary.domain_name() {
                 names.push(domain.to_string());
@@ -206,8 +224,15 @@ mod tests {
             validation: vec![],
             validation_pending: false,
             failure: None,
+            key_algorithm: Some("RSA_2048".into()),
         };
         assert!(issued("ISSUED", Some(200)).usable_for(&hosts, 100));
+        for (key, usable) in
+            [("EC_prime256v1", true), ("RSA_4096", true), ("EC_secp384r1", false), ("EC_secp521r1", false)]
+        {
+            let certificate = Certificate { key_algorithm: Some(key.into()), ..issued("ISSUED", Some(200)) };
+            assert_eq!(certificate.usable_for(&hosts, 100), usable, "{key}");
+        }
         assert!(!issued("ISSUED", Some(50)).usable_for(&hosts, 100));
         assert!(!issued("PENDING_VALIDATION", None).usable_for(&hosts, 100));
     }

@@ -31,6 +31,8 @@ pub const TAG: &str = "skiff:site";
 const LIFECYCLE_RULE: &str = "skiff-abort-incomplete-uploads";
 /// Days after which an unfinished multipart upload is aborted.
 const ABORT_AFTER_DAYS: i32 = 1;
+/// How long a new KeyValueStore may stay PROVISIONING (seconds, usually).
+const KVS_READY_TIMEOUT: Duration = Duration::from_mins(3);
 
 /// What `skiff provision` works from (validated by `config`).
 #[derive(Debug, Clone)]
@@ -245,6 +247,31 @@ pub fn bucket_policy(bucket: &str, distribution_arn: &str) -> serde_json::Value 
     })
 }
 
+/// The `Sid`s skiff owns in a bucket policy start with this.
+const POLICY_SID_PREFIX: &str = "SkiffCloudFront";
+
+/// The bucket's policy with skiff's statements (by `Sid`) replaced by `ours`'s, and every
+/// other statement the owner wrote (a TLS-only deny, other readers) kept as it was:
+/// PutBucketPolicy replaces the whole document.
+pub fn merged_policy(current: Option<&serde_json::Value>, ours: &serde_json::Value) -> serde_json::Value {
+    let Some(serde_json::Value::Object(current)) = current else { return ours.clone() };
+    let mut merged = current.clone();
+    // `Statement` may be one object or a list of them.
+    let theirs: Vec<serde_json::Value> = match current.get("Statement") {
+        Some(serde_json::Value::Array(list)) => list.clone(),
+        Some(one @ serde_json::Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let skiffs = |statement: &serde_json::Value| {
+        statement.get("Sid").and_then(serde_json::Value::as_str).is_some_and(|sid| sid.starts_with(POLICY_SID_PREFIX))
+    };
+    let mut statements: Vec<serde_json::Value> = theirs.into_iter().filter(|s| !skiffs(s)).collect();
+    statements.extend(ours["Statement"].as_array().cloned().unwrap_or_default());
+    merged.insert("Statement".into(), serde_json::Value::Array(statements));
+    merged.entry("Version").or_insert_with(|| ours["Version"].clone());
+    serde_json::Value::Object(merged)
+}
+
 fn short_hash(text: &str) -> String {
     crate::scan::Digest::of(text.as_bytes()).to_hex()[..12].to_string()
 }
@@ -279,6 +306,7 @@ pub fn steps(desired: &Desired, observed: &Observed, now: i64) -> Vec<Step> {
         Some(c) if c.usable_for(&desired.hosts, now) => Some(c.arn.clone()),
         Some(c) if c.status == "PENDING_VALIDATION" && cert::covers_all(&c.names, &desired.hosts) => {
             if c.validation.is_empty()
+                || c.validation_pending
                 || c.validation.iter().any(|(name, _)| !observed.validation_present.contains(name))
             {
                 plan.push(step(Action::AddValidationRecords, names.clone()));
@@ -407,7 +435,9 @@ pub fn steps(desired: &Desired, observed: &Observed, now: i64) -> Vec<Step> {
         Bucket::Missing => None,
     };
     match &observed.distribution {
-        Some(live) if current_policy.as_ref() == Some(&bucket_policy(bucket, &live.arn)) => {}
+        Some(live)
+            if current_policy.as_ref()
+                == Some(&merged_policy(current_policy.as_ref(), &bucket_policy(bucket, &live.arn))) => {}
         Some(live) => plan.push(step(Action::PutBucketPolicy, format!("{bucket}: read by {} only", live.id))),
         None => plan.push(step(Action::PutBucketPolicy, format!("{bucket}: read by the new distribution only"))),
     }
@@ -603,7 +633,11 @@ async fn observe(
     }
 
     let name = resource_name(&settings.bucket);
-    let store = router::find_store(&clients.cloudfront, &name).await?;
+    let mut store = router::find_store(&clients.cloudfront, &name).await?;
+    // A store created moments ago (a provision stopped right after it) cannot be read yet.
+    if let Some(found) = store.as_ref().filter(|s| s.status == "PROVISIONING") {
+        store = Some(router::wait_until_ready(&clients.cloudfront, &found.name, KVS_READY_TIMEOUT).await?);
+    }
     let redirect_keys = match &store {
         Some(store) => router::read_keys(&clients.kvs, &store.arn)
             .await?
@@ -681,7 +715,8 @@ impl Run<'_> {
     async fn apply(&mut self, step: &Step) -> Result<()> {
         let bucket = self.settings.bucket.clone();
         let s3 = &self.clients.s3;
-        let cloudfront = &self.clients.cloudfront;
+        let cloudfront_client = self.clients.cloudfront.clone();
+        let cloudfront = &cloudfront_client;
         let name = resource_name(&bucket);
         match step.action {
             Action::CreateBucket => {
@@ -802,18 +837,18 @@ impl Run<'_> {
             }
             Action::AddValidationRecords => {
                 let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
-                // ACM needs a few seconds after the request before the records are there.
+                // ACM fills in the record of each name a few seconds after the request, one
+                // name at a time: write them only once every name has its record, or the
+                // names still without one would hold the certificate back until it times out.
                 let deadline = Instant::now() + Duration::from_mins(2);
                 let records = loop {
                     let described = cert::describe(&self.clients.acm, &arn).await?;
-                    let names = self.desired.hosts.iter().filter(|h| !h.starts_with("*.")).count();
                     match described {
-                        Some(c) if !c.validation.is_empty() && c.validation.len() >= names.min(1) => {
-                            break c.validation;
-                        }
-                        _ if Instant::now() > deadline => {
+                        Some(c) if !c.validation.is_empty() && !c.validation_pending => break c.validation,
+                        described if Instant::now() > deadline => {
+                            let given = described.map_or(0, |c| c.validation.len());
                             bail!(
-                                "ACM gave no DNS validation records for certificate {arn} within 2 minutes: re-run `skiff provision`"
+                                "ACM gave {given} of the DNS validation records for certificate {arn} within 2 minutes (some names have none yet)\nhint: re-run `skiff provision`; it writes the records once ACM has given them all"
                             )
                         }
                         _ => tokio::time::sleep(Duration::from_secs(2)).await,
@@ -838,19 +873,19 @@ impl Run<'_> {
                 self.save().await?;
             }
             Action::WriteRedirects => {
-                let arn = self.kvs_arn()?;
+                let arn = self.ready_kvs_arn().await?;
                 let (puts, deletes) = router::key_changes(&self.observed.redirect_keys, &self.desired.redirects);
                 router::write_keys(&self.clients.kvs, &arn, &puts, &deletes).await?;
             }
             Action::CreateFunction => {
-                let arn = self.kvs_arn()?;
+                let arn = self.ready_kvs_arn().await?;
                 let etag = router::create_function(cloudfront, &name, &bucket, &arn, &self.desired.code).await?;
                 self.function_etag = Some(etag);
                 self.state.resources.function_name = Some(name.clone());
                 self.save().await?;
             }
             Action::UpdateFunction => {
-                let arn = self.kvs_arn()?;
+                let arn = self.ready_kvs_arn().await?;
                 let etag = self.observed.function.as_ref().map(|f| f.etag.clone()).unwrap_or_default();
                 let etag = router::update_function(cloudfront, &name, &etag, &bucket, &arn, &self.desired.code).await?;
                 self.function_etag = Some(etag);
@@ -912,7 +947,11 @@ impl Run<'_> {
             }
             Action::PutBucketPolicy => {
                 let live = self.observed.distribution.as_ref().ok_or_else(|| anyhow!("no distribution"))?;
-                let policy = bucket_policy(&bucket, &live.arn).to_string();
+                let current = match &self.observed.bucket {
+                    Bucket::Present { policy, .. } => policy.as_ref(),
+                    Bucket::Missing => None,
+                };
+                let policy = merged_policy(current, &bucket_policy(&bucket, &live.arn)).to_string();
                 s3.put_bucket_policy()
                     .bucket(&bucket)
                     .policy(policy)
@@ -935,8 +974,16 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn kvs_arn(&self) -> Result<String> {
-        self.observed.store.as_ref().map(|s| s.arn.clone()).ok_or_else(|| anyhow!("no key value store"))
+    /// The store's ARN once it is READY (keys can be written, a function associated).
+    async fn ready_kvs_arn(&mut self) -> Result<String> {
+        let store = self.observed.store.clone().ok_or_else(|| anyhow!("no key value store"))?;
+        if store.status != router::READY {
+            self.out.status(&format!("waiting for key value store `{}` to be ready…", store.name));
+            let ready = router::wait_until_ready(&self.clients.cloudfront, &store.name, KVS_READY_TIMEOUT).await;
+            self.out.status_done();
+            self.observed.store = Some(ready?);
+        }
+        Ok(store.arn)
     }
 
     async fn wait_for_certificate(&mut self) -> Result<()> {
@@ -1212,6 +1259,7 @@ mod tests {
             not_after: Some(2_000),
             validation: vec![("_x.example.com".into(), "_y.acm-validations.aws".into())],
             validation_pending: false,
+            key_algorithm: None,
             failure: None,
         };
         let config = distribution::Desired {
@@ -1254,7 +1302,7 @@ mod tests {
             },
             certificate: Some(certificate),
             validation_present: BTreeSet::new(),
-            store: Some(Kvs { name: "skiff-site".into(), arn: "arn:kvs".into() }),
+            store: Some(Kvs { status: router::READY.into(), name: "skiff-site".into(), arn: "arn:kvs".into() }),
             redirect_keys: want.redirects.clone(),
             function: Some(Function {
                 arn: "arn:function".into(),
@@ -1383,6 +1431,33 @@ mod tests {
         let mut observed = everything();
         observed.bucket = Bucket::Present { settings: bucket_settings("site"), policy: None };
         assert_eq!(actions(&steps(&desired(), &observed, 1_000)), [Action::PutBucketPolicy]);
+    }
+
+    #[test]
+    fn the_policy_keeps_the_owners_statements() {
+        let ours = bucket_policy("site", "arn:aws:cloudfront::1:distribution/E1");
+        let deny = serde_json::json!({
+            "Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+            "Resource": "arn:aws:s3:::site/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        });
+        let mut current = bucket_policy("site", "arn:aws:cloudfront::1:distribution/E0");
+        current["Statement"].as_array_mut().unwrap().insert(0, deny.clone());
+        current["Id"] = "owner".into();
+        let merged = merged_policy(Some(&current), &ours);
+        let statements = merged["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 3, "{merged}");
+        assert_eq!(statements[0], deny);
+        assert_eq!(&statements[1..], ours["Statement"].as_array().unwrap().as_slice());
+        assert_eq!(merged["Id"], "owner");
+        // Merging again changes nothing: no drift is shown for the owner's statements.
+        assert_eq!(merged_policy(Some(&merged), &ours), merged);
+        // One statement given as an object, not a list.
+        let single = serde_json::json!({"Version": "2012-10-17", "Statement": deny});
+        assert_eq!(merged_policy(Some(&single), &ours)["Statement"].as_array().unwrap().len(), 3);
+        assert_eq!(merged_policy(None, &ours), ours);
+        let mut observed = everything();
+        observed.bucket = Bucket::Present { settings: bucket_settings("site"), policy: Some(merged) };
+        assert!(actions(&steps(&desired(), &observed, 1_000)).is_empty());
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! Control-plane calls go to CloudFront; key writes go to the KVS data plane (SigV4a).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::types::{
     FunctionConfig, FunctionRuntime, FunctionStage, KeyValueStoreAssociation, KeyValueStoreAssociations,
@@ -21,6 +22,8 @@ const SOURCE: &str = include_str!("../router/router.js");
 pub const REDIRECT_PREFIX: &str = "redirect:";
 /// CloudFront takes at most 50 keys per UpdateKeys request.
 const KEYS_PER_UPDATE: usize = 50;
+/// Retries of an UpdateKeys that lost a race with another writer.
+const CONFLICT_RETRIES: u32 = 8;
 
 /// The function code for a site (`previews`: the preview domain, if any).
 pub fn code(previews: Option<&str>) -> String {
@@ -46,6 +49,8 @@ pub fn key_changes(
 /// A KeyValueStore's control-plane identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Store {
+    /// `READY`, or `PROVISIONING` for a while after it was created (`FAILED` when it failed).
+    pub status: String,
     /// Its name.
     pub name: String,
     /// Its ARN (functions and the data plane use it).
@@ -55,9 +60,11 @@ pub struct Store {
 /// Find the site's KVS by name.
 pub async fn find_store(client: &aws_sdk_cloudfront::Client, name: &str) -> Result<Option<Store>> {
     match client.describe_key_value_store().name(name).send().await {
-        Ok(found) => {
-            Ok(found.key_value_store().map(|k| Store { name: k.name().to_string(), arn: k.arn().to_string() }))
-        }
+        Ok(found) => Ok(found.key_value_store().map(|k| Store {
+            status: k.status().unwrap_or(READY).to_string(),
+            name: k.name().to_string(),
+            arn: k.arn().to_string(),
+        })),
         Err(e) if matches!(crate::aws::code(&e).as_deref(), Some("EntityNotFound" | "NoSuchResource")) => Ok(None),
         Err(e) if crate::aws::failure(&e).status() == Some(404) => Ok(None),
         Err(e) => Err(call_error("cloudfront:DescribeKeyValueStore", &format!("key value store `{name}`"), &e)),
@@ -74,7 +81,53 @@ pub async fn create_store(client: &aws_sdk_cloudfront::Client, name: &str, bucke
         .await
         .map_err(|e| call_error("cloudfront:CreateKeyValueStore", &format!("key value store `{name}`"), &e))?;
     let store = created.key_value_store().ok_or_else(|| anyhow!("CloudFront returned no key value store"))?;
-    Ok(Store { name: store.name().to_string(), arn: store.arn().to_string() })
+    Ok(Store {
+        status: store.status().unwrap_or("PROVISIONING").to_string(),
+        name: store.name().to_string(),
+        arn: store.arn().to_string(),
+    })
+}
+
+/// The status of a store that can be read and written.
+pub const READY: &str = "READY";
+
+/// Wait until the store is `READY`. A new store is `PROVISIONING` for a few seconds, and
+/// until then its keys cannot be written nor a function be associated with it.
+/// <https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_KeyValueStore.html>
+pub async fn wait_until_ready(client: &aws_sdk_cloudfront::Client, name: &str, timeout: Duration) -> Result<Store> {
+    let started = Instant::now();
+    let mut attempt = 0;
+    loop {
+        let store = find_store(client, name)
+            .await?
+            .ok_or_else(|| anyhow!("key value store `{name}` disappeared while skiff waited for it to be ready"))?;
+        match store.status.as_str() {
+            READY => return Ok(store),
+            "FAILED" => bail!(
+                "CloudFront could not create key value store `{name}` (status FAILED)\nhint: delete it in the CloudFront console (Functions → KeyValueStores), then re-run `skiff provision`"
+            ),
+            status if started.elapsed() >= timeout => bail!(
+                "key value store `{name}` was still {status} after {}, waiting for READY\nhint: re-run `skiff provision` in a minute; it goes on from there",
+                crate::output::duration(started.elapsed())
+            ),
+            _ => {}
+        }
+        tokio::time::sleep(backoff(attempt, Duration::from_millis(500), Duration::from_secs(5))).await;
+        attempt += 1;
+    }
+}
+
+/// How long to wait before retry `attempt` (0, 1, …): "full jitter", a random time up to
+/// `base · 2^attempt`, capped, so that writers that collided do not collide again.
+/// <https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>
+pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    use std::hash::BuildHasher as _;
+    let ceiling = base.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(cap);
+    // A random number without a crate for it: RandomState is seeded randomly per instance.
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX).max(1);
+    // At least half the ceiling, so a retry never comes at once.
+    Duration::from_nanos(nanos / 2 + random % (nanos / 2 + 1))
 }
 
 /// Every key and value in the store.
@@ -128,7 +181,12 @@ pub async fn write_keys(
             }
             match request.send().await {
                 Ok(_) => break,
-                Err(e) if crate::aws::code(&e).as_deref() == Some("ConflictException") && attempt < 5 => attempt += 1,
+                // Another writer moved the version between our read and write: read again,
+                // after a growing, jittered pause.
+                Err(e) if crate::aws::code(&e).as_deref() == Some("ConflictException") && attempt < CONFLICT_RETRIES => {
+                    tokio::time::sleep(backoff(attempt, Duration::from_millis(100), Duration::from_secs(5))).await;
+                    attempt += 1;
+                }
                 Err(e) => {
                     return Err(call_error(
                         "cloudfront-keyvaluestore:UpdateKeys",
@@ -286,6 +344,19 @@ mod tests {
         assert!(!code.contains("__SKIFF_"));
         assert!(code.len() < 10 * 1024, "CloudFront Functions are at most 10 KB");
         assert!(super::code(None).contains("const PREVIEWS = '';"));
+    }
+
+    #[test]
+    fn backoff_grows_is_jittered_and_capped() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(5);
+        for attempt in 0..20 {
+            let ceiling = (base * 2u32.pow(attempt.min(16))).min(cap);
+            let pause = backoff(attempt, base, cap);
+            assert!(pause >= ceiling / 2 && pause <= ceiling, "{attempt}: {pause:?} of {ceiling:?}");
+        }
+        let pauses: std::collections::BTreeSet<Duration> = (0..20).map(|_| backoff(3, base, cap)).collect();
+        assert!(pauses.len() > 1, "no jitter: {pauses:?}");
     }
 
     #[test]

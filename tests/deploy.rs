@@ -240,6 +240,24 @@ fn an_expired_lock_is_taken_over() {
 }
 
 #[test]
+fn a_lock_released_during_its_takeover_is_taken_again() {
+    let site = provisioned("lock-vanishes", SITE);
+    let stale = serde_json::json!({"owner": "ci@old-runner pid 1", "operation": "publish", "started": 1, "expires": 2});
+    put(&site, "_skiff/lock/production", stale.to_string().as_bytes());
+    // The takeover (PUT If-Match) finds the key gone, as S3 answers when the old holder
+    // released its lock between our read and our write.
+    let proxy = Proxy::start(&endpoint());
+    let gone = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>_skiff/lock/production</Key></Error>";
+    proxy.fail_next_with_header("PUT", "_skiff/lock/production", "if-match", 1, 404, gone);
+    let run = site.skiff_at(&proxy.endpoint, &["publish", "--lock-timeout", "0s", "--json"]).success();
+    let takeovers: Vec<_> =
+        proxy.requests().into_iter().filter(|r| r.method == "PUT" && r.target.contains("_skiff/lock/production")).collect();
+    assert!(takeovers.len() >= 3, "the lock was tried again after the 404: {takeovers:?}");
+    assert_eq!(kvs(&site)["production"], run.json()["deploy_id"]);
+    assert!(!objects(&site).contains_key("_skiff/lock/production"));
+}
+
+#[test]
 fn a_publish_refused_by_the_lock_stops_its_scan() {
     let site = provisioned("lock-stops-scan", SITE);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();

@@ -358,12 +358,24 @@ impl S3Store {
             .body(body)
             .content_type(content_type)
             .cache_control("no-store");
+        let if_match = matches!(condition, Condition::IfMatch(_));
         request = match condition {
             Condition::Always => request,
             Condition::IfMatch(etag) => request.if_match(etag),
             Condition::IfAbsent => request.if_none_match("*"),
         };
-        let out = request.send().await.map_err(|e| self.error(&e, Some(key)))?;
+        let out = request.send().await.map_err(|e| {
+            // An If-Match put on a key that is gone (deleted since we read it: a lock released
+            // while we took it over) gets 404 NoSuchKey, not 412; either way the object is not
+            // the one we read, and the caller reads again.
+            // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>
+            match self.error(&e, Some(key)) {
+                StoreError::Other { code, .. } if if_match && code == "NoSuchKey" => {
+                    StoreError::PreconditionFailed { bucket: self.bucket.clone(), key: self.full(key) }
+                }
+                err => err,
+            }
+        })?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 

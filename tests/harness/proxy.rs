@@ -98,6 +98,8 @@ impl Chaos {
 struct Fault {
     method: String,
     target_contains: String,
+    /// A header the request must carry to match (any value).
+    header: Option<String>,
     count: usize,
     status: u16,
     body: String,
@@ -150,6 +152,27 @@ impl Proxy {
         self.faults.lock().unwrap().push(Fault {
             method: method.into(),
             target_contains: target_contains.into(),
+            header: None,
+            count,
+            status,
+            body: body.into(),
+        });
+    }
+
+    /// Like `fail_next`, for requests that also carry the header `header` (e.g. `If-Match`).
+    pub fn fail_next_with_header(
+        &self,
+        method: &str,
+        target_contains: &str,
+        header: &str,
+        count: usize,
+        status: u16,
+        body: &str,
+    ) {
+        self.faults.lock().unwrap().push(Fault {
+            method: method.into(),
+            target_contains: target_contains.into(),
+            header: Some(header.into()),
             count,
             status,
             body: body.into(),
@@ -227,9 +250,14 @@ fn read_body(reader: &mut impl BufRead, lines: &[String]) -> std::io::Result<Vec
     Ok(body)
 }
 
-fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str) -> Option<Fault> {
+fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str, head: &[String]) -> Option<Fault> {
     let mut faults = faults.lock().unwrap();
-    let fault = faults.iter_mut().find(|f| f.count > 0 && f.method == method && target.contains(&f.target_contains))?;
+    let fault = faults.iter_mut().find(|f| {
+        f.count > 0
+            && f.method == method
+            && target.contains(&f.target_contains)
+            && f.header.as_deref().is_none_or(|name| header(head, name).is_some())
+    })?;
     fault.count -= 1;
     Some(fault.clone())
 }
@@ -265,7 +293,7 @@ fn serve(
             method: method.clone(),
             target: target.clone(),
         });
-        let fault = take_fault(faults, &method, &target);
+        let fault = take_fault(faults, &method, &target, &head);
         if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
             let answer = format!(
                 "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
