@@ -721,7 +721,8 @@ def fill_viewer_certificate(cert):
                     f"<Certificate>{escape(value)}</Certificate>", f"<CertificateSource>{source}</CertificateSource>")
     else:
         defaults = ("<CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate>",
-                    "<SSLSupportMethod>vip</SSLSupportMethod>", "<MinimumProtocolVersion>TLSv1</MinimumProtocolVersion>",
+                    "<SSLSupportMethod>vip</SSLSupportMethod>",
+                    "<MinimumProtocolVersion>TLSv1</MinimumProtocolVersion>",
                     "<CertificateSource>cloudfront</CertificateSource>")
     fill_defaults(cert, VIEWER_CERTIFICATE_ORDER, defaults)
 
@@ -1005,11 +1006,19 @@ def main():
     parser.add_argument("--listen-port", type=int, default=0, help="port on 127.0.0.1 (0: pick a free one)")
     parser.add_argument("--upstream", required=True, help="moto's URL, e.g. http://127.0.0.1:5000")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--kvs-provisioning-seconds", type=float, default=2.0,
+                        help="a key value store created through the double is PROVISIONING this long (default 2)")
+    parser.add_argument("--invalidation-seconds", type=float, default=2.0,
+                        help="an invalidation is InProgress this long after its creation (default 2)")
+    parser.add_argument("--distribution-seconds", type=float, default=2.0,
+                        help="a distribution is InProgress this long after each create and update (default 2)")
     parser.add_argument("--acm-reveal-all", action="store_true",
                         help="ACM: show every validation record at once (default: one more per DescribeCertificate)")
     args = parser.parse_args()
     server = DoubleServer(("127.0.0.1", args.listen_port), Handler)
-    server.upstream, server.state, server.verbose = Upstream(args.upstream), State(), args.verbose
+    state = State(kvs_seconds=args.kvs_provisioning_seconds, invalidation_seconds=args.invalidation_seconds,
+                  distribution_seconds=args.distribution_seconds)
+    server.upstream, server.state, server.verbose = Upstream(args.upstream), state, args.verbose
     server.s3 = double_s3.S3State(acm_reveal_all=args.acm_reveal_all)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     try:

@@ -5,6 +5,8 @@
 
 Starts moto (the venv's moto_server, or $MOTO_SERVER) and the double on free 127.0.0.1 ports,
 and stops both by PID at the end. Requests carry fake SigV4 headers (nobody verifies them).
+The double runs with every CloudFront delay (KVS provisioning, invalidation, distribution
+deployment) set to WAIT seconds.
 """
 
 import base64
@@ -21,11 +23,13 @@ import unittest
 import urllib.parse
 import urllib.request
 import uuid
+import xml.etree.ElementTree as ET
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NS = "http://cloudfront.amazonaws.com/doc/2020-05-31/"
 ACCOUNT = "123456789012"
+WAIT = 1.5  # the double's --kvs-provisioning-seconds, --invalidation-seconds and --distribution-seconds
 
 
 def auth(service, region="us-east-1"):
@@ -80,8 +84,10 @@ class DoubleTest(unittest.TestCase):
                 time.sleep(0.25)
         else:
             raise RuntimeError("moto_server did not start")
+        delays = [a for flag in ("--kvs-provisioning-seconds", "--invalidation-seconds", "--distribution-seconds")
+                  for a in (flag, str(WAIT))]
         cls.double = subprocess.Popen([sys.executable, os.path.join(HERE, "double.py"), "--listen-port", "0",
-                                       "--upstream", cls.moto_url], stdout=subprocess.PIPE, text=True)
+                                       "--upstream", cls.moto_url, *delays], stdout=subprocess.PIPE, text=True)
         line = cls.double.stdout.readline()
         m = re.match(r"listening on http://127\.0\.0\.1:(\d+)", line)
         if not m:
@@ -136,12 +142,33 @@ class DoubleTest(unittest.TestCase):
                  f"</KeyValueStoreAssociations>") if kvs_arn else ""
         return self.call("POST", "/2020-05-31/function", function_xml("CreateFunctionRequest", code, name, assoc))
 
-    def create_kvs(self, name):
+    def create_kvs(self, name, port=None):
+        """CreateKeyValueStore through the double (PROVISIONING for WAIT seconds), or straight
+        in moto with port=self.moto_port() (then the double counts the store as READY at once)."""
         r = self.call("POST", "/2020-05-31/key-value-store",
                       f'<CreateKeyValueStoreRequest xmlns="{NS}"><Name>{name}</Name><Comment>t</Comment>'
-                      "</CreateKeyValueStoreRequest>")
+                      "</CreateKeyValueStoreRequest>", port=port)
         self.assertEqual(r.status, 201, r.text)
         return r.tag("ARN")
+
+    def wait_for(self, read, want, timeout=WAIT + 10):
+        """Poll read() until it returns `want`; returns the seconds waited."""
+        start = time.monotonic()
+        while (got := read()) != want:
+            self.assertLess(time.monotonic() - start, timeout, f"still {got!r}, want {want!r}")
+            time.sleep(0.1)
+        return time.monotonic() - start
+
+    def create_distribution(self, config):
+        r = self.call("POST", "/2020-05-31/distribution", config)
+        self.assertEqual(r.status, 201, r.text)
+        return r, r.tag("Id")
+
+    def assert_config_kept(self, sent, text):
+        """Every value the client sent is in the config the double answers with, unchanged."""
+        got = config_leaves(text)
+        for path, value in config_leaves(sent).items():
+            self.assertEqual(got.get(path), value, path)
 
     # --- CloudFront Functions -----------------------------------------------------------------
 
@@ -173,7 +200,7 @@ class DoubleTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r.text)
         dev2 = r.headers["etag"]
         self.assertNotEqual(dev2, dev1)
-        self.assertEqual(r.headers["ettag"], dev2)  # the SDK's model reads this misspelt header
+        self.assertNotIn("ettag", r.headers)  # CloudFront sends ETag only (the SDK model's `ETtag` stays unset)
         self.assertEqual(r.tag("Status"), "UNPUBLISHED")
 
         self.assert_cf_error(self.call("POST", path + "/publish", headers={"If-Match": dev1}), 412,
@@ -210,7 +237,7 @@ class DoubleTest(unittest.TestCase):
         self.assert_cf_error(self.call("GET", f"{path}/describe"), 404, "NoSuchFunctionExists")
 
     def test_function_with_kvs_association_and_list_paging(self):
-        arn = self.create_kvs("fnkvs-" + uuid.uuid4().hex[:8])
+        arn = self.create_kvs("fnkvs-" + uuid.uuid4().hex[:8], port=self.moto_port())  # READY at once
         name = "kvsfn-" + uuid.uuid4().hex[:8]
         r = self.create_function(name, b"x", kvs_arn=arn)
         self.assertEqual(r.status, 201, r.text)
@@ -234,7 +261,7 @@ class DoubleTest(unittest.TestCase):
     # --- KeyValueStore data plane ---------------------------------------------------------------
 
     def test_kvs_data_plane(self):
-        arn = self.create_kvs("kvs-" + uuid.uuid4().hex[:8])
+        arn = self.create_kvs("kvs-" + uuid.uuid4().hex[:8], port=self.moto_port())  # READY at once
         r = self.kvs("GET", arn)
         self.assertEqual(r.status, 200, r.text)
         d = r.json()
@@ -313,7 +340,7 @@ class DoubleTest(unittest.TestCase):
 
     def test_kvs_deleted_in_moto_is_gone(self):
         name = "gone-" + uuid.uuid4().hex[:8]
-        arn = self.create_kvs(name)
+        arn = self.create_kvs(name, port=self.moto_port())  # READY at once
         etag = self.kvs("GET", arn).headers["etag"]
         self.assertEqual(self.kvs("PUT", arn, "/keys/a", {"Value": "1"}, {"If-Match": etag}).status, 200)
         moto_etag = self.call("GET", f"/2020-05-31/key-value-store/{name}").headers["etag"]
@@ -321,6 +348,65 @@ class DoubleTest(unittest.TestCase):
         self.assertEqual(r.status, 204, r.text)
         self.assert_kvs_error(self.kvs("GET", arn), 404, "ResourceNotFoundException")
         self.assertNotIn(arn, json.loads(self.call("GET", "/__double/kvs", service=None).body))
+
+    def test_kvs_provisioning(self):
+        name = "prov-" + uuid.uuid4().hex[:8]
+        start = time.monotonic()
+        r = self.call("POST", "/2020-05-31/key-value-store",
+                      f'<CreateKeyValueStoreRequest xmlns="{NS}"><Name>{name}</Name><Comment>t</Comment>'
+                      "</CreateKeyValueStoreRequest>")
+        self.assertEqual((r.status, r.tag("Status")), (201, "PROVISIONING"), r.text)
+        arn = r.tag("ARN")
+        self.assertEqual(self.call("GET", f"/2020-05-31/key-value-store/{name}", port=self.moto_port()).tag("Status"),
+                         "READY")  # moto's gap
+        r = self.call("GET", f"/2020-05-31/key-value-store/{name}")
+        self.assertEqual((r.status, r.tag("Status"), r.tag("ARN")), (200, "PROVISIONING", arn))
+        listed = self.call("GET", "/2020-05-31/key-value-store").text
+        self.assertEqual(re.findall(rf"<ARN>{re.escape(arn)}</ARN><Status>(\w+)</Status>", listed), ["PROVISIONING"])
+
+        # The data plane refuses everything while the store is PROVISIONING.
+        for method, suffix, body in (("GET", "", None), ("GET", "/keys", None), ("GET", "/keys/a", None),
+                                     ("PUT", "/keys/a", {"Value": "1"}), ("DELETE", "/keys/a", None),
+                                     ("POST", "/keys", {"Puts": [{"Key": "a", "Value": "1"}]})):
+            r = self.kvs(method, arn, suffix, body, {"If-Match": "x"} if method != "GET" else None)
+            self.assert_kvs_error(r, 409, "ConflictException")
+            self.assertIn("PROVISIONING", r.json()["Message"])
+        # ... and so do CreateFunction and UpdateFunction that associate it.
+        fn = "provfn-" + uuid.uuid4().hex[:8]
+        r = self.create_function(fn, b"x", kvs_arn=arn)
+        self.assert_cf_error(r, 400, "InvalidArgument")
+        self.assertIn(arn, r.tag("Message"))
+        r = self.create_function(fn, b"x")
+        self.assertEqual(r.status, 201, r.text)
+        etag = r.headers["etag"]
+        assoc = (f"<KeyValueStoreAssociations><Quantity>1</Quantity><Items><KeyValueStoreAssociation>"
+                 f"<KeyValueStoreARN>{arn}</KeyValueStoreARN></KeyValueStoreAssociation></Items>"
+                 "</KeyValueStoreAssociations>")
+        update = function_xml("UpdateFunctionRequest", b"y", assoc=assoc)
+        path = f"/2020-05-31/function/{fn}"
+        self.assert_cf_error(self.call("PUT", path, update, {"If-Match": etag}), 400, "InvalidArgument")
+        self.assertLess(time.monotonic() - start, WAIT, "the checks above took longer than the provisioning")
+
+        # READY after WAIT seconds, everywhere.
+        read = lambda: self.call("GET", f"/2020-05-31/key-value-store/{name}").tag("Status")  # noqa: E731
+        self.wait_for(read, "READY")
+        self.assertGreaterEqual(time.monotonic() - start, WAIT * 0.9)
+        listed = self.call("GET", "/2020-05-31/key-value-store").text
+        self.assertEqual(re.findall(rf"<ARN>{re.escape(arn)}</ARN><Status>(\w+)</Status>", listed), ["READY"])
+        r = self.kvs("GET", arn)
+        self.assertEqual((r.status, r.json()["Status"]), (200, "READY"), r.text)
+        r = self.kvs("PUT", arn, "/keys/a", {"Value": "1"}, {"If-Match": r.headers["etag"]})
+        self.assertEqual(r.status, 200, r.text)
+        r = self.call("PUT", path, update, {"If-Match": etag})
+        self.assertEqual((r.status, r.tag("KeyValueStoreARN")), (200, arn), r.text)
+        self.assertEqual(self.create_function("provfn2-" + uuid.uuid4().hex[:8], b"x", kvs_arn=arn).status, 201)
+
+    def test_kvs_known_to_moto_is_ready(self):
+        name = "known-" + uuid.uuid4().hex[:8]
+        arn = self.create_kvs(name, port=self.moto_port())
+        self.assertEqual(self.call("GET", f"/2020-05-31/key-value-store/{name}").tag("Status"), "READY")
+        self.assertEqual(self.kvs("GET", arn).status, 200)
+        self.assertEqual(self.create_function("knownfn-" + uuid.uuid4().hex[:8], b"x", kvs_arn=arn).status, 201)
 
     # --- Distributions ------------------------------------------------------------------------
 
@@ -331,7 +417,7 @@ class DoubleTest(unittest.TestCase):
         self.assertEqual(r.status, 201, r.text)
         dist_id = r.tag("Id")
         self.assertEqual(r.headers["etag"], f"E{dist_id}V1")
-        self.assertIn(config, r.text)  # the request's config, byte for byte
+        self.assert_config_kept(config, r.text)  # the request's values, defaults added around them
         direct = self.call("GET", f"/2020-05-31/distribution/{dist_id}/config", port=self.moto_port())
         self.assertNotIn("<OriginAccessControlId>E2OACTEST</OriginAccessControlId>", direct.text)  # moto's gap
 
@@ -344,7 +430,14 @@ class DoubleTest(unittest.TestCase):
         self.assertEqual((r.status, r.headers["etag"]), (200, f"E{dist_id}V1"))
         self.assertIn(f'<DistributionConfig xmlns="{NS}">', r.text)
         self.assertIn("<S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity></S3OriginConfig>", r.text)
-        self.assertNotIn("CloudFrontDefaultCertificate", r.text)
+        cert = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/abc"  # moto says CloudFrontDefaultCertificate true
+        self.assertIn("<ViewerCertificate><CloudFrontDefaultCertificate>false</CloudFrontDefaultCertificate>"
+                      f"<ACMCertificateArn>{cert}</ACMCertificateArn><SSLSupportMethod>sni-only</SSLSupportMethod>"
+                      "<MinimumProtocolVersion>TLSv1.2_2021</MinimumProtocolVersion>"
+                      f"<Certificate>{cert}</Certificate><CertificateSource>acm</CertificateSource>"
+                      "</ViewerCertificate>",
+                      r.text)
+        self.assert_config_kept(config, r.text)
 
         path = f"/2020-05-31/distribution/{dist_id}/config"
         second = distribution_config(ref, "second")
@@ -377,6 +470,99 @@ class DoubleTest(unittest.TestCase):
         r = self.call("GET", f"/2020-05-31/distribution/{dist_id}/config")
         self.assertIn(f'<DistributionConfig xmlns="{NS}">', r.text)  # namespace re-added at the root
         self.assertIn("<OriginAccessControlId>E2OACTEST</OriginAccessControlId>", r.text)
+
+    def test_distribution_defaults_filled_in(self):
+        r, dist_id = self.create_distribution(minimal_distribution_config(uuid.uuid4().hex))
+        filled = filled_minimal_config(r.tag("CallerReference"))
+        self.assertIn(filled, r.text)  # CreateDistribution
+        self.assertIn(filled, self.call("GET", f"/2020-05-31/distribution/{dist_id}").text)
+        path = f"/2020-05-31/distribution/{dist_id}/config"
+        r = self.call("GET", path)
+        self.assertIn(filled.replace("<DistributionConfig>", f'<DistributionConfig xmlns="{NS}">'), r.text)
+
+        # The filled config read back is what a round trip sends: accepted (by moto too), stored as sent.
+        sent = filled.replace("<Comment>minimal</Comment>", "<Comment>round trip</Comment>")
+        r = self.call("PUT", path, sent.replace("<DistributionConfig>", f'<DistributionConfig xmlns="{NS}">'),
+                      {"If-Match": f"E{dist_id}V1"})
+        self.assertEqual((r.status, r.headers["etag"]), (200, f"E{dist_id}V2"), r.text)
+        self.assertIn(sent, r.text)
+        self.assertIn(sent.replace("<DistributionConfig>", f'<DistributionConfig xmlns="{NS}">'),
+                      self.call("GET", path).text)
+        self.assertIn("<Comment>round trip</Comment>", self.call("GET", path, port=self.moto_port()).text)
+
+    def test_distribution_deploys(self):
+        start = time.monotonic()
+        r, dist_id = self.create_distribution(distribution_config(uuid.uuid4().hex, "deploy"))
+        self.assertEqual(r.tag("Status"), "InProgress")
+        get = lambda: self.call("GET", f"/2020-05-31/distribution/{dist_id}").tag("Status")  # noqa: E731
+
+        def listed():
+            text = self.call("GET", "/2020-05-31/distribution").text
+            return re.findall(rf"<DistributionSummary><Id>{dist_id}</Id>.*?<Status>(\w+)</Status>", text, re.S)
+        self.assertEqual((get(), listed()), ("InProgress", ["InProgress"]))
+        self.assertEqual(self.call("GET", f"/2020-05-31/distribution/{dist_id}", port=self.moto_port()).tag("Status"),
+                         "Deployed")  # moto's gap: Deployed on the first Get
+        self.assertLess(time.monotonic() - start, WAIT, "the checks above took longer than the deployment")
+        self.wait_for(get, "Deployed")
+        self.assertGreaterEqual(time.monotonic() - start, WAIT * 0.9)
+        self.assertEqual(listed(), ["Deployed"])
+
+        # Each update deploys again.
+        start = time.monotonic()
+        path = f"/2020-05-31/distribution/{dist_id}/config"
+        again = distribution_config(r.tag("CallerReference"), "again")
+        r = self.call("PUT", path, again, {"If-Match": f"E{dist_id}V1"})
+        self.assertEqual((r.status, r.tag("Status")), (200, "InProgress"), r.text)
+        self.assertEqual((get(), listed()), ("InProgress", ["InProgress"]))
+        self.wait_for(get, "Deployed")
+        self.assertGreaterEqual(time.monotonic() - start, WAIT * 0.9)
+        self.assertEqual(listed(), ["Deployed"])
+
+    def test_invalidations_take_time(self):
+        _, dist_id = self.create_distribution(distribution_config(uuid.uuid4().hex, "invalidate"))
+        base = f"/2020-05-31/distribution/{dist_id}"
+        batch = (f'<InvalidationBatch xmlns="{NS}"><Paths><Quantity>1</Quantity><Items><Path>/_site/404.html</Path>'
+                 f"</Items></Paths><CallerReference>{uuid.uuid4().hex}</CallerReference></InvalidationBatch>")
+        start = time.monotonic()
+        r = self.call("POST", base + "/invalidation", batch)
+        self.assertEqual((r.status, r.tag("Status")), (201, "InProgress"), r.text)
+        inv_id = r.tag("Id")
+        direct = self.call("GET", f"{base}/invalidation/{inv_id}", port=self.moto_port())
+        self.assertEqual((direct.tag("Id"), direct.tag("Status")), (inv_id, "COMPLETED"))  # moto's id, moto's gap
+        get = lambda: self.call("GET", f"{base}/invalidation/{inv_id}").tag("Status")  # noqa: E731
+
+        def listed():
+            text = self.call("GET", base + "/invalidation").text
+            return re.findall(rf"<InvalidationSummary><Id>{inv_id}</Id>.*?<Status>(\w+)</Status>", text, re.S)
+        batches = lambda: self.call("GET", base).tag("InProgressInvalidationBatches")  # noqa: E731
+        self.assertEqual((get(), listed(), batches()), ("InProgress", ["InProgress"], "1"))
+        self.assertLess(time.monotonic() - start, WAIT, "the checks above took longer than the invalidation")
+        self.wait_for(get, "Completed")
+        self.assertGreaterEqual(time.monotonic() - start, WAIT * 0.9)
+        self.assertEqual((listed(), batches()), (["Completed"], "0"))
+
+        # One the double did not see created (straight in moto) is Completed, in AWS's spelling.
+        r = self.call("POST", base + "/invalidation", batch.replace("404.html", "x.html").replace("<CallerReference>",
+                      "<CallerReference>m"), port=self.moto_port())
+        self.assertEqual(self.call("GET", f"{base}/invalidation/{r.tag('Id')}").tag("Status"), "Completed")
+
+    def test_double_reset_forgets_the_timers(self):
+        name = "forget-" + uuid.uuid4().hex[:8]
+        arn = self.create_kvs(name)
+        _, dist_id = self.create_distribution(distribution_config(uuid.uuid4().hex, "forget"))
+        base = f"/2020-05-31/distribution/{dist_id}"
+        batch = (f'<InvalidationBatch xmlns="{NS}"><Paths><Quantity>1</Quantity><Items><Path>/a</Path></Items></Paths>'
+                 f"<CallerReference>{uuid.uuid4().hex}</CallerReference></InvalidationBatch>")
+        inv_id = self.call("POST", base + "/invalidation", batch).tag("Id")
+        self.assertEqual(self.call("GET", f"{base}/invalidation/{inv_id}").tag("Status"), "InProgress")
+        self.assertEqual(self.call("GET", base).tag("Status"), "InProgress")
+        self.assertEqual(self.call("POST", "/__double/reset", service=None).status, 200)
+        # What moto knew before the double saw it created is READY / Completed / moto's own status.
+        self.assertEqual(self.call("GET", f"/2020-05-31/key-value-store/{name}").tag("Status"), "READY")
+        self.assertEqual(self.kvs("GET", arn).status, 200)
+        self.assertEqual(self.call("GET", f"{base}/invalidation/{inv_id}").tag("Status"), "Completed")
+        r = self.call("GET", base)
+        self.assertNotEqual(r.headers["etag"], f"E{dist_id}V1")  # moto's ETag: the double forgot it
 
     # --- pass-through ---------------------------------------------------------------------------
 
@@ -461,6 +647,74 @@ def function_xml(root, code, name=None, assoc=""):
     return (f'<{root} xmlns="{NS}">{name_xml}<FunctionConfig><Comment>test</Comment>'
             f"<Runtime>cloudfront-js-2.0</Runtime>{assoc}</FunctionConfig>"
             f"<FunctionCode>{base64.b64encode(code).decode()}</FunctionCode></{root}>")
+
+
+def config_leaves(xml):
+    """{path: text} for every leaf of the first DistributionConfig in `xml`; a path names each
+    element with its position among same-named siblings (Origin[1], Method[2])."""
+    m = re.search(r"<DistributionConfig[\s>].*?</DistributionConfig>", xml, re.S)
+    out = {}
+
+    def walk(el, path):
+        if len(el) == 0:
+            out[path] = el.text or ""
+        seen = {}
+        for c in el:
+            name = c.tag.rsplit("}", 1)[-1]
+            seen[name] = seen.get(name, 0) + 1
+            walk(c, f"{path}/{name}[{seen[name]}]")
+    walk(ET.fromstring(m.group(0)), "DistributionConfig")
+    return out
+
+
+def minimal_distribution_config(ref):
+    """Only what the API requires, with a custom origin, a legacy ForwardedValues cache setting
+    and a custom error response without a TTL."""
+    return (f'<DistributionConfig xmlns="{NS}"><CallerReference>{ref}</CallerReference>'
+            "<Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id><DomainName>origin.example.com</DomainName>"
+            "<CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort>"
+            "<OriginProtocolPolicy>https-only</OriginProtocolPolicy></CustomOriginConfig></Origin></Items></Origins>"
+            "<DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><ViewerProtocolPolicy>allow-all"
+            "</ViewerProtocolPolicy><ForwardedValues><QueryString>false</QueryString><Cookies><Forward>none</Forward>"
+            "</Cookies></ForwardedValues></DefaultCacheBehavior><CustomErrorResponses><Quantity>1</Quantity><Items>"
+            "<CustomErrorResponse><ErrorCode>404</ErrorCode><ResponsePagePath>/404.html</ResponsePagePath>"
+            "<ResponseCode>404</ResponseCode></CustomErrorResponse></Items></CustomErrorResponses>"
+            "<Comment>minimal</Comment><Enabled>true</Enabled></DistributionConfig>")
+
+
+def filled_minimal_config(ref):
+    """minimal_distribution_config as CloudFront answers it: every default in, in the model's order."""
+    get_head = "<Quantity>2</Quantity><Items><Method>HEAD</Method><Method>GET</Method></Items>"
+    return (f"<DistributionConfig><CallerReference>{ref}</CallerReference><Aliases><Quantity>0</Quantity></Aliases>"
+            "<DefaultRootObject></DefaultRootObject><Origins><Quantity>1</Quantity><Items><Origin><Id>web</Id>"
+            "<DomainName>origin.example.com</DomainName><OriginPath></OriginPath><CustomHeaders><Quantity>0"
+            "</Quantity></CustomHeaders><CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort>"
+            "<OriginProtocolPolicy>https-only</OriginProtocolPolicy><OriginReadTimeout>30</OriginReadTimeout>"
+            "<OriginKeepaliveTimeout>5</OriginKeepaliveTimeout></CustomOriginConfig><ConnectionAttempts>3"
+            "</ConnectionAttempts><ConnectionTimeout>10</ConnectionTimeout><OriginShield><Enabled>false</Enabled>"
+            "</OriginShield></Origin></Items></Origins><OriginGroups><Quantity>0</Quantity></OriginGroups>"
+            "<DefaultCacheBehavior><TargetOriginId>web</TargetOriginId><TrustedSigners><Enabled>false</Enabled>"
+            "<Quantity>0</Quantity></TrustedSigners><TrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity>"
+            "</TrustedKeyGroups><ViewerProtocolPolicy>allow-all</ViewerProtocolPolicy>"
+            f"<AllowedMethods>{get_head}<CachedMethods>{get_head}</CachedMethods></AllowedMethods>"
+            "<SmoothStreaming>false</SmoothStreaming><Compress>false</Compress><LambdaFunctionAssociations>"
+            "<Quantity>0</Quantity></LambdaFunctionAssociations><FunctionAssociations><Quantity>0</Quantity>"
+            "</FunctionAssociations><FieldLevelEncryptionId></FieldLevelEncryptionId><ForwardedValues><QueryString>"
+            "false</QueryString><Cookies><Forward>none</Forward></Cookies><Headers><Quantity>0</Quantity></Headers>"
+            "<QueryStringCacheKeys><Quantity>0</Quantity></QueryStringCacheKeys></ForwardedValues><MinTTL>0</MinTTL>"
+            "<DefaultTTL>86400</DefaultTTL><MaxTTL>31536000</MaxTTL></DefaultCacheBehavior><CacheBehaviors>"
+            "<Quantity>0</Quantity></CacheBehaviors><CustomErrorResponses><Quantity>1</Quantity><Items>"
+            "<CustomErrorResponse><ErrorCode>404</ErrorCode><ResponsePagePath>/404.html</ResponsePagePath>"
+            "<ResponseCode>404</ResponseCode><ErrorCachingMinTTL>10</ErrorCachingMinTTL></CustomErrorResponse>"
+            "</Items></CustomErrorResponses><Comment>minimal</Comment><Logging><Enabled>false</Enabled>"
+            "<IncludeCookies>false</IncludeCookies><Bucket></Bucket><Prefix></Prefix></Logging>"
+            "<PriceClass>PriceClass_All</PriceClass><Enabled>true</Enabled><ViewerCertificate>"
+            "<CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate><SSLSupportMethod>vip</SSLSupportMethod>"
+            "<MinimumProtocolVersion>TLSv1</MinimumProtocolVersion><CertificateSource>cloudfront</CertificateSource>"
+            "</ViewerCertificate><Restrictions><GeoRestriction><RestrictionType>none</RestrictionType><Quantity>0"
+            "</Quantity></GeoRestriction></Restrictions><WebACLId></WebACLId><HttpVersion>http2</HttpVersion>"
+            "<IsIPV6Enabled>true</IsIPV6Enabled><ContinuousDeploymentPolicyId></ContinuousDeploymentPolicyId>"
+            "<Staging>false</Staging></DistributionConfig>")
 
 
 def distribution_config(ref, comment):

@@ -60,6 +60,23 @@ pub enum Command {
     Deploys(DeploysArgs),
     /// List, delete or prune branch previews
     Previews(PreviewsArgs),
+    /// Print the least-privilege IAM policy (JSON) for a job: what its credentials need
+    IamPolicy(IamPolicyArgs),
+}
+
+/// `skiff iam-policy`.
+#[derive(Debug, Args)]
+pub struct IamPolicyArgs {
+    /// The job the credentials are for
+    #[arg(value_enum, default_value = "all")]
+    pub job: crate::iam::Job,
+    /// Narrow the S3 statements to this bucket (default: `[site] bucket`, else every bucket)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// Narrow the CloudFront statements to this distribution (default: `[site]
+    /// distribution_id`, else every distribution)
+    #[arg(long, value_name = "ID")]
+    pub distribution_id: Option<String>,
 }
 
 /// `skiff provision`.

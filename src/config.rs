@@ -801,6 +801,15 @@ impl Config {
         }
     }
 
+    /// What `skiff iam-policy` narrows its statements to: the flags, else the file.
+    pub fn iam_resources(
+        &self,
+        bucket: Option<&str>,
+        distribution_id: Option<&str>,
+    ) -> Result<crate::iam::Resources, ConfigError> {
+        Ok(crate::iam::Resources { bucket: self.bucket(bucket)?, distribution_id: self.distribution(distribution_id)? })
+    }
+
     /// `--distribution-id`, else `[site] distribution_id`, checked.
     fn distribution(&self, flag: Option<&str>) -> Result<Option<String>, ConfigError> {
         match flag {

@@ -16,6 +16,7 @@ pub mod distribution;
 pub mod dns;
 pub mod execute;
 pub mod hashcache;
+pub mod iam;
 pub mod invalidate;
 pub mod invalidation;
 pub mod key;
@@ -98,6 +99,12 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
                     previews::prune(&settings, older_than, keep_branches, dry_run, &out).await
                 }
             }
+        }
+        cli::Command::IamPolicy(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let resources = config.iam_resources(args.bucket.as_deref(), args.distribution_id.as_deref())?;
+            output::Output::new(true, cli.global.quiet).json(&iam::policy(args.job, &resources));
+            Ok(())
         }
         cli::Command::Status(args) => {
             let config = config::Config::load(&cli.global)?;

@@ -6,6 +6,7 @@ mod bad_input;
 mod cdn;
 mod deploy;
 mod harness;
+mod iam;
 mod kill;
 mod provision;
 mod publish;

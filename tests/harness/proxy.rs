@@ -19,6 +19,9 @@ pub struct Request {
     pub amz_target: Option<String>,
     /// Whether the request sets an ACL (`x-amz-acl` or `x-amz-grant-*`): skiff never does.
     pub acl: bool,
+    /// The signing name of the service, from the SigV4/SigV4a credential scope in
+    /// `Authorization` (`…/us-east-1/s3/aws4_request`): `s3`, `cloudfront`, `acm`, …
+    pub service: Option<String>,
 }
 
 impl Request {
@@ -250,6 +253,13 @@ fn read_body(reader: &mut impl BufRead, lines: &[String]) -> std::io::Result<Vec
     Ok(body)
 }
 
+/// The service of a signed request: the part before `aws4_request` in its credential scope.
+fn signing_service(authorization: &str) -> Option<String> {
+    let scope = authorization.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    let parts: Vec<&str> = scope.split('/').collect();
+    (parts.len() >= 4 && parts.last() == Some(&"aws4_request")).then(|| parts[parts.len() - 2].to_string())
+}
+
 fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str, head: &[String]) -> Option<Fault> {
     let mut faults = faults.lock().unwrap();
     let fault = faults.iter_mut().find(|f| {
@@ -292,6 +302,7 @@ fn serve(
                 || target.contains("&acl"),
             method: method.clone(),
             target: target.clone(),
+            service: header(&head, "authorization").and_then(signing_service),
         });
         let fault = take_fault(faults, &method, &target, &head);
         if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
