@@ -234,11 +234,12 @@ class DoubleS3Test(unittest.TestCase):
         bucket, data = self.bucket(), os.urandom(100000)
         for signed, content_sha in ((False, "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
                                     (True, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"),
-                                    (True, "STREAMING-UNSIGNED-PAYLOAD-TRAILER")):
+                                    (True, "STREAMING-UNSIGNED-PAYLOAD-TRAILER"),  # moto alone: 500
+                                    (True, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER")):  # moto: raw
             headers = {"Content-Encoding": "aws-chunked", "x-amz-content-sha256": content_sha,
                        "x-amz-decoded-content-length": str(len(data)), "x-amz-trailer": "x-amz-checksum-crc32",
                        "x-amz-sdk-checksum-algorithm": "CRC32"}
-            key = f"chunked-{signed}-{content_sha[-7:]}"
+            key = f"chunked-{signed}-{content_sha[10:22]}"
             r = self.put(f"/{bucket}/{key}", aws_chunked(data, {"x-amz-checksum-crc32": crc32(data)}, signed=signed),
                          headers)
             self.assertEqual(r.status, 200, r.text)
@@ -297,14 +298,24 @@ class DoubleS3Test(unittest.TestCase):
                                                        "crc32c, actual checksum Type: sha256")
         r = self.put(path, part, {"x-amz-checksum-crc32c": double_s3.b64_digest("CRC32C", part[:-1])})
         self.assert_s3_error(r, 400, "BadDigest", "The CRC32C you specified did not match the calculated checksum.")
+        r = self.put(path, part)  # COMPOSITE (the default for CRC32C): every part needs its checksum
+        self.assert_s3_error(r, 400, "InvalidRequest", "Checksum Type mismatch occurred, expected checksum Type: "
+                                                       "crc32c, actual checksum Type: null")
         etag1 = self.put(path, part, {"x-amz-checksum-crc32c": double_s3.b64_digest("CRC32C", part)}).headers["etag"]
-        r = self.put(f"/{bucket}/crc32c?partNumber=2&uploadId={upload}", b"tail")  # no checksum: S3 computes it
+        r = self.put(f"/{bucket}/crc32c?partNumber=2&uploadId={upload}", b"tail",
+                     {"x-amz-checksum-crc32c": double_s3.b64_digest("CRC32C", b"tail")})
         self.assertEqual(r.status, 200, r.text)
         complete = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag1}</ETag></Part>"
                     f"<Part><PartNumber>2</PartNumber><ETag>{r.headers['etag']}</ETag></Part></CompleteMultipartUpload>")
         r = self.call("POST", f"/{bucket}/crc32c?uploadId={upload}", complete, {"Content-Type": "application/xml"})
         self.assertEqual(r.status, 200, r.text)
         self.assertTrue(self.call("GET", f"/{bucket}/crc32c").body == part + b"tail")
+
+        # FULL_OBJECT: a part without a checksum is taken (S3 computes it).
+        r = self.call("POST", f"/{bucket}/full?uploads", headers={"x-amz-checksum-algorithm": "CRC32",
+                                                                  "x-amz-checksum-type": "FULL_OBJECT"})
+        r = self.put(f"/{bucket}/full?partNumber=1&uploadId={r.tag('UploadId')}", part)
+        self.assertEqual(r.status, 200, r.text)
 
         # An upload the double did not see created (made at moto directly) is not checked.
         r = self.at_moto("POST", f"/{bucket}/direct?uploads")

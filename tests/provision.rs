@@ -20,15 +20,20 @@ pub struct Aws {
 }
 
 pub fn aws() -> Aws {
+    aws_at(&endpoint())
+}
+
+/// Clients for `endpoint`: the double (`endpoint()`) or moto behind it (`moto_endpoint()`).
+pub fn aws_at(endpoint: &str) -> Aws {
     let shared = runtime().block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(endpoint())
+            .endpoint_url(endpoint)
             .credentials_provider(aws_sdk_s3::config::Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
             .load(),
     );
     Aws {
-        s3: client_for(&endpoint()),
+        s3: client_for(endpoint),
         cloudfront: aws_sdk_cloudfront::Client::new(&shared),
         acm: aws_sdk_acm::Client::new(&shared),
         route53: aws_sdk_route53::Client::new(&shared),
@@ -447,12 +452,51 @@ fn drift_in_owned_settings_is_shown_then_restored() {
 }
 
 #[test]
+fn a_certificate_whose_key_cloudfront_refuses_is_never_reused() {
+    let site = Site::new("p384");
+    let work = tempfile::tempdir().unwrap();
+    let (key, certificate) = (work.path().join("key.pem"), work.path().join("cert.pem"));
+    let names: Vec<String> = site.hosts().iter().map(|h| format!("DNS:{h}")).collect();
+    // An issued certificate for every name, with an EC P-384 key (ACM issues those too).
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1", "-nodes", "-days", "30"])
+        .args(["-subj", &format!("/CN={}", site.domain), "-addext", &format!("subjectAltName={}", names.join(","))])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let imported = runtime()
+        .block_on(
+            aws()
+                .acm
+                .import_certificate()
+                .certificate(aws_sdk_acm::primitives::Blob::new(std::fs::read(&certificate).unwrap()))
+                .private_key(aws_sdk_acm::primitives::Blob::new(std::fs::read(&key).unwrap()))
+                .send(),
+        )
+        .unwrap();
+    let p384 = imported.certificate_arn().unwrap().to_string();
+    let described = runtime().block_on(aws().acm.describe_certificate().certificate_arn(&p384).send()).unwrap();
+    let detail = described.certificate().unwrap();
+    assert_eq!(detail.key_algorithm().map(|k| k.as_str()), Some("EC_secp384r1"));
+    assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
+
+    let run = site.skiff(&["provision", "--json", "--certificate-timeout", "2m"]).success();
+    assert!(steps(&run).iter().any(|s| s == "request-certificate"), "{:?}", steps(&run));
+    assert_ne!(site.state()["resources"]["certificate_arn"], p384.as_str(), "CloudFront takes no P-384 key");
+}
+
+#[test]
 fn an_issued_certificate_that_covers_every_name_is_reused() {
     let site = Site::new("reuse");
     let aws = aws();
     let arn = runtime().block_on(async {
         let hosts = site.hosts();
-        let requested = aws
+        // Requested at moto itself: the double would hold it until its DNS records exist.
+        let requested = aws_at(&crate::harness::moto_endpoint())
             .acm
             .request_certificate()
             .domain_name(&site.domain)
@@ -462,7 +506,7 @@ fn an_issued_certificate_that_covers_every_name_is_reused() {
             .await
             .unwrap();
         let arn = requested.certificate_arn().unwrap().to_string();
-        // The emulator issues on the first describe (MOTO_ACM_VALIDATION_WAIT=0).
+        // moto issues on the first describe (MOTO_ACM_VALIDATION_WAIT=0).
         let described = aws.acm.describe_certificate().certificate_arn(&arn).send().await.unwrap();
         assert_eq!(described.certificate().unwrap().status().unwrap().as_str(), "ISSUED");
         arn

@@ -271,6 +271,49 @@ fn large_file_goes_up_in_parts() {
     assert_eq!(doc["summary"]["uploaded"], 0, "a multipart ETag is tracked like any other");
 }
 
+/// How many checksummed requests the double refused per S3-compatible bucket.
+fn refused_checksums(bucket: &str) -> u64 {
+    let counts: serde_json::Value =
+        serde_json::from_str(&crate::harness::double_hook("GET", "/__double/s3-compatible", "")).unwrap();
+    counts[bucket].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_store_that_refuses_checksum_headers_gets_the_files_without_them_after_one_warning() {
+    let bucket = Bucket::new("compat-store");
+    crate::harness::double_hook("POST", "/__double/s3-compatible", &format!("{{\"bucket\": \"{}\"}}", bucket.name));
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let site = Site::new(&[
+        ("index.html", b"<p>x</p>"),
+        ("a.css", b"a{}"),
+        ("b.js", b"b()"),
+        ("c.txt", b"c"),
+        ("video/big.mp4", &big),
+    ]);
+    let config = config_file(&site, "[deploy]\nmultipart_threshold_mib = 5\nconcurrency = 1\n");
+    let run = skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success();
+    assert_eq!(run.stderr.matches("refused the upload's checksum").count(), 1, "one warning: {}", run.stderr);
+    assert!(run.stderr.contains("checksums = false"), "the warning says how to stop it: {}", run.stderr);
+    assert!(refused_checksums(&bucket.name) >= 1, "the store really refused a checksum");
+    let objects = bucket.objects();
+    for (path, bytes) in site.files() {
+        assert!(objects[&path].bytes == bytes, "{path} holds the file's bytes");
+    }
+}
+
+#[test]
+fn checksums_off_in_the_config_are_never_sent() {
+    let bucket = Bucket::new("compat-store-off");
+    crate::harness::double_hook("POST", "/__double/s3-compatible", &format!("{{\"bucket\": \"{}\"}}", bucket.name));
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let site = Site::new(&[("index.html", b"<p>x</p>"), ("video/big.mp4", &big)]);
+    let config = config_file(&site, "[site]\nchecksums = false\n\n[deploy]\nmultipart_threshold_mib = 5\n");
+    let run = skiff(&["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).success();
+    assert!(!run.stderr.contains("checksum"), "{}", run.stderr);
+    assert_eq!(refused_checksums(&bucket.name), 0, "no checksum header was sent");
+    assert_eq!(bucket.objects().len(), 3, "two files and the manifest");
+}
+
 #[test]
 fn unicode_spaces_plus_and_percent_in_names() {
     let bucket = Bucket::new("names");

@@ -180,7 +180,18 @@ impl S3Store {
         } else {
             request
         };
-        let out = request.send().await.map_err(|e| self.upload_error(&e, upload.key, checksums))?;
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let err = self.upload_error(&e, upload.key, checksums);
+                // BadDigest: the bytes sent were not the ones scanned. Say so when the file
+                // has changed since (a build still writing), which is the usual cause.
+                if matches!(&err, StoreError::Other { code, .. } if code == "BadDigest") {
+                    still_scanned(upload).await?;
+                }
+                return Err(err);
+            }
+        };
         // S3 refuses bytes that do not match the checksum; stores that do not check (and
         // the emulator) get a second look here, so the manifest never records bytes that
         // were not the ones sent.

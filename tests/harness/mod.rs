@@ -28,6 +28,33 @@ pub fn endpoint() -> String {
     }
 }
 
+/// moto's own endpoint, behind the double (for what must not go through the double).
+pub fn moto_endpoint() -> String {
+    match std::env::var("SKIFF_TEST_MOTO") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("these tests need the local AWS emulator: run `scripts/test` (it sets SKIFF_TEST_MOTO)"),
+    }
+}
+
+/// A request to one of the double's test hooks (`/__double/...`); the response body.
+pub fn double_hook(method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let url = endpoint();
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(head.starts_with("HTTP/1.0 2") || head.starts_with("HTTP/1.1 2"), "{method} {path}: {response}");
+    body.to_string()
+}
+
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
