@@ -101,17 +101,19 @@ pub fn custom_s3_endpoint(shared: &SdkConfig) -> bool {
 /// (`WhenRequired`): since early 2025 it sends a CRC32 header or aws-chunked trailer on
 /// every upload and asks for checksums on every download by default, which some
 /// S3-compatible stores refuse. `AWS_REQUEST_CHECKSUM_CALCULATION` and
-/// `AWS_RESPONSE_CHECKSUM_VALIDATION` (or the profile's settings) still win.
+/// `AWS_RESPONSE_CHECKSUM_VALIDATION` still win.
 /// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-dataintegrity.html>
 pub fn s3_client(shared: &SdkConfig) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
     let custom_endpoint = custom_s3_endpoint(shared);
     let mut config = aws_sdk_s3::config::Builder::from(shared).force_path_style(custom_endpoint);
     if custom_endpoint {
-        if shared.request_checksum_calculation().is_none() {
+        // The loaded config always holds a value (the default, `WhenSupported`), so only
+        // the environment tells whether the user chose one.
+        if std::env::var_os("AWS_REQUEST_CHECKSUM_CALCULATION").is_none() {
             config = config.request_checksum_calculation(RequestChecksumCalculation::WhenRequired);
         }
-        if shared.response_checksum_validation().is_none() {
+        if std::env::var_os("AWS_RESPONSE_CHECKSUM_VALIDATION").is_none() {
             config = config.response_checksum_validation(ResponseChecksumValidation::WhenRequired);
         }
     }

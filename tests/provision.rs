@@ -493,10 +493,11 @@ fn a_certificate_whose_key_cloudfront_refuses_is_never_reused() {
 fn an_issued_certificate_that_covers_every_name_is_reused() {
     let site = Site::new("reuse");
     let aws = aws();
+    // Requested at moto itself: the double would hold it until its DNS records exist.
+    let moto = aws_at(&crate::harness::moto_endpoint());
     let arn = runtime().block_on(async {
         let hosts = site.hosts();
-        // Requested at moto itself: the double would hold it until its DNS records exist.
-        let requested = aws_at(&crate::harness::moto_endpoint())
+        let requested = moto
             .acm
             .request_certificate()
             .domain_name(&site.domain)
