@@ -319,7 +319,10 @@ mod tests {
 
     use super::{Failure, failure};
 
-    fn client(endpoint: &str, credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>) -> aws_sdk_s3::Client {
+    fn client(
+        endpoint: &str,
+        credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
+    ) -> aws_sdk_s3::Client {
         let mut config = aws_sdk_s3::config::Builder::new()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -347,7 +350,10 @@ mod tests {
     fn a_refused_connection_is_named_by_its_innermost_cause() {
         let credentials = Credentials::new("AKIDTEST", "secret", None, None, "test");
         let endpoint = format!("http://127.0.0.1:{}", closed_port());
-        let got = head_bucket_error(&client(&endpoint, Some(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials))));
+        let got = head_bucket_error(&client(
+            &endpoint,
+            Some(aws_sdk_s3::config::SharedCredentialsProvider::new(credentials)),
+        ));
         let Failure::Connection(message) = got else { panic!("not a connection failure: {got:?}") };
         assert!(message.contains("Connection refused"), "{message}");
         assert!(!message.contains('}'), "{message}");
@@ -362,10 +368,13 @@ mod tests {
             .with_file(ProfileFileKind::Config, "/nonexistent/skiff-test/config")
             .with_file(ProfileFileKind::Credentials, "/nonexistent/skiff-test/credentials")
             .build();
-        let provider =
-            aws_config::profile::ProfileFileCredentialsProvider::builder().profile_files(files).profile_name("ci").build();
+        let provider = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_files(files)
+            .profile_name("ci")
+            .build();
         let endpoint = format!("http://127.0.0.1:{}", closed_port());
-        let got = head_bucket_error(&client(&endpoint, Some(aws_sdk_s3::config::SharedCredentialsProvider::new(provider))));
+        let got =
+            head_bucket_error(&client(&endpoint, Some(aws_sdk_s3::config::SharedCredentialsProvider::new(provider))));
         let Failure::Credentials(message) = got else { panic!("not a credentials failure: {got:?}") };
         assert!(!message.is_empty() && !message.contains('}'), "{message}");
     }

@@ -234,7 +234,8 @@ mod tests {
         for needed in ["s3:PutObject", "s3:AbortMultipartUpload", "cloudfront-keyvaluestore:UpdateKeys"] {
             assert!(granted.iter().any(|a| a == needed), "{needed} missing: {publish}");
         }
-        for never in ["s3:PutBucketPolicy", "cloudfront:UpdateDistribution", "acm:RequestCertificate", "s3:CreateBucket"]
+        for never in
+            ["s3:PutBucketPolicy", "cloudfront:UpdateDistribution", "acm:RequestCertificate", "s3:CreateBucket"]
         {
             assert!(!granted.iter().any(|a| a == never), "{never} granted: {publish}");
         }
@@ -247,14 +248,19 @@ mod tests {
     fn status_only_reads_and_all_is_everything() {
         let status = actions(&policy(Job::Status, &Resources::default()));
         assert!(
-            status.iter().all(|a| ["Get", "List", "Describe", "Head"].iter().any(|verb| a.split(':').nth(1).unwrap().starts_with(verb))),
+            status.iter().all(|a| ["Get", "List", "Describe", "Head"].iter().any(|verb| a
+                .split(':')
+                .nth(1)
+                .unwrap()
+                .starts_with(verb))),
             "{status:?}"
         );
         assert!(status.iter().any(|a| a == "acm:DescribeCertificate"), "{status:?}");
         let mut all = actions(&policy(Job::All, &Resources::default()));
         all.sort();
         all.dedup();
-        let mut table: Vec<String> = OPERATIONS.iter().flat_map(|o| o.actions.iter().map(ToString::to_string)).collect();
+        let mut table: Vec<String> =
+            OPERATIONS.iter().flat_map(|o| o.actions.iter().map(ToString::to_string)).collect();
         table.sort();
         table.dedup();
         assert_eq!(all, table);

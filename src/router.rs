@@ -183,7 +183,9 @@ pub async fn write_keys(
                 Ok(_) => break,
                 // Another writer moved the version between our read and write: read again,
                 // after a growing, jittered pause.
-                Err(e) if crate::aws::code(&e).as_deref() == Some("ConflictException") && attempt < CONFLICT_RETRIES => {
+                Err(e)
+                    if crate::aws::code(&e).as_deref() == Some("ConflictException") && attempt < CONFLICT_RETRIES =>
+                {
                     tokio::time::sleep(backoff(attempt, Duration::from_millis(100), Duration::from_secs(5))).await;
                     attempt += 1;
                 }

@@ -250,8 +250,11 @@ fn a_lock_released_during_its_takeover_is_taken_again() {
     let gone = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>_skiff/lock/production</Key></Error>";
     proxy.fail_next_with_header("PUT", "_skiff/lock/production", "if-match", 1, 404, gone);
     let run = site.skiff_at(&proxy.endpoint, &["publish", "--lock-timeout", "0s", "--json"]).success();
-    let takeovers: Vec<_> =
-        proxy.requests().into_iter().filter(|r| r.method == "PUT" && r.target.contains("_skiff/lock/production")).collect();
+    let takeovers: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.target.contains("_skiff/lock/production"))
+        .collect();
     assert!(takeovers.len() >= 3, "the lock was tried again after the 404: {takeovers:?}");
     assert_eq!(kvs(&site)["production"], run.json()["deploy_id"]);
     assert!(!objects(&site).contains_key("_skiff/lock/production"));

@@ -199,11 +199,11 @@ fn every_operation_on_the_wire_is_in_the_iam_table() {
 
 #[test]
 fn the_printed_policy_is_the_table_narrowed_to_the_site() {
-    let run = crate::harness::skiff(&["iam-policy", "publish", "--bucket", "my-site", "--distribution-id", "E2QWRUHAPOMQZL"])
-        .success();
+    let run =
+        crate::harness::skiff(&["iam-policy", "publish", "--bucket", "my-site", "--distribution-id", "E2QWRUHAPOMQZL"])
+            .success();
     let printed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let resources =
-        iam::Resources { bucket: Some("my-site".into()), distribution_id: Some("E2QWRUHAPOMQZL".into()) };
+    let resources = iam::Resources { bucket: Some("my-site".into()), distribution_id: Some("E2QWRUHAPOMQZL".into()) };
     assert_eq!(printed, iam::policy(Job::Publish, &resources));
     assert!(run.stdout.contains("arn:aws:s3:::my-site/*"), "{}", run.stdout);
     crate::harness::skiff(&["iam-policy", "everything"]).failure(2, &["everything"]);

@@ -481,8 +481,8 @@ fn a_certificate_whose_key_cloudfront_refuses_is_never_reused() {
     let p384 = imported.certificate_arn().unwrap().to_string();
     let described = runtime().block_on(aws().acm.describe_certificate().certificate_arn(&p384).send()).unwrap();
     let detail = described.certificate().unwrap();
-    assert_eq!(detail.key_algorithm().map(|k| k.as_str()), Some("EC_secp384r1"));
-    assert_eq!(detail.status().map(|s| s.as_str()), Some("ISSUED"));
+    assert_eq!(detail.key_algorithm().map(aws_sdk_acm::types::KeyAlgorithm::as_str), Some("EC_secp384r1"));
+    assert_eq!(detail.status().map(aws_sdk_acm::types::CertificateStatus::as_str), Some("ISSUED"));
 
     let run = site.skiff(&["provision", "--json", "--certificate-timeout", "2m"]).success();
     assert!(steps(&run).iter().any(|s| s == "request-certificate"), "{:?}", steps(&run));

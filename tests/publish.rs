@@ -721,6 +721,40 @@ fn missing_credentials_are_explained() {
 }
 
 #[test]
+fn an_explicit_profile_wins_over_keys_in_the_environment() {
+    let bucket = Bucket::new("profile-wins");
+    let site = Site::new(&[("a.css", b"a")]);
+    let home = tempfile::tempdir().unwrap();
+    let credentials = home.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        "[site-deployer]\naws_access_key_id = AKIAPROFILEKEY000001\naws_secret_access_key = profile-secret-DO-NOT-PRINT\n",
+    )
+    .unwrap();
+    let proxy = Proxy::start(&endpoint());
+    let mut command = crate::harness::command_at(
+        &proxy.endpoint,
+        &["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--profile", "site-deployer"],
+    );
+    // The environment's keys (ACCESS_KEY) are set by `command_at`, as a CI runner's would be.
+    command.env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+    let run = finish(command.output().unwrap()).success();
+    assert!(!run.stderr.contains("profile-secret"), "{}", run.stderr);
+    let keys: std::collections::BTreeSet<Option<String>> = proxy.requests().into_iter().map(|r| r.access_key).collect();
+    assert_eq!(keys, [Some("AKIAPROFILEKEY000001".to_string())].into(), "every request signed as the profile");
+
+    // Without `--profile`, the environment's keys are used.
+    let proxy = Proxy::start(&endpoint());
+    let mut command = crate::harness::command_at(
+        &proxy.endpoint,
+        &["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name],
+    );
+    command.env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+    finish(command.output().unwrap()).success();
+    assert!(proxy.requests().iter().all(|r| r.access_key.as_deref() == Some(crate::harness::ACCESS_KEY)));
+}
+
+#[test]
 fn the_opt_in_hash_cache_skips_reading_files_whose_stamp_holds_and_the_default_reads_every_byte() {
     let bucket = Bucket::new("hash-cache");
     let site = Site::new(&[("index.html", b"<h1>one</h1>"), ("a.css", b"a{color:red}")]);

@@ -95,12 +95,10 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// A whole DeleteObjects request failed.
-    #[error("`s3://{bucket}/{key}`: the store refused the upload's checksum headers ({message})\nhint: set `[site] checksums = false` for an S3-compatible store that does not take them")]
-    ChecksumRefused {
-        bucket: String,
-        key: String,
-        message: String,
-    },
+    #[error(
+        "`s3://{bucket}/{key}`: the store refused the upload's checksum headers ({message})\nhint: set `[site] checksums = false` for an S3-compatible store that does not take them"
+    )]
+    ChecksumRefused { bucket: String, key: String, message: String },
     #[error("could not delete `{key}`: {cause}")]
     DeleteFailed {
         /// The key.

@@ -350,7 +350,11 @@ impl S3Store {
 
     /// A response body that broke off while it was read.
     fn body_error(&self, key: &str, err: &dyn std::error::Error) -> StoreError {
-        StoreError::Connection { bucket: self.bucket.clone(), key: Some(self.full(key)), message: crate::aws::causes(err) }
+        StoreError::Connection {
+            bucket: self.bucket.clone(),
+            key: Some(self.full(key)),
+            message: crate::aws::causes(err),
+        }
     }
 
     /// A small PutObject of skiff's own state, when `condition` holds.
@@ -660,7 +664,6 @@ impl S3Store {
         Ok(keys.iter().map(|k| (k.clone(), failed.remove(k).map_or(Ok(()), Err))).collect())
     }
 }
-
 
 /// The chunks of a response body, as a [`std::io::Read`] for a blocking thread.
 struct ChunkReader<B> {

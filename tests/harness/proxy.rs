@@ -22,6 +22,8 @@ pub struct Request {
     /// The signing name of the service, from the SigV4/SigV4a credential scope in
     /// `Authorization` (`…/us-east-1/s3/aws4_request`): `s3`, `cloudfront`, `acm`, …
     pub service: Option<String>,
+    /// The access key id the request was signed with (never the secret).
+    pub access_key: Option<String>,
 }
 
 impl Request {
@@ -303,6 +305,10 @@ fn serve(
             method: method.clone(),
             target: target.clone(),
             service: header(&head, "authorization").and_then(signing_service),
+            access_key: header(&head, "authorization")
+                .and_then(|a| a.split("Credential=").nth(1))
+                .and_then(|scope| scope.split('/').next())
+                .map(str::to_string),
         });
         let fault = take_fault(faults, &method, &target, &head);
         if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
