@@ -80,7 +80,7 @@ pub fn covers_all(certificate_names: &[String], hosts: &[String]) -> bool {
 /// same certificate back (an interrupted provision does not request a second one).
 pub fn idempotency_token(bucket: &str, names: &[String]) -> String {
     let text = std::iter::once(bucket).chain(names.iter().map(String::as_str)).collect::<Vec<_>>().join("\0");
-    crate::scan::Digest::of(text.as_bytes()).to_hex()[..32].to_string()
+    crate::object::Digest::of(text.as_bytes()).to_hex()[..32].to_string()
 }
 
 /// Describe one certificate; `None` when it does not exist (any more).

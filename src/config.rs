@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, InvalidateArgs, ProvisionArgs, PublishArgs, StatusArgs, WaitArgs};
-use crate::scan::HeaderValue;
+use crate::object::HeaderValue;
 
 /// The file read when `-c` is not given and it exists in the current directory.
 pub const DEFAULT_FILE: &str = "skiff.toml";

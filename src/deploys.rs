@@ -131,7 +131,7 @@ pub fn slug(branch: &str) -> String {
 
 /// `base` cut to leave room for `-<hash of branch>`.
 fn hashed(base: &str, branch: &str) -> String {
-    let hash = &crate::scan::Digest::of(branch.as_bytes()).to_hex()[..6];
+    let hash = &crate::object::Digest::of(branch.as_bytes()).to_hex()[..6];
     let cut: String = base.chars().take(MAX_SLUG - 7).collect();
     format!("{}-{hash}", cut.trim_end_matches('-'))
 }
@@ -246,7 +246,7 @@ fn token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
         let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), hostname());
-        crate::scan::Digest::of(seed.as_bytes()).to_hex()[..16].to_string()
+        crate::object::Digest::of(seed.as_bytes()).to_hex()[..16].to_string()
     })
 }
 

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scan::Digest;
+use crate::object::Digest;
 use crate::state::SortedMap;
 
 /// The cache file format.

@@ -21,6 +21,7 @@ pub mod invalidate;
 pub mod invalidation;
 pub mod key;
 pub mod mime;
+pub mod object;
 pub mod output;
 pub mod plan;
 pub mod previews;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::key;
+use crate::object::RemoteObject;
 use crate::scan::LocalFile;
 use crate::state::Manifest;
 
@@ -74,15 +75,6 @@ pub struct Action {
     /// For `copy`: the key (from the bucket's root) to copy from.
     #[serde(skip_serializing_if = "Option::is_none", rename = "from")]
     pub source: Option<String>,
-}
-
-/// An object in the bucket listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteObject {
-    /// The ETag, quoted as S3 lists it.
-    pub etag: String,
-    /// The size.
-    pub size: u64,
 }
 
 /// What is known about the bucket.
@@ -286,7 +278,7 @@ pub struct Source<'a> {
 /// the others given), or uploaded. Nothing is deleted: the new deploy starts empty.
 pub fn deploy(local: &[LocalFile], sources: &[Source<'_>], force: bool) -> Plan {
     use std::collections::HashMap;
-    let mut by_bytes: HashMap<(crate::scan::Digest, u64), String> = HashMap::new();
+    let mut by_bytes: HashMap<(crate::object::Digest, u64), String> = HashMap::new();
     for source in sources.iter().rev() {
         for (key, entry) in &source.manifest.files {
             by_bytes.insert((entry.sha256, entry.size), format!("{}{key}", source.prefix));
@@ -348,7 +340,7 @@ fn nested_sites(objects: &BTreeMap<String, RemoteObject>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::{Digest, Headers};
+    use crate::object::{Digest, Headers};
     use crate::state::Entry;
     use std::path::Path;
 

@@ -79,7 +79,7 @@ pub fn resource_name(bucket: &str) -> String {
     if name.len() <= 64 {
         return name;
     }
-    format!("{}-{}", &name[..55], &crate::scan::Digest::of(bucket.as_bytes()).to_hex()[..8])
+    format!("{}-{}", &name[..55], &crate::object::Digest::of(bucket.as_bytes()).to_hex()[..8])
 }
 
 /// What to build.
@@ -273,7 +273,7 @@ pub fn merged_policy(current: Option<&serde_json::Value>, ours: &serde_json::Val
 }
 
 fn short_hash(text: &str) -> String {
-    crate::scan::Digest::of(text.as_bytes()).to_hex()[..12].to_string()
+    crate::object::Digest::of(text.as_bytes()).to_hex()[..12].to_string()
 }
 
 /// The plan: from what exists to what is wanted. Pure: no I/O, no clock beyond `now`.

@@ -17,7 +17,8 @@ use crate::config::{CdnSettings, PublishSettings};
 use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
-use crate::plan::{self, Action, Counts, Plan, Reason, Remote, RemoteObject};
+use crate::object::RemoteObject;
+use crate::plan::{self, Action, Counts, Plan, Reason, Remote};
 use crate::scan::{self, LocalFile, ScanOptions};
 use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};
 

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::scan::{Digest, Headers, LocalFile};
+use crate::object::{Digest, Headers};
+use crate::scan::LocalFile;
 
 /// The manifest's key, relative to the prefix.
 pub const MANIFEST_KEY: &str = ".skiff/manifest.json";

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use super::{Condition, DeleteResults, Fetched, StoreError, Upload};
-use crate::plan::RemoteObject;
-use crate::scan::{Headers, hash_file};
+use crate::object::RemoteObject;
+use crate::object::Headers;
+use crate::scan::hash_file;
 
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ impl MemoryStore {
 
     fn store(&self, key: &str, bytes: Vec<u8>, headers: Headers) -> String {
         let etag =
-            format!("\"{}\"", crate::scan::Digest(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()).to_hex());
+            format!("\"{}\"", crate::object::Digest(<sha2::Sha256 as sha2::Digest>::digest(&bytes).into()).to_hex());
         let object = MemoryObject { bytes, headers, etag: etag.clone() };
         self.objects.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_string(), object);
         etag

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 pub use memory::MemoryStore;
 pub use s3::S3Store;
 
-use crate::plan::RemoteObject;
-use crate::scan::{Digest, Headers};
+use crate::object::RemoteObject;
+use crate::object::{Digest, Headers};
 
 /// A failed store operation, named by bucket and key, with what a person can do about it.
 #[derive(Debug, thiserror::Error)]
