@@ -333,7 +333,7 @@ async fn run(
     }
 
     let commit = deploys::commit(&settings.dir);
-    let now = crate::cert::now();
+    let now = crate::time::now();
     let nonce = u64::from(std::process::id()) ^ u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
     let mut id = deploys::new_id(now, commit.as_deref(), nonce);
     if entry.deploys.iter().any(|d| d.id == id) {

@@ -48,7 +48,7 @@ pub enum CdnError {
         id: String,
     },
     /// Too many invalidations in flight, even after backing off.
-    #[error("CloudFront distribution `{id}` still had too many invalidations in progress after {} of retries (limits: 3,000 paths and 15 wildcards in flight)", crate::output::duration(*waited))]
+    #[error("CloudFront distribution `{id}` still had too many invalidations in progress after {} of retries (limits: 3,000 paths and 15 wildcards in flight)", crate::time::duration(*waited))]
     TooManyInProgress {
         /// The id.
         id: String,
@@ -56,7 +56,7 @@ pub enum CdnError {
         waited: Duration,
     },
     /// The invalidation did not complete in time.
-    #[error("invalidation `{invalidation}` of distribution `{id}` was still in progress after {}; it goes on without skiff (check with the AWS console)", crate::output::duration(*waited))]
+    #[error("invalidation `{invalidation}` of distribution `{id}` was still in progress after {}; it goes on without skiff (check with the AWS console)", crate::time::duration(*waited))]
     WaitTimeout {
         /// The distribution.
         id: String,

@@ -2,7 +2,6 @@
 //! certificate that covers every name, or request one with DNS validation and read its
 //! validation records. Name coverage is pure and unit-tested.
 
-use std::time::SystemTime;
 
 use anyhow::{Result, anyhow};
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, Tag, ValidationMethod};
@@ -121,7 +120,7 @@ pub async fn describe(client: &aws_sdk_acm::Client, arn: &str) -> Result<Option<
 /// An ISSUED certificate that covers every name and has not expired, preferring ones ACM
 /// issued (they renew by themselves).
 pub async fn find_issued(client: &aws_sdk_acm::Client, hosts: &[String]) -> Result<Option<Certificate>> {
-    let now = now();
+    let now = crate::time::now();
     let mut token: Option<String> = None;
     let mut candidates = Vec::new();
     loop {
@@ -186,10 +185,6 @@ pub async fn request(client: &aws_sdk_acm::Client, bucket: &str, hosts: &[String
     response.certificate_arn().map(str::to_string).ok_or_else(|| anyhow!("ACM returned no certificate ARN"))
 }
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
 
 #[cfg(test)]
 mod tests {

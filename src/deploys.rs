@@ -101,7 +101,7 @@ pub fn preview_target(slug: &str) -> String {
 pub fn new_id(now: i64, commit: Option<&str>, nonce: u64) -> String {
     let days = now.div_euclid(86_400);
     let secs = now.rem_euclid(86_400);
-    let (year, month, day) = crate::invalidation::civil_from_days(days);
+    let (year, month, day) = crate::time::civil_from_days(days);
     let suffix = match commit.map(|c| c.chars().filter(char::is_ascii_alphanumeric).take(7).collect::<String>()) {
         Some(c) if !c.is_empty() => c.to_ascii_lowercase(),
         _ => format!("{:06x}", nonce & 0xff_ffff),
@@ -293,7 +293,7 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
     let key = lock_key(target);
     let started = Instant::now();
     loop {
-        let now = crate::cert::now();
+        let now = crate::time::now();
         let ttl = i64::try_from(LOCK_TTL.as_secs()).unwrap_or(3600);
         let info = LockInfo {
             owner: owner(),
@@ -342,14 +342,14 @@ pub async fn lock(root: &S3Store, target: &str, operation: &str, timeout: Durati
             }
         }
         let holder = holder.expect("a live lock was parsed");
-        let since = crate::output::duration(Duration::from_secs(u64::try_from(now - holder.started).unwrap_or(0)));
+        let since = crate::time::duration(Duration::from_secs(u64::try_from(now - holder.started).unwrap_or(0)));
         if started.elapsed() >= timeout {
             out.status_done();
             bail!(
                 "`{target}` is locked by {} ({}, started {since} ago; the lock expires in {})\nhint: wait for it to finish, or pass `--lock-timeout 10m` to wait longer; a lock left by a killed run expires by itself",
                 holder.owner,
                 holder.operation,
-                crate::output::duration(Duration::from_secs(u64::try_from(holder.expires - now).unwrap_or(0)))
+                crate::time::duration(Duration::from_secs(u64::try_from(holder.expires - now).unwrap_or(0)))
             );
         }
         out.status(&format!(

@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,10 +70,6 @@ struct CacheFile<E> {
     entries: E,
 }
 
-/// Now, in nanoseconds since the epoch.
-pub fn now_ns() -> i128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(0))
-}
 
 /// Where the caches live: `SKIFF_CACHE_DIR`, else `$XDG_CACHE_HOME/skiff`, else
 /// `~/.cache/skiff`.
@@ -197,8 +193,8 @@ mod tests {
         let file = dir.path().join("a.css");
         std::fs::write(&file, b"a").unwrap();
         let meta = std::fs::metadata(&file).unwrap();
-        assert_eq!(Stamp::of(&meta, now_ns()), None, "too fresh to cache");
-        let later = now_ns() + 10 * SETTLE_NANOS;
+        assert_eq!(Stamp::of(&meta, crate::time::now_ns()), None, "too fresh to cache");
+        let later = crate::time::now_ns() + 10 * SETTLE_NANOS;
         let stamp = Stamp::of(&meta, later).unwrap();
         let cache = HashCache {
             entries: vec![(file.clone(), Entry { stamp, sha256: Digest([7; 32]) })],

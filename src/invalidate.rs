@@ -13,7 +13,7 @@ use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
 use crate::state::MANIFEST_KEY;
 use crate::store::{S3Store, Store};
-use crate::{aws, output};
+use crate::aws;
 
 /// How often `--wait` polls.
 const POLL: Duration = Duration::from_secs(5);
@@ -72,7 +72,7 @@ pub async fn send(
     out: &Output,
 ) -> Result<Sent, CdnError> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let since = invalidation::month_start(i64::try_from(now.as_secs()).unwrap_or(0));
+    let since = crate::time::month_start(i64::try_from(now.as_secs()).unwrap_or(0));
     let billable = match cdn.paths_since(distribution_id, since).await {
         Ok((used, _complete)) => Some(invalidation::billable(used, batch.paths.len() as u64)),
         Err(err) => {
@@ -84,7 +84,7 @@ pub async fn send(
     let on_wait = |delay: Duration| {
         out.info(&format!(
             "CloudFront distribution `{distribution_id}` has too many invalidations in progress; trying again in {}",
-            output::duration(delay)
+            crate::time::duration(delay)
         ));
     };
     let id = cdn.invalidate(distribution_id, &batch.paths, &reference, &on_wait).await?;
@@ -123,7 +123,7 @@ pub async fn wait_for(
         let status = cdn.invalidation_status(distribution_id, id).await?;
         if status.eq_ignore_ascii_case("completed") {
             out.status_done();
-            out.info(&format!("invalidation `{id}` completed in {}", output::duration(started.elapsed())));
+            out.info(&format!("invalidation `{id}` completed in {}", crate::time::duration(started.elapsed())));
             return Ok(status);
         }
         let elapsed = started.elapsed();
@@ -131,7 +131,7 @@ pub async fn wait_for(
             out.status_done();
             return Err(CdnError::WaitTimeout { id: distribution_id.into(), invalidation: id.into(), waited: elapsed });
         }
-        out.status(&format!("waiting for invalidation `{id}`: {status} ({})", output::duration(elapsed)));
+        out.status(&format!("waiting for invalidation `{id}`: {status} ({})", crate::time::duration(elapsed)));
         tokio::time::sleep(POLL.min(timeout.saturating_sub(elapsed))).await;
     }
 }

@@ -315,40 +315,12 @@ impl Tree {
     }
 }
 
-/// The first second (Unix time) of the UTC month that contains `now`.
-pub fn month_start(now: i64) -> i64 {
-    let days = now.div_euclid(86_400);
-    let (year, month, _) = civil_from_days(days);
-    days_from_civil(year, month, 1) * 86_400
-}
 
 /// Paths of this batch beyond the monthly free allowance, given the paths already used.
 pub fn billable(used_this_month: u64, paths: u64) -> u64 {
     (used_this_month + paths).saturating_sub(FREE_PATHS_PER_MONTH).min(paths)
 }
 
-// Howard Hinnant's algorithms (public domain): days since 1970-01-01 ↔ proleptic Gregorian.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year - era * 400;
-    let month = i64::from(month);
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 #[cfg(test)]
 mod tests {
@@ -484,12 +456,7 @@ mod tests {
     }
 
     #[test]
-    fn months_and_billing() {
-        // 2026-11-22T04:28:14Z → 2026-11-01T00:00:00Z
-        assert_eq!(month_start(1_795_321_694), 1_793_491_200);
-        assert_eq!(month_start(1_793_491_200), 1_793_491_200);
-        // 2024-02-29T12:00:00Z → 2024-02-01
-        assert_eq!(month_start(1_709_208_000), 1_706_745_600);
+    fn billing() {
         assert_eq!(billable(0, 30), 0);
         assert_eq!(billable(990, 30), 20);
         assert_eq!(billable(5000, 30), 30);

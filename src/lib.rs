@@ -33,6 +33,7 @@ pub mod scan;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod time;
 
 use anyhow::Result;
 

@@ -283,7 +283,7 @@ impl Output {
             println!(
                 "{mark} {:<26} {:<17} {:<8} {:>7} {:>10}{state}",
                 deploy.id,
-                utc(deploy.created),
+                crate::time::utc(deploy.created),
                 commit,
                 deploy.files,
                 bytes(deploy.bytes)
@@ -297,7 +297,7 @@ impl Output {
         for preview in previews {
             let age = preview.last_deploy.map_or_else(
                 || "-".to_string(),
-                |t| format!("{} ago", duration(Duration::from_secs(u64::try_from(now - t).unwrap_or(0)))),
+                |t| format!("{} ago", crate::time::duration(Duration::from_secs(u64::try_from(now - t).unwrap_or(0)))),
             );
             println!("{:<30} {:<45} {:>12} {:>10}", preview.branch, preview.url, age, bytes(preview.bytes));
         }
@@ -369,22 +369,7 @@ fn counts_text(counts: &Counts) -> String {
     parts.join(", ")
 }
 
-/// A time as `2026-11-22 08:30` (UTC).
-pub fn utc(secs: i64) -> String {
-    let (year, month, day) = crate::invalidation::civil_from_days(secs.div_euclid(86_400));
-    let of_day = secs.rem_euclid(86_400);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", of_day / 3600, (of_day / 60) % 60)
-}
 
-/// A duration for people: `45s`, `2m 5s`, `1h 0m`.
-pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m {}s", secs / 60, secs % 60),
-        _ => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
-    }
-}
 
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn bytes(n: u64) -> String {
@@ -401,13 +386,6 @@ pub fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(Duration::from_secs(45)), "45s");
-        assert_eq!(duration(Duration::from_secs(125)), "2m 5s");
-        assert_eq!(duration(Duration::from_hours(1)), "1h 0m");
-    }
 
     #[test]
     fn byte_sizes() {

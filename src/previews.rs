@@ -55,7 +55,7 @@ pub async fn list(settings: &SiteSettings, out: &Output) -> Result<()> {
     } else if found.is_empty() {
         out.info("no previews: `skiff publish --preview BRANCH` makes one");
     } else {
-        out.previews(&found, crate::cert::now());
+        out.previews(&found, crate::time::now());
     }
     Ok(())
 }
@@ -133,7 +133,7 @@ pub async fn prune(
         None
     };
     let site = Site::require(settings, u64::MAX).await?;
-    let cutoff = older_than.map(|d| crate::cert::now() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let cutoff = older_than.map(|d| crate::time::now() - i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
     let doomed = prunable(&previews(&site), cutoff, keep.as_ref());
     let mut objects = 0;
     for preview in &doomed {

@@ -1019,13 +1019,13 @@ impl Run<'_> {
                 }
                 bail!(
                     "certificate {arn} is still waiting for DNS validation after {}: {}",
-                    crate::output::duration(started.elapsed()),
+                    crate::time::duration(started.elapsed()),
                     stuck_detail(&missing)
                 );
             }
             self.out.status(&format!(
                 "waiting for ACM to validate the certificate ({} so far)…",
-                crate::output::duration(started.elapsed())
+                crate::time::duration(started.elapsed())
             ));
             tokio::time::sleep(poll_interval()).await;
         }
@@ -1104,7 +1104,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     let zones = zones(&clients.route53, &desired.hosts).await?;
     let observed = observe(&clients, settings, &desired, stored.as_ref().map(|(s, _)| s), &zones).await?;
     out.status_done();
-    let plan = steps(&desired, &observed, cert::now());
+    let plan = steps(&desired, &observed, crate::time::now());
 
     let (mut state, etag) = stored.unwrap_or_else(|| (SiteState::new(&settings.bucket, &region), String::new()));
     state.domain = Some(settings.domain.clone());
@@ -1195,7 +1195,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     out.info(&format!(
         "provisioned {} in {}; the distribution may take a few minutes to deploy (`skiff status` tells)",
         settings.domain,
-        crate::output::duration(started.elapsed())
+        crate::time::duration(started.elapsed())
     ));
     report(out, settings, &plan, &run.state, &url, true);
     Ok(())

@@ -108,7 +108,7 @@ pub async fn wait_until_ready(client: &aws_sdk_cloudfront::Client, name: &str, t
             ),
             status if started.elapsed() >= timeout => bail!(
                 "key value store `{name}` was still {status} after {}, waiting for READY\nhint: re-run `skiff provision` in a minute; it goes on from there",
-                crate::output::duration(started.elapsed())
+                crate::time::duration(started.elapsed())
             ),
             _ => {}
         }

@@ -199,7 +199,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         });
     // Files are hashed as the walk finds them: on a warm cache the walk is a good part of a
     // no-op (thousands of directories), and the other cores need not wait for it.
-    let now = crate::hashcache::now_ns();
+    let now = crate::time::now_ns();
     let gzip_dir: std::sync::OnceLock<io::Result<tempfile::TempDir>> = std::sync::OnceLock::new();
     let files = std::sync::Mutex::new(Vec::new());
     let read_problems = std::sync::Mutex::new(Vec::new());

@@ -131,7 +131,7 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
         }
     }
 
-    let now = cert::now();
+    let now = crate::time::now();
     let mut certificate = None;
     if let Some(arn) = &resources.certificate_arn {
         match cert::describe(&acm, arn).await? {
