@@ -12,7 +12,7 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::object::Digest;
-use crate::state::SortedMap;
+use crate::sorted_map::SortedMap;
 
 /// The cache file format.
 const FORMAT: u32 = 1;

@@ -93,7 +93,7 @@ pub struct Options<'a> {
     pub force: bool,
     /// Keys the site excludes: never uploaded, and never deleted from the bucket either
     /// (excluding a file must not remove it from the live site).
-    pub exclude: &'a crate::config::Excludes,
+    pub exclude: &'a crate::rules::Excludes,
 }
 
 /// The plan: ordered actions (assets, then HTML, then deletes) and what stays.
@@ -411,8 +411,8 @@ mod tests {
     }
 
     fn options() -> Options<'static> {
-        static NONE: std::sync::OnceLock<crate::config::Excludes> = std::sync::OnceLock::new();
-        Options { force: false, exclude: NONE.get_or_init(crate::config::Excludes::none) }
+        static NONE: std::sync::OnceLock<crate::rules::Excludes> = std::sync::OnceLock::new();
+        Options { force: false, exclude: NONE.get_or_init(crate::rules::Excludes::none) }
     }
 
     fn summary(plan: &Plan) -> Vec<(Op, &str, Reason)> {
@@ -536,7 +536,7 @@ mod tests {
     fn excluded_keys_are_never_deleted() {
         let old = [file("index.html", 1, None), file("downloads/big.zip", 2, None), file(".DS_Store", 3, None)];
         let (manifest, objects) = published(&old);
-        let exclude = crate::config::Excludes::new(&["downloads/**", "**/.DS_Store"]).unwrap();
+        let exclude = crate::rules::Excludes::new(&["downloads/**", "**/.DS_Store"]).unwrap();
         let plan = plan(
             &old[..1],
             Remote { manifest: Some(&manifest), objects: &objects },

@@ -48,7 +48,7 @@ pub struct Settings {
     /// The preview domain (`<slug>.<previews>`).
     pub previews: Option<String>,
     /// `[[redirects]]`.
-    pub redirects: Vec<crate::config::Redirect>,
+    pub redirects: Vec<crate::rules::Redirect>,
     /// Where requests go.
     pub aws: aws::Target,
     /// Print the steps only.

@@ -14,7 +14,7 @@ use aws_sdk_cloudfront::types::{
 use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyRequestListItem};
 
 use crate::aws::call_error;
-use crate::config::Redirect;
+use crate::rules::Redirect;
 
 /// The function's source, with `__SKIFF_PREVIEWS__` to fill in.
 const SOURCE: &str = include_str!("../router/router.js");

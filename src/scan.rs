@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::config::{Excludes, Rules};
+use crate::rules::{Excludes, Rules};
 use crate::object::{Digest, HeaderValue, Headers};
 use crate::{key, mime};
 
