@@ -368,7 +368,7 @@ async fn run(
     })
     .await?;
 
-    let (cancel, ctrl_c) = crate::execute::interruptible(
+    let (cancel, ctrl_c) = crate::interrupt::interruptible(
         "stopping: finishing the requests in flight; the live deploy stays as it was (Ctrl-C again to quit at once)",
     );
     let prefix = deploys::deploy_prefix(target, &id);
@@ -398,7 +398,12 @@ async fn run(
         let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
         if report.interrupted {
             out.warn(&format!("{target} still serves {live}"));
-            return Err(crate::publish::Interrupted { done: report.done.len(), planned: plan.actions.len() }.into());
+            return Err(crate::interrupt::Interrupted {
+                done: report.done.len(),
+                planned: plan.actions.len(),
+                unit: "actions",
+            }
+            .into());
         }
         return Err(incomplete(&report, plan.actions.len())
             .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));

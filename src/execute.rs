@@ -7,51 +7,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::interrupt::Cancel;
 use crate::output::Reporter;
 use crate::plan::{Action, Counts, Op, Plan, Reason};
 use crate::scan::LocalFile;
 use crate::state::{MANIFEST_KEY, Manifest, NextManifest};
 use crate::store::{Condition, DELETE_BATCH, Store, StoreError, Upload};
-
-/// Flips to `true` when the user asks to stop (Ctrl-C).
-pub type Cancel = watch::Receiver<bool>;
-
-/// Listen for Ctrl-C (SIGINT) and SIGTERM (what CI runners send when a job is cancelled):
-/// the first flips the returned [`Cancel`] and prints `message`; a second quits at once
-/// (exit 130). Abort the returned task when the work is done.
-pub fn interruptible(message: &'static str) -> (Cancel, tokio::task::JoinHandle<()>) {
-    let (stop, cancel) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        if signal().await {
-            let _ = stop.send(true);
-            crate::output::notice(message);
-            if signal().await {
-                std::process::exit(i32::from(crate::EXIT_INTERRUPTED));
-            }
-        }
-    });
-    (cancel, task)
-}
-
-/// The next SIGINT or SIGTERM; `false` when they cannot be listened for.
-async fn signal() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut terminate) = signal(SignalKind::terminate()) else { return tokio::signal::ctrl_c().await.is_ok() };
-        tokio::select! {
-            interrupt = tokio::signal::ctrl_c() => interrupt.is_ok(),
-            _ = terminate.recv() => true,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.is_ok()
-    }
-}
 
 /// What happened to the actions of a plan (borrowed from it: at 100k actions, copies
 /// would be ~15 MB).
@@ -409,6 +373,7 @@ fn collect<J, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::watch;
     use crate::config::Config;
     use crate::output::Silent;
     use crate::plan::{self, Remote};

@@ -17,6 +17,7 @@ pub mod dns;
 pub mod execute;
 pub mod hashcache;
 pub mod iam;
+pub mod interrupt;
 pub mod invalidate;
 pub mod invalidation;
 pub mod key;
@@ -43,8 +44,7 @@ use anyhow::Result;
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a usage or configuration error (nothing was attempted).
 pub const EXIT_USAGE: u8 = 2;
-/// Exit code after Ctrl-C, as shells expect (128 + SIGINT).
-pub const EXIT_INTERRUPTED: u8 = 130;
+pub use interrupt::EXIT_INTERRUPTED;
 
 /// Run one parsed command line.
 pub async fn run(cli: cli::Cli) -> Result<()> {
@@ -123,7 +123,7 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err.chain().any(<dyn std::error::Error>::is::<config::ConfigError>) {
         EXIT_USAGE
-    } else if err.chain().any(<dyn std::error::Error>::is::<publish::Interrupted>) {
+    } else if err.chain().any(<dyn std::error::Error>::is::<interrupt::Interrupted>) {
         EXIT_INTERRUPTED
     } else {
         EXIT_FAILURE

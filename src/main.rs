@@ -8,6 +8,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = skiff::cli::Cli::parse();
     skiff::output::init_logging(cli.global.verbose, cli.global.quiet);
+    // A second Ctrl-C or SIGTERM quits at once, whatever is in flight.
+    skiff::interrupt::on_second_signal(|| std::process::exit(i32::from(skiff::EXIT_INTERRUPTED)));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -1152,7 +1152,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     }
 
     let (cancel, ctrl_c) =
-        crate::execute::interruptible("stopping after the current step (Ctrl-C again to quit at once)");
+        crate::interrupt::interruptible("stopping after the current step (Ctrl-C again to quit at once)");
     let mut run = Run {
         clients: &clients,
         settings,
@@ -1190,7 +1190,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
         return Err(err.context(format!("{done} of {} steps done; re-run `skiff provision` to finish", plan.len())));
     }
     if done < plan.len() {
-        return Err(crate::publish::Interrupted { done, planned: plan.len() }.into());
+        return Err(crate::interrupt::Interrupted { done, planned: plan.len(), unit: "steps" }.into());
     }
     out.info(&format!(
         "provisioned {} in {}; the distribution may take a few minutes to deploy (`skiff status` tells)",

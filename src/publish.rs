@@ -14,6 +14,7 @@ use std::collections::HashSet;
 
 use crate::cdn::{Cdn, Distribution};
 use crate::config::{CdnSettings, PublishSettings};
+use crate::interrupt::Interrupted;
 use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
@@ -24,16 +25,6 @@ use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};
 
 use crate::store::{Condition, S3Store, Store, StoreError};
 use crate::{aws, invalidate, key};
-
-/// The publish was stopped by Ctrl-C (exit code 130).
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted: {done} of {planned} actions done and recorded; run the same command again to finish")]
-pub struct Interrupted {
-    /// Actions that completed.
-    pub done: usize,
-    /// Actions planned.
-    pub planned: usize,
-}
 
 /// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
 /// reads and then updates the cache.
@@ -304,7 +295,7 @@ async fn publish_in_place(
         }
     }
 
-    let (cancel, ctrl_c) = crate::execute::interruptible(
+    let (cancel, ctrl_c) = crate::interrupt::interruptible(
         "stopping: finishing the requests in flight and recording them (Ctrl-C again to quit at once)",
     );
     let store = Arc::new(store);
@@ -421,7 +412,7 @@ async fn read_remote(store: &S3Store, prefetched: Prefetch, out: &Output) -> Res
 
 fn finish(report: &Report, planned: usize, location: &str) -> Result<()> {
     if report.interrupted {
-        return Err(Interrupted { done: report.done.len(), planned }.into());
+        return Err(Interrupted { done: report.done.len(), planned, unit: "actions" }.into());
     }
     if let Some(err) = &report.manifest_error {
         if matches!(err, StoreError::PreconditionFailed { .. }) {
