@@ -9,17 +9,20 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-/// Where requests go and as whom.
-#[derive(Debug, Clone, Default)]
-pub struct Target {
-    /// `--profile`; `None` uses the standard chain (`AWS_PROFILE`, then `default`).
-    pub profile: Option<String>,
-    /// `--region` or `[site] region`; `None` uses the standard chain, then us-east-1.
-    pub region: Option<String>,
-    /// `--endpoint-url`; `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_S3` are honoured by the SDK.
-    pub endpoint_url: Option<String>,
-    /// `[site] checksums = false`: uploads carry no checksum headers.
-    pub no_checksums: bool,
+use crate::config::AwsTarget;
+
+/// The tag on every resource skiff provisions: `skiff:site=<bucket>`.
+pub const TAG: &str = "skiff:site";
+
+/// A name for skiff's CloudFront resources (functions, stores and OACs take
+/// `[A-Za-z0-9-_]{1,64}`): `skiff-<bucket>`, shortened with a hash when too long.
+pub fn resource_name(bucket: &str) -> String {
+    let clean: String = bucket.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
+    let name = format!("skiff-{clean}");
+    if name.len() <= 64 {
+        return name;
+    }
+    format!("{}-{}", &name[..55], &crate::object::Digest::of(bucket.as_bytes()).to_hex()[..8])
 }
 
 /// The region used when nothing sets one (and the one CloudFront, ACM for CloudFront and
@@ -31,7 +34,7 @@ pub const GLOBAL_REGION: &str = "us-east-1";
 /// `--profile` wins over credentials in the environment (`AWS_ACCESS_KEY_ID`), as it does
 /// for the AWS CLI; a profile that no config or credentials file defines is an error that
 /// names it.
-pub async fn sdk_config(target: &Target) -> anyhow::Result<SdkConfig> {
+pub async fn sdk_config(target: &AwsTarget) -> anyhow::Result<SdkConfig> {
     // The profile's own `region` counts too: the default chain must know the profile name.
     let mut default_chain = aws_config::default_provider::region::DefaultRegionChain::builder();
     if let Some(profile) = &target.profile {

@@ -2,7 +2,6 @@
 //! certificate that covers every name, or request one with DNS validation and read its
 //! validation records. Name coverage is pure and unit-tested.
 
-
 use anyhow::{Result, anyhow};
 use aws_sdk_acm::types::{CertificateStatus, Filters, KeyAlgorithm, Tag, ValidationMethod};
 
@@ -178,13 +177,12 @@ pub async fn request(client: &aws_sdk_acm::Client, bucket: &str, hosts: &[String
         .set_subject_alternative_names(Some(hosts.to_vec()).filter(|_| !rest.is_empty()))
         .validation_method(ValidationMethod::Dns)
         .idempotency_token(idempotency_token(bucket, hosts))
-        .tags(Tag::builder().key(crate::provision::TAG).value(bucket).build()?)
+        .tags(Tag::builder().key(crate::aws::TAG).value(bucket).build()?)
         .send()
         .await
         .map_err(|e| call_error("acm:RequestCertificate", &format!("a certificate for {}", hosts.join(", ")), &e))?;
     response.certificate_arn().map(str::to_string).ok_or_else(|| anyhow!("ACM returned no certificate ARN"))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -69,7 +69,7 @@ pub enum Command {
 pub struct IamPolicyArgs {
     /// The job the credentials are for
     #[arg(value_enum, default_value = "all")]
-    pub job: crate::iam::Job,
+    pub job: Job,
     /// Narrow the S3 statements to this bucket (default: `[site] bucket`, else every bucket)
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
@@ -255,4 +255,18 @@ pub enum PreviewsCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+/// What a set of credentials is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Job {
+    /// `publish` (both modes, previews too), `rollback`, `deploys`, `previews`, `invalidate`:
+    /// what a CI role needs.
+    Publish,
+    /// `provision`: bucket, certificate, DNS, router function and distribution.
+    Provision,
+    /// `status`: reads only.
+    Status,
+    /// Every job.
+    All,
 }

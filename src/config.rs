@@ -2,6 +2,7 @@
 //! such as [`PublishSettings`]. Flags override the file, the file overrides defaults.
 //! Every problem is a [`ConfigError`] (exit code 2) that names the file, key or flag.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -11,8 +12,8 @@ use std::time::Duration;
 
 use crate::cli::{GlobalArgs, InvalidateArgs, ProvisionArgs, PublishArgs, StatusArgs, WaitArgs};
 use crate::object::HeaderValue;
-use crate::rules::{Excludes, Redirect, Rule, Rules};
 use crate::rules::compile_glob;
+use crate::rules::{Excludes, Redirect, Rule, Rules};
 
 /// The file read when `-c` is not given and it exists in the current directory.
 pub const DEFAULT_FILE: &str = "skiff.toml";
@@ -219,6 +220,74 @@ pub struct Config {
     pub redirects: Vec<Redirect>,
 }
 
+/// Where requests go and as whom.
+#[derive(Debug, Clone, Default)]
+pub struct AwsTarget {
+    /// `--profile`; `None` uses the standard chain (`AWS_PROFILE`, then `default`).
+    pub profile: Option<String>,
+    /// `--region` or `[site] region`; `None` uses the standard chain, then us-east-1.
+    pub region: Option<String>,
+    /// `--endpoint-url`; `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_S3` are honoured by the SDK.
+    pub endpoint_url: Option<String>,
+    /// `[site] checksums = false`: uploads carry no checksum headers.
+    pub no_checksums: bool,
+}
+
+/// What `skiff provision` works from (validated by `config`).
+#[derive(Debug, Clone)]
+pub struct ProvisionSettings {
+    /// The bucket.
+    pub bucket: String,
+    /// Its region (`None`: the AWS configuration's).
+    pub region: Option<String>,
+    /// The site's domain name.
+    pub domain: String,
+    /// More names for the site.
+    pub aliases: Vec<String>,
+    /// The preview domain (`<slug>.<previews>`).
+    pub previews: Option<String>,
+    /// `[[redirects]]`.
+    pub redirects: Vec<Redirect>,
+    /// Where requests go.
+    pub aws: AwsTarget,
+    /// Print the steps only.
+    pub dry_run: bool,
+    /// No question before applying.
+    pub yes: bool,
+    /// How long to wait for the certificate.
+    pub certificate_timeout: Duration,
+}
+
+impl ProvisionSettings {
+    /// Every name the distribution serves: the domain, the aliases, `*.<previews>`.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts = vec![self.domain.clone()];
+        hosts.extend(self.aliases.iter().cloned());
+        hosts.extend(self.previews.iter().map(|p| format!("*.{p}")));
+        let mut seen = BTreeSet::new();
+        hosts.retain(|h| seen.insert(h.clone()));
+        hosts
+    }
+}
+
+/// What `skiff status` works from.
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    /// The bucket.
+    pub bucket: String,
+    /// Where requests go.
+    pub aws: AwsTarget,
+}
+
+/// Which resources a policy is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct IamSettings {
+    /// `--bucket`; every bucket (`*`) when not given.
+    pub bucket: Option<String>,
+    /// `--distribution-id`; every distribution when not given.
+    pub distribution_id: Option<String>,
+}
+
 /// What `skiff publish` needs, with flags applied.
 #[derive(Debug, Clone)]
 pub struct PublishSettings {
@@ -229,7 +298,7 @@ pub struct PublishSettings {
     /// Key prefix: empty, or ends with `/`.
     pub prefix: String,
     /// Region, profile and endpoint.
-    pub aws: crate::aws::Target,
+    pub aws: AwsTarget,
     /// Print the plan, write nothing.
     pub dry_run: bool,
     /// Never prompt.
@@ -268,7 +337,7 @@ pub struct SiteSettings {
     /// The bucket.
     pub bucket: String,
     /// Where requests go.
-    pub aws: crate::aws::Target,
+    pub aws: AwsTarget,
     /// `[domain]`, for URLs.
     pub domain: Option<Domain>,
     /// How long to wait for the deploy lock.
@@ -316,7 +385,7 @@ pub struct InvalidateSettings {
     /// The site's prefix.
     pub prefix: String,
     /// Region, profile and endpoint.
-    pub aws: crate::aws::Target,
+    pub aws: AwsTarget,
 }
 
 impl Config {
@@ -622,7 +691,7 @@ impl Config {
     }
 
     /// Settings for `skiff provision`.
-    pub fn provision_settings(&self, args: &ProvisionArgs) -> Result<crate::provision::Settings, ConfigError> {
+    pub fn provision_settings(&self, args: &ProvisionArgs) -> Result<ProvisionSettings, ConfigError> {
         let Some(bucket) = self.bucket(args.bucket.as_deref())? else {
             return Err(ConfigError::new(format!(
                 "no bucket to provision: pass `--bucket NAME` or set `[site] bucket` in {}",
@@ -646,7 +715,7 @@ impl Config {
                 }
             },
         };
-        Ok(crate::provision::Settings {
+        Ok(ProvisionSettings {
             bucket,
             region: self.region.clone(),
             domain: domain.name.to_ascii_lowercase(),
@@ -661,18 +730,18 @@ impl Config {
     }
 
     /// Settings for `skiff status`.
-    pub fn status_settings(&self, args: &StatusArgs) -> Result<crate::status::Settings, ConfigError> {
+    pub fn status_settings(&self, args: &StatusArgs) -> Result<StatusSettings, ConfigError> {
         let Some(bucket) = self.bucket(args.bucket.as_deref())? else {
             return Err(ConfigError::new(format!(
                 "no site to show: pass `--bucket NAME` or set `[site] bucket` in {}",
                 self.file_hint()
             )));
         };
-        Ok(crate::status::Settings { bucket, aws: self.aws_target() })
+        Ok(StatusSettings { bucket, aws: self.aws_target() })
     }
 
-    fn aws_target(&self) -> crate::aws::Target {
-        crate::aws::Target {
+    fn aws_target(&self) -> AwsTarget {
+        AwsTarget {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
@@ -706,8 +775,8 @@ impl Config {
         &self,
         bucket: Option<&str>,
         distribution_id: Option<&str>,
-    ) -> Result<crate::iam::Resources, ConfigError> {
-        Ok(crate::iam::Resources { bucket: self.bucket(bucket)?, distribution_id: self.distribution(distribution_id)? })
+    ) -> Result<IamSettings, ConfigError> {
+        Ok(IamSettings { bucket: self.bucket(bucket)?, distribution_id: self.distribution(distribution_id)? })
     }
 
     /// `--distribution-id`, else `[site] distribution_id`, checked.

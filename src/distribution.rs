@@ -322,7 +322,7 @@ pub async fn find(client: &aws_sdk_cloudfront::Client, desired: &Desired) -> Res
                 call_error("cloudfront:ListTagsForResource", &format!("distribution {}", summary.id()), &e)
             })?;
             let tagged = tags.tags().and_then(|t| t.items.as_ref()).is_some_and(|items| {
-                items.iter().any(|t| t.key == crate::provision::TAG && t.value.as_deref() == Some(&desired.bucket))
+                items.iter().any(|t| t.key == crate::aws::TAG && t.value.as_deref() == Some(&desired.bucket))
             });
             if tagged {
                 return get(client, summary.id()).await;
@@ -355,7 +355,7 @@ pub async fn alias_holder(client: &aws_sdk_cloudfront::Client, aliases: &[String
 /// Create the distribution, tagged for the site.
 pub async fn create(client: &aws_sdk_cloudfront::Client, config: DistributionConfig, bucket: &str) -> Result<Live> {
     let aliases = config.aliases.as_ref().and_then(|a| a.items.clone()).unwrap_or_default();
-    let tags = Tags::builder().items(Tag::builder().key(crate::provision::TAG).value(bucket).build()?).build();
+    let tags = Tags::builder().items(Tag::builder().key(crate::aws::TAG).value(bucket).build()?).build();
     let with_tags =
         aws_sdk_cloudfront::types::DistributionConfigWithTags::builder().distribution_config(config).tags(tags).build();
     let created = match client.create_distribution_with_tags().distribution_config_with_tags(with_tags).send().await {
@@ -404,7 +404,7 @@ pub async fn update(client: &aws_sdk_cloudfront::Client, live: &Live, desired: &
 
 /// The OAC's name for a site.
 pub fn oac_name(bucket: &str) -> String {
-    crate::provision::resource_name(bucket)
+    crate::aws::resource_name(bucket)
 }
 
 /// The id of the site's OAC, by id or else by name; with whether its settings are right.

@@ -373,13 +373,13 @@ fn collect<J, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::watch;
     use crate::config::Config;
     use crate::output::Silent;
     use crate::plan::{self, Remote};
     use crate::scan::{ScanOptions, scan};
     use crate::store::MemoryStore;
     use std::path::Path;
+    use tokio::sync::watch;
 
     fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -70,7 +70,6 @@ struct CacheFile<E> {
     entries: E,
 }
 
-
 /// Where the caches live: `SKIFF_CACHE_DIR`, else `$XDG_CACHE_HOME/skiff`, else
 /// `~/.cache/skiff`.
 fn cache_dir() -> Option<PathBuf> {

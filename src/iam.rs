@@ -5,19 +5,8 @@
 
 use serde_json::{Value, json};
 
-/// What a set of credentials is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Job {
-    /// `publish` (both modes, previews too), `rollback`, `deploys`, `previews`, `invalidate`:
-    /// what a CI role needs.
-    Publish,
-    /// `provision`: bucket, certificate, DNS, router function and distribution.
-    Provision,
-    /// `status`: reads only.
-    Status,
-    /// Every job.
-    All,
-}
+pub use crate::cli::Job;
+use crate::config::IamSettings;
 
 /// What an IAM statement grants the action on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -155,16 +144,7 @@ pub fn allows(job: Job, operation: &Operation) -> bool {
     job == Job::All || operation.jobs.contains(&job)
 }
 
-/// Which resources a policy is narrowed to.
-#[derive(Debug, Clone, Default)]
-pub struct Resources {
-    /// `--bucket`; every bucket (`*`) when not given.
-    pub bucket: Option<String>,
-    /// `--distribution-id`; every distribution when not given.
-    pub distribution_id: Option<String>,
-}
-
-fn arns(scope: Scope, resources: &Resources) -> Vec<String> {
+fn arns(scope: Scope, resources: &IamSettings) -> Vec<String> {
     let bucket = resources.bucket.as_deref().unwrap_or("*");
     match scope {
         Scope::Objects => vec![format!("arn:aws:s3:::{bucket}/*")],
@@ -173,7 +153,7 @@ fn arns(scope: Scope, resources: &Resources) -> Vec<String> {
             vec![format!("arn:aws:cloudfront::*:distribution/{}", resources.distribution_id.as_deref().unwrap_or("*"))]
         }
         Scope::Function => match &resources.bucket {
-            Some(bucket) => vec![format!("arn:aws:cloudfront::*:function/{}", crate::provision::resource_name(bucket))],
+            Some(bucket) => vec![format!("arn:aws:cloudfront::*:function/{}", crate::aws::resource_name(bucket))],
             None => vec!["arn:aws:cloudfront::*:function/skiff-*".to_string()],
         },
         Scope::KeyValueStores => vec!["arn:aws:cloudfront::*:key-value-store/*".to_string()],
@@ -182,7 +162,7 @@ fn arns(scope: Scope, resources: &Resources) -> Vec<String> {
 }
 
 /// The policy document for `job`: one statement per kind of resource, actions sorted.
-pub fn policy(job: Job, resources: &Resources) -> Value {
+pub fn policy(job: Job, resources: &IamSettings) -> Value {
     let scopes = [
         (Scope::Objects, "SkiffObjects"),
         (Scope::Bucket, "SkiffBucket"),
@@ -228,7 +208,7 @@ mod tests {
 
     #[test]
     fn the_publish_policy_is_narrow() {
-        let resources = Resources { bucket: Some("site".into()), distribution_id: Some("E1".into()) };
+        let resources = IamSettings { bucket: Some("site".into()), distribution_id: Some("E1".into()) };
         let publish = policy(Job::Publish, &resources);
         let granted = actions(&publish);
         for needed in ["s3:PutObject", "s3:AbortMultipartUpload", "cloudfront-keyvaluestore:UpdateKeys"] {
@@ -246,7 +226,7 @@ mod tests {
 
     #[test]
     fn status_only_reads_and_all_is_everything() {
-        let status = actions(&policy(Job::Status, &Resources::default()));
+        let status = actions(&policy(Job::Status, &IamSettings::default()));
         assert!(
             status.iter().all(|a| ["Get", "List", "Describe", "Head"].iter().any(|verb| a
                 .split(':')
@@ -256,7 +236,7 @@ mod tests {
             "{status:?}"
         );
         assert!(status.iter().any(|a| a == "acm:DescribeCertificate"), "{status:?}");
-        let mut all = actions(&policy(Job::All, &Resources::default()));
+        let mut all = actions(&policy(Job::All, &IamSettings::default()));
         all.sort();
         all.dedup();
         let mut table: Vec<String> =

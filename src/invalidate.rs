@@ -7,13 +7,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde_json::json;
 
+use crate::aws;
 use crate::cdn::{Cdn, CdnError, Distribution};
 use crate::config::InvalidateSettings;
 use crate::invalidation::{self, Batch, Mapping};
 use crate::output::Output;
 use crate::state::MANIFEST_KEY;
 use crate::store::{S3Store, Store};
-use crate::aws;
 
 /// How often `--wait` polls.
 const POLL: Duration = Duration::from_secs(5);

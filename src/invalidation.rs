@@ -315,12 +315,10 @@ impl Tree {
     }
 }
 
-
 /// Paths of this batch beyond the monthly free allowance, given the paths already used.
 pub fn billable(used_this_month: u64, paths: u64) -> u64 {
     (used_this_month + paths).saturating_sub(FREE_PATHS_PER_MONTH).min(paths)
 }
-
 
 #[cfg(test)]
 mod tests {

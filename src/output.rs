@@ -369,8 +369,6 @@ fn counts_text(counts: &Counts) -> String {
     parts.join(", ")
 }
 
-
-
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -16,8 +16,9 @@ use aws_sdk_s3::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{self, call_error};
+use crate::aws::{self, TAG, call_error, resource_name};
 use crate::cert::{self, Certificate};
+use crate::config::ProvisionSettings as Settings;
 use crate::distribution::{self, Change};
 use crate::dns::{self, Records, Zone};
 use crate::output::Output;
@@ -25,62 +26,12 @@ use crate::router::{self, Function, Store as Kvs};
 use crate::state::{SITE_STATE_KEY, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 
-/// The tag on every resource skiff provisions: `skiff:site=<bucket>`.
-pub const TAG: &str = "skiff:site";
 /// The id of skiff's lifecycle rule.
 const LIFECYCLE_RULE: &str = "skiff-abort-incomplete-uploads";
 /// Days after which an unfinished multipart upload is aborted.
 const ABORT_AFTER_DAYS: i32 = 1;
 /// How long a new KeyValueStore may stay PROVISIONING (seconds, usually).
 const KVS_READY_TIMEOUT: Duration = Duration::from_mins(3);
-
-/// What `skiff provision` works from (validated by `config`).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The bucket.
-    pub bucket: String,
-    /// Its region (`None`: the AWS configuration's).
-    pub region: Option<String>,
-    /// The site's domain name.
-    pub domain: String,
-    /// More names for the site.
-    pub aliases: Vec<String>,
-    /// The preview domain (`<slug>.<previews>`).
-    pub previews: Option<String>,
-    /// `[[redirects]]`.
-    pub redirects: Vec<crate::rules::Redirect>,
-    /// Where requests go.
-    pub aws: aws::Target,
-    /// Print the steps only.
-    pub dry_run: bool,
-    /// No question before applying.
-    pub yes: bool,
-    /// How long to wait for the certificate.
-    pub certificate_timeout: Duration,
-}
-
-impl Settings {
-    /// Every name the distribution serves: the domain, the aliases, `*.<previews>`.
-    pub fn hosts(&self) -> Vec<String> {
-        let mut hosts = vec![self.domain.clone()];
-        hosts.extend(self.aliases.iter().cloned());
-        hosts.extend(self.previews.iter().map(|p| format!("*.{p}")));
-        let mut seen = BTreeSet::new();
-        hosts.retain(|h| seen.insert(h.clone()));
-        hosts
-    }
-}
-
-/// A name for skiff's CloudFront resources (functions, stores and OACs take
-/// `[A-Za-z0-9-_]{1,64}`): `skiff-<bucket>`, shortened with a hash when too long.
-pub fn resource_name(bucket: &str) -> String {
-    let clean: String = bucket.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
-    let name = format!("skiff-{clean}");
-    if name.len() <= 64 {
-        return name;
-    }
-    format!("{}-{}", &name[..55], &crate::object::Digest::of(bucket.as_bytes()).to_hex()[..8])
-}
 
 /// What to build.
 #[derive(Debug, Clone)]

@@ -14,11 +14,11 @@ use std::collections::HashSet;
 
 use crate::cdn::{Cdn, Distribution};
 use crate::config::{CdnSettings, PublishSettings};
-use crate::interrupt::Interrupted;
 use crate::execute::{self, ActionRows, Document, Place, Report};
+use crate::interrupt::Interrupted;
 use crate::invalidation::{self, Batch, Mapping};
-use crate::output::Output;
 use crate::object::RemoteObject;
+use crate::output::Output;
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote};
 use crate::scan::{self, LocalFile, ScanOptions};
 use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};

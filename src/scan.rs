@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::rules::{Excludes, Rules};
 use crate::object::{Digest, HeaderValue, Headers};
+use crate::rules::{Excludes, Rules};
 use crate::{key, mime};
-
 
 /// One file of the site, ready to be planned and uploaded.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::object::{Digest, Headers};
-use crate::sorted_map::SortedMap;
 use crate::scan::LocalFile;
+use crate::sorted_map::SortedMap;
 
 /// The manifest's key, relative to the prefix.
 pub const MANIFEST_KEY: &str = ".skiff/manifest.json";

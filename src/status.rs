@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use crate::config::StatusSettings as Settings;
 use crate::output::Output;
 use crate::state::{SITE_STATE_KEY, SiteState};
 use crate::store::{S3Store, Store as _};
@@ -13,15 +14,6 @@ use crate::{aws, cert, distribution, dns, router};
 
 /// Certificates closer than this to expiry get a warning.
 const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// What `skiff status` works from.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The bucket.
-    pub bucket: String,
-    /// Where requests go.
-    pub aws: aws::Target,
-}
 
 /// The report (also the `--json` document).
 #[derive(Debug, Serialize)]

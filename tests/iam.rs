@@ -126,7 +126,7 @@ fn seen(proxy: &Proxy) -> BTreeSet<(String, String)> {
 /// The operations of `seen` that `job`'s policy does not cover: missing from the table, or
 /// in it for other jobs only, or whose actions the printed policy lacks.
 fn uncovered(job: Job, seen: &BTreeSet<(String, String)>) -> Vec<String> {
-    let policy = iam::policy(job, &iam::Resources::default()).to_string();
+    let policy = iam::policy(job, &skiff::config::IamSettings::default()).to_string();
     seen.iter()
         .filter_map(|(service, name)| match iam::operation(service, name) {
             None => Some(format!("{service} {name}: not in skiff::iam::OPERATIONS")),
@@ -203,7 +203,8 @@ fn the_printed_policy_is_the_table_narrowed_to_the_site() {
         crate::harness::skiff(&["iam-policy", "publish", "--bucket", "my-site", "--distribution-id", "E2QWRUHAPOMQZL"])
             .success();
     let printed: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let resources = iam::Resources { bucket: Some("my-site".into()), distribution_id: Some("E2QWRUHAPOMQZL".into()) };
+    let resources =
+        skiff::config::IamSettings { bucket: Some("my-site".into()), distribution_id: Some("E2QWRUHAPOMQZL".into()) };
     assert_eq!(printed, iam::policy(Job::Publish, &resources));
     assert!(run.stdout.contains("arn:aws:s3:::my-site/*"), "{}", run.stdout);
     crate::harness::skiff(&["iam-policy", "everything"]).failure(2, &["everything"]);

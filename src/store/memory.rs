@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use super::{Condition, DeleteResults, Fetched, StoreError, Upload};
-use crate::object::RemoteObject;
 use crate::object::Headers;
+use crate::object::RemoteObject;
 use crate::scan::hash_file;
 
 /// One stored object.

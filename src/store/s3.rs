@@ -17,8 +17,8 @@ use tokio::task::JoinSet;
 
 use super::{Condition, DeleteResults, Fetched, FetchedManifest, StoreError, Upload};
 use crate::key;
-use crate::object::RemoteObject;
 use crate::object::Headers;
+use crate::object::RemoteObject;
 
 /// Smallest multipart part S3 accepts (but the last).
 const MIN_PART: u64 = 8 * 1024 * 1024;
