@@ -11,7 +11,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::config::{PublishSettings, SiteSettings};
-use crate::deploys::{self, Deploy, ERROR_PAGE_KEY, PRODUCTION};
+use crate::deploys::{self, ERROR_PAGE_KEY, PRODUCTION};
+use crate::state::Deploy;
 use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::Batch;
 use crate::object::Headers;

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::output::Output;
-use crate::state::{SITE_STATE_KEY, SiteState};
+use crate::state::{SITE_STATE_KEY, SiteState, Target};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 
 /// The production target.
@@ -18,67 +18,6 @@ pub const PRODUCTION: &str = "production";
 pub const ERROR_PAGE_KEY: &str = "_skiff/404.html";
 /// A lock lasts this long unless released; a run killed outright blocks no longer.
 pub const LOCK_TTL: Duration = Duration::from_hours(1);
-
-/// One target's deploys, oldest first, and the live one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    /// The branch of a preview.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub branch: Option<String>,
-    /// The live deploy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<String>,
-    /// Every deploy kept, oldest first.
-    #[serde(default)]
-    pub deploys: Vec<Deploy>,
-}
-
-/// One deploy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deploy {
-    /// Its id (sorts by time).
-    pub id: String,
-    /// When it was started (seconds since the epoch).
-    pub created: i64,
-    /// The git commit, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub commit: Option<String>,
-    /// Files in it.
-    pub files: usize,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Whether every file is in it (only complete deploys go live).
-    pub complete: bool,
-}
-
-impl Target {
-    /// A deploy by id.
-    pub fn deploy(&self, id: &str) -> Option<&Deploy> {
-        self.deploys.iter().find(|d| d.id == id)
-    }
-
-    /// The newest complete deploy older than the live one: what `skiff rollback` goes back to.
-    pub fn previous(&self) -> Option<&Deploy> {
-        let live = self.live.as_deref()?;
-        let position = self.deploys.iter().position(|d| d.id == live)?;
-        self.deploys[..position].iter().rev().find(|d| d.complete)
-    }
-
-    /// The newest incomplete deploy after the live one: an interrupted publish whose
-    /// uploads the next publish copies instead of sending again.
-    pub fn interrupted(&self) -> Option<&Deploy> {
-        let after_live = match self.live.as_deref().and_then(|live| self.deploys.iter().position(|d| d.id == live)) {
-            Some(position) => &self.deploys[position + 1..],
-            None => &self.deploys[..],
-        };
-        after_live.iter().rev().find(|d| !d.complete)
-    }
-
-    /// The live deploy's record.
-    pub fn live_deploy(&self) -> Option<&Deploy> {
-        self.live.as_deref().and_then(|id| self.deploy(id))
-    }
-}
 
 /// Where a deploy's objects live.
 pub fn deploy_prefix(target: &str, id: &str) -> String {
@@ -398,6 +337,7 @@ pub async fn update_state(root: &S3Store, mut change: impl FnMut(&mut SiteState)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Deploy;
 
     fn deploy(id: &str, complete: bool) -> Deploy {
         Deploy { id: id.into(), created: 0, commit: None, files: 1, bytes: 1, complete }

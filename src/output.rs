@@ -271,7 +271,7 @@ impl Output {
     }
 
     /// `skiff deploys`: a table on stdout (the command's data), newest first.
-    pub fn deploys(&self, target: &str, entry: &crate::deploys::Target) {
+    pub fn deploys(&self, target: &str, entry: &crate::state::Target) {
         println!(
             "{:<2}{:<26} {:<17} {:<8} {:>7} {:>10}  {target}",
             "", "DEPLOY", "CREATED (UTC)", "COMMIT", "FILES", "SIZE"

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::atomic::Site;
 use crate::config::SiteSettings;
-use crate::deploys::Target;
+use crate::state::Target;
 use crate::output::Output;
 
 /// One preview, for listing and pruning.

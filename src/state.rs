@@ -419,6 +419,67 @@ pub const NOT_FOUND_PAGE: &str = "404.html";
 /// The key of a provisioned site's state, at the bucket's root.
 pub const SITE_STATE_KEY: &str = "_skiff/state.json";
 
+/// One target's deploys, oldest first, and the live one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The branch of a preview.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// The live deploy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<String>,
+    /// Every deploy kept, oldest first.
+    #[serde(default)]
+    pub deploys: Vec<Deploy>,
+}
+
+/// One deploy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deploy {
+    /// Its id (sorts by time).
+    pub id: String,
+    /// When it was started (seconds since the epoch).
+    pub created: i64,
+    /// The git commit, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Files in it.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Whether every file is in it (only complete deploys go live).
+    pub complete: bool,
+}
+
+impl Target {
+    /// A deploy by id.
+    pub fn deploy(&self, id: &str) -> Option<&Deploy> {
+        self.deploys.iter().find(|d| d.id == id)
+    }
+
+    /// The newest complete deploy older than the live one: what `skiff rollback` goes back to.
+    pub fn previous(&self) -> Option<&Deploy> {
+        let live = self.live.as_deref()?;
+        let position = self.deploys.iter().position(|d| d.id == live)?;
+        self.deploys[..position].iter().rev().find(|d| d.complete)
+    }
+
+    /// The newest incomplete deploy after the live one: an interrupted publish whose
+    /// uploads the next publish copies instead of sending again.
+    pub fn interrupted(&self) -> Option<&Deploy> {
+        let after_live = match self.live.as_deref().and_then(|live| self.deploys.iter().position(|d| d.id == live)) {
+            Some(position) => &self.deploys[position + 1..],
+            None => &self.deploys[..],
+        };
+        after_live.iter().rev().find(|d| !d.complete)
+    }
+
+    /// The live deploy's record.
+    pub fn live_deploy(&self) -> Option<&Deploy> {
+        self.live.as_deref().and_then(|id| self.deploy(id))
+    }
+}
+
 /// A provisioned site's state (`_skiff/state.json`): the ids of what `skiff provision`
 /// created, so the next run finds them. Fields this version does not know (written by a
 /// newer skiff, or by the deploy commands) are kept as they are.
@@ -440,7 +501,7 @@ pub struct SiteState {
     pub resources: Resources,
     /// Deploy targets (`production`, `preview-<slug>`): their deploys and the live one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub targets: BTreeMap<String, crate::deploys::Target>,
+    pub targets: BTreeMap<String, Target>,
     /// Everything else, kept.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
