@@ -18,7 +18,7 @@ use crate::invalidation::Batch;
 use crate::object::Headers;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
-use crate::publish::Scanning;
+use crate::scan::Scanning;
 use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};

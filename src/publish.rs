@@ -4,7 +4,6 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -20,68 +19,11 @@ use crate::invalidation::{self, Batch, Mapping};
 use crate::object::RemoteObject;
 use crate::output::Output;
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote};
-use crate::scan::{self, LocalFile, ScanOptions};
+use crate::scan::{LocalFile, Scanning};
 use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};
 
 use crate::store::{Condition, S3Store, Store, StoreError};
 use crate::{aws, invalidate, key};
-
-/// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
-/// reads and then updates the cache.
-pub(crate) fn start_scan(settings: &PublishSettings, prefix_len: usize) -> Scanning {
-    let (exclude, rules, dir, use_cache) =
-        (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let handle = tokio::task::spawn_blocking(move || {
-        let cache = use_cache.then(|| crate::hashcache::HashCache::load(&dir));
-        let options =
-            ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref(), stop: Some(&flag) };
-        let mut scanned = scan::scan(&dir, options)?;
-        if let Some(cache) = cache {
-            cache.save(&mut std::mem::take(&mut scanned.stamps));
-        }
-        Ok(scanned)
-    });
-    Scanning(ScanState::Running { handle, stop })
-}
-
-/// A scan under way (or done), to be awaited. Dropped unawaited (a publish refused before it
-/// needed the files), it stops the scan: the runtime waits for blocking work at exit, so a
-/// refusal would otherwise wait for the whole site to be hashed, and then update the cache.
-pub(crate) struct Scanning(ScanState);
-
-enum ScanState {
-    Running { handle: tokio::task::JoinHandle<Result<scan::Scan, scan::ScanError>>, stop: Arc<AtomicBool> },
-    Done(Option<scan::Scan>),
-}
-
-impl Scanning {
-    /// A scan that has finished.
-    pub(crate) fn done(scanned: scan::Scan) -> Self {
-        Self(ScanState::Done(Some(scanned)))
-    }
-}
-
-impl std::future::Future for Scanning {
-    type Output = Result<Result<scan::Scan, scan::ScanError>, tokio::task::JoinError>;
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
-        match &mut self.0 {
-            ScanState::Running { handle, .. } => std::pin::Pin::new(handle).poll(cx),
-            ScanState::Done(scanned) => std::task::Poll::Ready(Ok(Ok(scanned.take().expect("a scan is awaited once")))),
-        }
-    }
-}
-
-impl Drop for Scanning {
-    fn drop(&mut self) {
-        // Once the scan has finished, this changes nothing.
-        if let ScanState::Running { stop, .. } = &self.0 {
-            stop.store(true, Ordering::Relaxed);
-        }
-    }
-}
 
 /// The in-place manifest, when the mode check already read it.
 enum Prefetch {
@@ -116,7 +58,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
             // the scan starts now, while the bucket is read (a 25 MB manifest at 100k files).
             // Not for a preview, which is refused unless the site is provisioned.
             if settings.preview.is_none() {
-                scanning = Some(start_scan(settings, 0));
+                scanning = Some(crate::scan::start(settings, 0));
             }
             // An in-place site has its manifest at the root: then the state is not looked
             // for (a no-op publish stays at one GET and one LIST).
@@ -142,7 +84,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     };
     match provisioned {
         Some(site) => {
-            let scanning = scanning.unwrap_or_else(|| start_scan(settings, 0));
+            let scanning = scanning.unwrap_or_else(|| crate::scan::start(settings, 0));
             crate::atomic::publish(settings, site, scanning, out).await
         }
         None if settings.mode == Mode::Atomic || settings.preview.is_some() => bail!(
@@ -151,7 +93,7 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
             if settings.preview.is_some() { "`--preview`" } else { "`mode = \"atomic\"`" }
         ),
         None => {
-            let scanning = scanning.unwrap_or_else(|| start_scan(settings, settings.prefix.len()));
+            let scanning = scanning.unwrap_or_else(|| crate::scan::start(settings, settings.prefix.len()));
             publish_in_place(settings, prefetched, scanning, out).await
         }
     }

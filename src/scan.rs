@@ -5,9 +5,12 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::config::PublishSettings;
 use crate::object::{Digest, HeaderValue, Headers};
 use crate::rules::{Excludes, Rules};
 use crate::{key, mime};
@@ -458,6 +461,63 @@ fn copy_with(reader: &mut impl Read, writer: &mut impl Write, buffer: &mut [u8])
             Ok(n) => writer.write_all(&buffer[..n])?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
+/// reads and then updates the cache.
+pub fn start(settings: &PublishSettings, prefix_len: usize) -> Scanning {
+    let (exclude, rules, dir, use_cache) =
+        (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let handle = tokio::task::spawn_blocking(move || {
+        let cache = use_cache.then(|| crate::hashcache::HashCache::load(&dir));
+        let options =
+            ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref(), stop: Some(&flag) };
+        let mut scanned = scan(&dir, options)?;
+        if let Some(cache) = cache {
+            cache.save(&mut std::mem::take(&mut scanned.stamps));
+        }
+        Ok(scanned)
+    });
+    Scanning(ScanState::Running { handle, stop })
+}
+
+/// A scan under way (or done), to be awaited. Dropped unawaited (a publish refused before it
+/// needed the files), it stops the scan: the runtime waits for blocking work at exit, so a
+/// refusal would otherwise wait for the whole site to be hashed, and then update the cache.
+pub struct Scanning(ScanState);
+
+enum ScanState {
+    Running { handle: tokio::task::JoinHandle<Result<Scan, ScanError>>, stop: Arc<AtomicBool> },
+    Done(Option<Scan>),
+}
+
+impl Scanning {
+    /// A scan that has finished.
+    pub fn done(scanned: Scan) -> Self {
+        Self(ScanState::Done(Some(scanned)))
+    }
+}
+
+impl std::future::Future for Scanning {
+    type Output = Result<Result<Scan, ScanError>, tokio::task::JoinError>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            ScanState::Running { handle, .. } => std::pin::Pin::new(handle).poll(cx),
+            ScanState::Done(scanned) => std::task::Poll::Ready(Ok(Ok(scanned.take().expect("a scan is awaited once")))),
+        }
+    }
+}
+
+impl Drop for Scanning {
+    fn drop(&mut self) {
+        // Once the scan has finished, this changes nothing.
+        if let ScanState::Running { stop, .. } = &self.0 {
+            stop.store(true, Ordering::Relaxed);
         }
     }
 }
