@@ -11,14 +11,14 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::config::{PublishSettings, SiteSettings};
-use crate::deploys::{self, ERROR_PAGE_KEY, PRODUCTION};
-use crate::state::Deploy;
+use crate::deploys::{self, ERROR_PAGE_KEY, PRODUCTION, Resolved};
 use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::Batch;
 use crate::object::Headers;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
 use crate::scan::Scanning;
+use crate::state::Deploy;
 use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};
@@ -33,17 +33,6 @@ pub struct Site {
     pub settings: SiteSettings,
     cloudfront: aws_sdk_cloudfront::Client,
     kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
-}
-
-/// A deploy target resolved for this site.
-#[derive(Debug, Clone)]
-pub struct Resolved {
-    /// `production` or `preview-<slug>`.
-    pub name: String,
-    /// The branch of a preview.
-    pub branch: Option<String>,
-    /// Where it is served.
-    pub url: String,
 }
 
 impl Site {

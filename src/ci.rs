@@ -4,7 +4,7 @@
 
 use std::io::Write as _;
 
-use crate::atomic::Resolved;
+use crate::deploys::Resolved;
 use crate::output::{Output, bytes};
 use crate::plan::Counts;
 

@@ -19,6 +19,17 @@ pub const ERROR_PAGE_KEY: &str = "_skiff/404.html";
 /// A lock lasts this long unless released; a run killed outright blocks no longer.
 pub const LOCK_TTL: Duration = Duration::from_hours(1);
 
+/// A deploy target resolved for this site.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// `production` or `preview-<slug>`.
+    pub name: String,
+    /// The branch of a preview.
+    pub branch: Option<String>,
+    /// Where it is served.
+    pub url: String,
+}
+
 /// Where a deploy's objects live.
 pub fn deploy_prefix(target: &str, id: &str) -> String {
     format!("_deploys/{target}/{id}/")

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::atomic::Site;
 use crate::config::SiteSettings;
-use crate::state::Target;
 use crate::output::Output;
+use crate::state::Target;
 
 /// One preview, for listing and pruning.
 #[derive(Debug, Clone, serde::Serialize)]
