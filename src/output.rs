@@ -54,6 +54,23 @@ pub fn notice(message: &str) {
     eprintln!("{message}");
 }
 
+/// A command's result, as it shows itself through [`Output::render`]: the command owns its
+/// words and tables, the printer only where they go.
+pub trait Render: serde::Serialize {
+    /// Lines for people, on stderr (not with `-q`).
+    fn lines(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Warnings, on stderr.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The data, on stdout: a table, the site's URL.
+    fn data(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// Progress of a running plan.
 pub trait Reporter: Sync {
     /// The plan has `total` actions.
@@ -217,89 +234,28 @@ impl Output {
         }
     }
 
+    /// A command's result: with `--json` the result as JSON; otherwise its lines for people
+    /// and warnings on stderr, and its data lines (a table, the site's URL) on stdout.
+    pub fn render<R: Render + ?Sized>(&self, result: &R) {
+        if self.json {
+            self.json(result);
+            return;
+        }
+        for line in result.lines() {
+            self.info(&line);
+        }
+        for warning in result.warnings() {
+            self.warn(&warning);
+        }
+        for line in result.data() {
+            println!("{line}");
+        }
+    }
+
     /// The data line on stdout when there is no `--json`: the site's URL.
     pub fn url(&self, url: &str) {
         if !self.json {
             println!("{url}");
-        }
-    }
-
-    /// `skiff status`: the report as JSON, or as lines for people (the URL on stdout).
-    pub fn status_report(&self, report: &crate::status::Report) {
-        if self.json {
-            self.json(&serde_json::to_value(report).unwrap_or_default());
-            return;
-        }
-        let none = || "-".to_string();
-        let mut lines = vec![format!(
-            "site          {} (bucket {}, {})",
-            report.domain.clone().unwrap_or_else(none),
-            report.bucket,
-            report.region
-        )];
-        match &report.distribution {
-            Some(d) => {
-                lines.push(format!("distribution  {} {} ({})", d.id, d.status, d.domain));
-                lines.push(format!("names         {}", d.aliases.join(", ")));
-            }
-            None => lines.push("distribution  none".to_string()),
-        }
-        match &report.certificate {
-            Some(c) => lines.push(format!(
-                "certificate   {}{}",
-                c.status,
-                c.days_left.map(|d| format!(", expires in {d} days")).unwrap_or_default()
-            )),
-            None => lines.push("certificate   none".to_string()),
-        }
-        let ok = report.dns.values().filter(|d| d.ok).count();
-        lines.push(format!("dns           {ok} of {} names point at the distribution", report.dns.len()));
-        lines.push(format!(
-            "production    {}",
-            report.live.get("production").cloned().unwrap_or_else(|| "no deploy yet".to_string())
-        ));
-        lines.push(format!("previews      {}", report.previews));
-        for line in lines {
-            self.info(&line);
-        }
-        for warning in &report.warnings {
-            self.warn(warning);
-        }
-        if let Some(url) = &report.url {
-            println!("{url}");
-        }
-    }
-
-    /// `skiff deploys`: a table on stdout (the command's data), newest first.
-    pub fn deploys(&self, target: &str, entry: &crate::state::Target) {
-        println!(
-            "{:<2}{:<26} {:<17} {:<8} {:>7} {:>10}  {target}",
-            "", "DEPLOY", "CREATED (UTC)", "COMMIT", "FILES", "SIZE"
-        );
-        for deploy in entry.deploys.iter().rev() {
-            let mark = if entry.live.as_deref() == Some(deploy.id.as_str()) { "*" } else { " " };
-            let commit: String = deploy.commit.as_deref().unwrap_or("-").chars().take(7).collect();
-            let state = if deploy.complete { "" } else { "  incomplete" };
-            println!(
-                "{mark} {:<26} {:<17} {:<8} {:>7} {:>10}{state}",
-                deploy.id,
-                crate::time::utc(deploy.created),
-                commit,
-                deploy.files,
-                bytes(deploy.bytes)
-            );
-        }
-    }
-
-    /// `skiff previews list`: a table on stdout.
-    pub fn previews(&self, previews: &[crate::previews::Preview], now: i64) {
-        println!("{:<30} {:<45} {:>12} {:>10}", "BRANCH", "URL", "LAST DEPLOY", "SIZE");
-        for preview in previews {
-            let age = preview.last_deploy.map_or_else(
-                || "-".to_string(),
-                |t| format!("{} ago", crate::time::duration(Duration::from_secs(u64::try_from(now - t).unwrap_or(0)))),
-            );
-            println!("{:<30} {:<45} {:>12} {:>10}", preview.branch, preview.url, age, bytes(preview.bytes));
         }
     }
 

@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::atomic::Site;
 use crate::config::SiteSettings;
-use crate::output::Output;
+use crate::output::{Output, Render, bytes};
 use crate::state::Target;
+use crate::time::duration;
 
 /// One preview, for listing and pruning.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,14 +51,41 @@ fn previews(site: &Site) -> Vec<Preview> {
 pub async fn list(settings: &SiteSettings, out: &Output) -> Result<()> {
     let site = Site::require(settings, u64::MAX).await?;
     let found = previews(&site);
-    if out.is_json() {
-        out.json(&json!({"previews": found}));
-    } else if found.is_empty() {
-        out.info("no previews: `skiff publish --preview BRANCH` makes one");
-    } else {
-        out.previews(&found, crate::time::now());
-    }
+    out.render(&Previews { previews: found, now: crate::time::now() });
     Ok(())
+}
+
+/// The previews of a site (`skiff previews list`, also as `--json`).
+#[derive(Debug, serde::Serialize)]
+struct Previews {
+    previews: Vec<Preview>,
+    #[serde(skip)]
+    now: i64,
+}
+
+impl Render for Previews {
+    fn lines(&self) -> Vec<String> {
+        if self.previews.is_empty() {
+            vec!["no previews: `skiff publish --preview BRANCH` makes one".to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn data(&self) -> Vec<String> {
+        if self.previews.is_empty() {
+            return Vec::new();
+        }
+        let mut lines = vec![format!("{:<30} {:<45} {:>12} {:>10}", "BRANCH", "URL", "LAST DEPLOY", "SIZE")];
+        for preview in &self.previews {
+            let age = preview.last_deploy.map_or_else(
+                || "-".to_string(),
+                |t| format!("{} ago", duration(Duration::from_secs(u64::try_from(self.now - t).unwrap_or(0)))),
+            );
+            lines.push(format!("{:<30} {:<45} {:>12} {:>10}", preview.branch, preview.url, age, bytes(preview.bytes)));
+        }
+        lines
+    }
 }
 
 /// `skiff previews delete BRANCH`.

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::atomic::Site;
 use crate::config::SiteSettings;
-use crate::output::Output;
+use crate::output::{Output, Render, bytes};
 
 /// `skiff rollback [DEPLOY] [--preview BRANCH]`.
 pub async fn rollback(
@@ -82,30 +82,71 @@ pub async fn list(settings: &SiteSettings, preview: Option<&str>, out: &Output) 
     let site = Site::require(settings, u64::MAX).await?;
     let resolved = site.target(preview)?;
     let entry = site.state.targets.get(&resolved.name).cloned().unwrap_or_default();
-    let rows: Vec<serde_json::Value> = entry
+    let deploys = entry
         .deploys
         .iter()
         .rev()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "created": d.created,
-                "commit": d.commit,
-                "files": d.files,
-                "bytes": d.bytes,
-                "complete": d.complete,
-                "live": entry.live.as_deref() == Some(d.id.as_str()),
-            })
+        .map(|d| Row {
+            id: d.id.clone(),
+            created: d.created,
+            commit: d.commit.clone(),
+            files: d.files,
+            bytes: d.bytes,
+            complete: d.complete,
+            live: entry.live.as_deref() == Some(d.id.as_str()),
         })
         .collect();
-    if out.is_json() {
-        out.json(&json!({"target": resolved.name, "url": resolved.url, "deploys": rows}));
-        return Ok(());
-    }
-    if rows.is_empty() {
-        out.info(&format!("{} has no deploys yet", resolved.name));
-        return Ok(());
-    }
-    out.deploys(&resolved.name, &entry);
+    out.render(&Deploys { target: resolved.name, url: resolved.url, deploys });
     Ok(())
+}
+
+/// The deploys of one target, newest first (`skiff deploys`, also as `--json`).
+#[derive(Debug, serde::Serialize)]
+struct Deploys {
+    target: String,
+    url: String,
+    deploys: Vec<Row>,
+}
+
+/// One deploy in the list.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    id: String,
+    created: i64,
+    commit: Option<String>,
+    files: usize,
+    bytes: u64,
+    complete: bool,
+    live: bool,
+}
+
+impl Render for Deploys {
+    fn lines(&self) -> Vec<String> {
+        if self.deploys.is_empty() { vec![format!("{} has no deploys yet", self.target)] } else { Vec::new() }
+    }
+
+    /// A table, the live deploy marked `*`.
+    fn data(&self) -> Vec<String> {
+        if self.deploys.is_empty() {
+            return Vec::new();
+        }
+        let mut lines = vec![format!(
+            "{:<2}{:<26} {:<17} {:<8} {:>7} {:>10}  {}",
+            "", "DEPLOY", "CREATED (UTC)", "COMMIT", "FILES", "SIZE", self.target
+        )];
+        for deploy in &self.deploys {
+            let mark = if deploy.live { "*" } else { " " };
+            let commit: String = deploy.commit.as_deref().unwrap_or("-").chars().take(7).collect();
+            let state = if deploy.complete { "" } else { "  incomplete" };
+            lines.push(format!(
+                "{mark} {:<26} {:<17} {:<8} {:>7} {:>10}{state}",
+                deploy.id,
+                crate::time::utc(deploy.created),
+                commit,
+                deploy.files,
+                bytes(deploy.bytes)
+            ));
+        }
+        lines
+    }
 }

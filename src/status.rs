@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::config::StatusSettings as Settings;
-use crate::output::Output;
+use crate::output::{Output, Render};
 use crate::state::{SITE_STATE_KEY, SiteState};
 use crate::store::{S3Store, Store as _};
 use crate::{aws, cert, distribution, dns, router};
@@ -186,6 +186,49 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
         previews,
         warnings,
     };
-    out.status_report(&report);
+    out.render(&report);
     Ok(())
+}
+
+impl Render for Report {
+    fn lines(&self) -> Vec<String> {
+        let none = || "-".to_string();
+        let mut lines = vec![format!(
+            "site          {} (bucket {}, {})",
+            self.domain.clone().unwrap_or_else(none),
+            self.bucket,
+            self.region
+        )];
+        match &self.distribution {
+            Some(d) => {
+                lines.push(format!("distribution  {} {} ({})", d.id, d.status, d.domain));
+                lines.push(format!("names         {}", d.aliases.join(", ")));
+            }
+            None => lines.push("distribution  none".to_string()),
+        }
+        match &self.certificate {
+            Some(c) => lines.push(format!(
+                "certificate   {}{}",
+                c.status,
+                c.days_left.map(|d| format!(", expires in {d} days")).unwrap_or_default()
+            )),
+            None => lines.push("certificate   none".to_string()),
+        }
+        let ok = self.dns.values().filter(|d| d.ok).count();
+        lines.push(format!("dns           {ok} of {} names point at the distribution", self.dns.len()));
+        lines.push(format!(
+            "production    {}",
+            self.live.get("production").cloned().unwrap_or_else(|| "no deploy yet".to_string())
+        ));
+        lines.push(format!("previews      {}", self.previews));
+        lines
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    fn data(&self) -> Vec<String> {
+        self.url.iter().cloned().collect()
+    }
 }
