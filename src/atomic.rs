@@ -11,14 +11,14 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::config::{PublishSettings, SiteSettings};
-use crate::deploys::{self, ERROR_PAGE_KEY, PRODUCTION, Resolved};
+use crate::deploys::{self, PRODUCTION, Resolved};
 use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::invalidation::Batch;
 use crate::object::Headers;
 use crate::output::Output;
 use crate::plan::{self, Counts, Plan, Source};
 use crate::scan::Scanning;
-use crate::state::Deploy;
+use crate::state::{Deploy, ERROR_PAGE_KEY};
 use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
 use crate::{aws, cdn, invalidate, router};

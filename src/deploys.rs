@@ -14,8 +14,6 @@ use crate::store::{Condition, S3Store, Store as _, StoreError};
 
 /// The production target.
 pub const PRODUCTION: &str = "production";
-/// Where CloudFront fetches the error page from: a copy of the live production 404 page.
-pub const ERROR_PAGE_KEY: &str = "_skiff/404.html";
 /// A lock lasts this long unless released; a run killed outright blocks no longer.
 pub const LOCK_TTL: Duration = Duration::from_hours(1);
 

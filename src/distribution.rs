@@ -21,8 +21,12 @@ pub const ORIGIN_ID: &str = "skiff-s3";
 pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
 /// Managed response headers policy SecurityHeadersPolicy.
 pub const SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
-/// Where CloudFront fetches the error page from (error pages bypass the router).
-pub const ERROR_PAGE: &str = "/_skiff/404.html";
+
+/// CloudFront already holds a distribution with this CallerReference: an earlier run
+/// created it and stopped before it recorded the id.
+#[derive(Debug, thiserror::Error)]
+#[error("a distribution with this site's CallerReference already exists")]
+pub struct AlreadyExists;
 
 /// What the distribution must be, given the other resources.
 #[derive(Debug, Clone)]
@@ -101,7 +105,7 @@ impl Desired {
             .map(|code| {
                 CustomErrorResponse::builder()
                     .error_code(code)
-                    .response_page_path(ERROR_PAGE)
+                    .response_page_path(format!("/{}", crate::state::ERROR_PAGE_KEY))
                     .response_code("404")
                     .error_caching_min_ttl(10)
                     .build()
@@ -371,6 +375,9 @@ pub async fn create(client: &aws_sdk_cloudfront::Client, config: DistributionCon
                     aliases.join(", ")
                 ),
             });
+        }
+        Err(e) if crate::aws::code(&e).as_deref() == Some("DistributionAlreadyExists") => {
+            return Err(AlreadyExists.into());
         }
         Err(e) => {
             return Err(call_error("cloudfront:CreateDistribution", &format!("the distribution for {bucket}"), &e));

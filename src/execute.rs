@@ -280,7 +280,7 @@ async fn write_one<S: Store>(store: &S, action: &Action, file: &LocalFile) -> Re
             let source = action.source.as_deref().unwrap_or_default();
             match store.copy(source, &file.key, &file.headers).await {
                 // The earlier deploy lost that object (someone deleted it): send the bytes.
-                Err(StoreError::Other { code, .. }) if code == "NoSuchKey" || code == "404" => {
+                Err(StoreError::NotFound { .. }) => {
                     tracing::debug!(key = file.key, source, "copy source missing; uploading");
                 }
                 other => return other,

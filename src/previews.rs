@@ -51,19 +51,19 @@ fn previews(site: &Site) -> Vec<Preview> {
 pub async fn list(settings: &SiteSettings, out: &Output) -> Result<()> {
     let site = Site::require(settings, u64::MAX).await?;
     let found = previews(&site);
-    out.render(&Previews { previews: found, now: crate::time::now() });
+    out.render(&PreviewList { previews: found, now: crate::time::now() });
     Ok(())
 }
 
 /// The previews of a site (`skiff previews list`, also as `--json`).
 #[derive(Debug, serde::Serialize)]
-struct Previews {
+struct PreviewList {
     previews: Vec<Preview>,
     #[serde(skip)]
     now: i64,
 }
 
-impl Render for Previews {
+impl Render for PreviewList {
     fn lines(&self) -> Vec<String> {
         if self.previews.is_empty() {
             vec!["no previews: `skiff publish --preview BRANCH` makes one".to_string()]

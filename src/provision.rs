@@ -876,7 +876,7 @@ impl Run<'_> {
                 let config = self.distribution_desired().config(&reference)?;
                 let live = match distribution::create(cloudfront, config, &bucket).await {
                     Ok(live) => live,
-                    Err(e) if e.to_string().contains("DistributionAlreadyExists") => {
+                    Err(e) if e.is::<distribution::AlreadyExists>() => {
                         distribution::find(cloudfront, &self.distribution_desired()).await?.ok_or(e).context(
                             "a distribution with this site's CallerReference exists but skiff cannot find it",
                         )?

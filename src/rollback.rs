@@ -96,13 +96,13 @@ pub async fn list(settings: &SiteSettings, preview: Option<&str>, out: &Output) 
             live: entry.live.as_deref() == Some(d.id.as_str()),
         })
         .collect();
-    out.render(&Deploys { target: resolved.name, url: resolved.url, deploys });
+    out.render(&DeployList { target: resolved.name, url: resolved.url, deploys });
     Ok(())
 }
 
 /// The deploys of one target, newest first (`skiff deploys`, also as `--json`).
 #[derive(Debug, serde::Serialize)]
-struct Deploys {
+struct DeployList {
     target: String,
     url: String,
     deploys: Vec<Row>,
@@ -120,7 +120,7 @@ struct Row {
     live: bool,
 }
 
-impl Render for Deploys {
+impl Render for DeployList {
     fn lines(&self) -> Vec<String> {
         if self.deploys.is_empty() { vec![format!("{} has no deploys yet", self.target)] } else { Vec::new() }
     }

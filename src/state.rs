@@ -416,6 +416,10 @@ fn generator() -> String {
 /// The page a site shows for a missing path, relative to its root.
 pub const NOT_FOUND_PAGE: &str = "404.html";
 
+/// Where CloudFront fetches the error page from: a copy of the live production 404 page
+/// (error pages bypass the router function, so they need a fixed key).
+pub const ERROR_PAGE_KEY: &str = "_skiff/404.html";
+
 /// The key of a provisioned site's state, at the bucket's root.
 pub const SITE_STATE_KEY: &str = "_skiff/state.json";
 

@@ -135,12 +135,8 @@ impl super::Store for MemoryStore {
         if if_match.is_some_and(|etag| objects.get(key).is_none_or(|o| o.etag != etag)) {
             return Err(StoreError::PreconditionFailed { bucket: "memory".into(), key: key.into() });
         }
-        let object = objects.get_mut(key).ok_or_else(|| StoreError::Other {
-            bucket: "memory".into(),
-            key: Some(key.into()),
-            code: "NoSuchKey".into(),
-            message: String::new(),
-        })?;
+        let object =
+            objects.get_mut(key).ok_or_else(|| StoreError::NotFound { bucket: "memory".into(), key: key.into() })?;
         object.headers = headers.clone();
         Ok(object.etag.clone())
     }
@@ -148,12 +144,7 @@ impl super::Store for MemoryStore {
     async fn copy(&self, source: &str, key: &str, headers: &Headers) -> Result<String, StoreError> {
         self.write("copy", key)?;
         let bytes = self.objects.lock().unwrap_or_else(PoisonError::into_inner).get(source).map(|o| o.bytes.clone());
-        let bytes = bytes.ok_or_else(|| StoreError::Other {
-            bucket: "memory".into(),
-            key: Some(source.into()),
-            code: "NoSuchKey".into(),
-            message: String::new(),
-        })?;
+        let bytes = bytes.ok_or_else(|| StoreError::NotFound { bucket: "memory".into(), key: source.into() })?;
         Ok(self.store(key, bytes, headers.clone()))
     }
 

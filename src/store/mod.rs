@@ -73,6 +73,8 @@ pub enum StoreError {
         message: String,
     },
     /// A conditional write lost (someone else wrote first).
+    #[error("{} does not exist", subject(bucket, Some(key)))]
+    NotFound { bucket: String, key: String },
     #[error("{} was changed by someone else at the same time", subject(bucket, Some(key)))]
     PreconditionFailed {
         /// The bucket.

@@ -104,6 +104,9 @@ impl S3Store {
         };
         match (code.as_deref(), status) {
             (Some("NoSuchBucket"), _) => StoreError::NoSuchBucket { bucket },
+            (Some("NoSuchKey"), _) | (None, Some(404)) if key.is_some() => {
+                StoreError::NotFound { bucket, key: key.unwrap_or_default() }
+            }
             (Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"), _)
             | (_, Some(301)) => StoreError::WrongRegion { bucket, region },
             (Some("AccessDenied" | "AllAccessDisabled"), _) | (None, Some(403)) => {
@@ -385,7 +388,7 @@ impl S3Store {
             // the one we read, and the caller reads again.
             // <https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html>
             match self.error(&e, Some(key)) {
-                StoreError::Other { code, .. } if if_match && code == "NoSuchKey" => {
+                StoreError::NotFound { .. } if if_match => {
                     StoreError::PreconditionFailed { bucket: self.bucket.clone(), key: self.full(key) }
                 }
                 err => err,
@@ -587,8 +590,7 @@ impl S3Store {
         match self.client.delete_object().bucket(&self.bucket).key(self.full(key)).if_match(etag).send().await {
             Ok(_) => Ok(()),
             Err(e) => match self.error(&e, Some(key)) {
-                StoreError::PreconditionFailed { .. } => Ok(()),
-                StoreError::Other { code, .. } if code == "NoSuchKey" || code == "404" => Ok(()),
+                StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. } => Ok(()),
                 other => Err(other),
             },
         }
