@@ -499,7 +499,6 @@ impl Config {
                 }
             }
             rules.push(Rule {
-                pattern: rule.pattern,
                 matcher,
                 cache_control: rule.cache_control.as_deref().map(HeaderValue::new),
                 content_type: rule.content_type.as_deref().map(HeaderValue::new),

@@ -229,12 +229,7 @@ pub async fn execute<'p, S: Store>(
             Err(err) => {
                 let message = err.to_string();
                 for &action in batches[i] {
-                    let err = StoreError::Other {
-                        bucket: String::new(),
-                        key: Some(action.key.clone()),
-                        code: "delete failed".into(),
-                        message: message.clone(),
-                    };
+                    let err = StoreError::DeleteFailed { key: action.key.clone(), cause: message.clone() };
                     reporter.finished(action, Some(&err));
                     report.failed.push((action, err));
                 }

@@ -4,39 +4,39 @@
 //! → `execute` (bounded, streaming uploads) → `output` (the only module that prints).
 //! `main.rs` only calls [`run`] and maps its error to an exit code with [`exit_code`].
 
-pub mod atomic;
-pub mod aws;
-pub mod cdn;
-pub mod cert;
-pub mod ci;
+pub(crate) mod atomic;
+pub(crate) mod aws;
+pub(crate) mod cdn;
+pub(crate) mod cert;
+pub(crate) mod ci;
 pub mod cli;
 pub mod config;
-pub mod deploys;
-pub mod distribution;
-pub mod dns;
-pub mod execute;
-pub mod hashcache;
+pub(crate) mod deploys;
+pub(crate) mod distribution;
+pub(crate) mod dns;
+pub(crate) mod execute;
+pub(crate) mod hashcache;
 pub mod iam;
 pub mod interrupt;
-pub mod invalidate;
-pub mod invalidation;
-pub mod key;
-pub mod mime;
-pub mod object;
+pub(crate) mod invalidate;
+pub(crate) mod invalidation;
+pub(crate) mod key;
+pub(crate) mod mime;
+pub(crate) mod object;
 pub mod output;
-pub mod plan;
-pub mod previews;
-pub mod provision;
-pub mod publish;
-pub mod rollback;
-pub mod router;
-pub mod rules;
-pub mod scan;
-pub mod sorted_map;
-pub mod state;
-pub mod status;
-pub mod store;
-pub mod time;
+pub(crate) mod plan;
+pub(crate) mod previews;
+pub(crate) mod provision;
+pub(crate) mod publish;
+pub(crate) mod rollback;
+pub(crate) mod router;
+pub(crate) mod rules;
+pub(crate) mod scan;
+pub(crate) mod sorted_map;
+pub(crate) mod state;
+pub(crate) mod status;
+pub(crate) mod store;
+pub(crate) mod time;
 
 use anyhow::Result;
 

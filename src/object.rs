@@ -18,7 +18,7 @@ impl Digest {
     }
 
     /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
+    pub fn to_hex(self) -> String {
         use fmt::Write as _;
         self.0.iter().fold(String::with_capacity(64), |mut s, b| {
             let _ = write!(s, "{b:02x}");
@@ -39,7 +39,7 @@ impl Digest {
     }
 
     /// Standard base64, as S3's `x-amz-checksum-sha256` wants it.
-    pub fn to_base64(&self) -> String {
+    pub fn to_base64(self) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(self.0)
     }

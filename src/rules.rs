@@ -20,8 +20,6 @@ pub struct Redirect {
 /// One `[[rules]]` entry, compiled.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// The glob as written.
-    pub pattern: String,
     pub(crate) matcher: GlobMatcher,
     /// `Cache-Control` for matching keys.
     pub cache_control: Option<HeaderValue>,

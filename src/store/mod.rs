@@ -2,6 +2,7 @@
 //! S3 (through the AWS SDK, in `s3`) and an in-memory store for tests of the executor.
 //! Keys passed in are relative to the store's prefix: nothing outside it can be touched.
 
+#[cfg(test)]
 mod memory;
 mod s3;
 
@@ -9,6 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
 pub use memory::MemoryStore;
 pub use s3::S3Store;
 
