@@ -94,9 +94,24 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
         ),
         None => {
             let scanning = scanning.unwrap_or_else(|| crate::scan::start(settings, settings.prefix.len()));
-            publish_in_place(settings, prefetched, scanning, out).await
+            match publish_in_place(settings, prefetched, scanning, out).await? {
+                InPlace::Published => Ok(()),
+                // The mode is decided here, once: the in-place flow only reports what it found.
+                InPlace::Provisioned(site, scanned) => {
+                    Box::pin(crate::atomic::publish(settings, *site, Scanning::done(scanned), out)).await
+                }
+            }
         }
     }
+}
+
+/// How an in-place publish ended.
+enum InPlace {
+    /// The files are published (or the plan shown).
+    Published,
+    /// The bucket turned out to be a provisioned site (published in place, provisioned
+    /// later): nothing was written, and the finished scan goes to the atomic publish.
+    Provisioned(Box<crate::atomic::Site>, crate::scan::Scan),
 }
 
 /// Publish `settings.dir` to `s3://bucket/prefix`, overwriting objects where they are.
@@ -106,7 +121,7 @@ async fn publish_in_place(
     prefetched: Prefetch,
     scanning: Scanning,
     out: &Output,
-) -> Result<()> {
+) -> Result<InPlace> {
     let started = Instant::now();
 
     let shared = aws::sdk_config(&settings.aws).await?;
@@ -161,8 +176,7 @@ async fn publish_in_place(
         {
             // The same scan: the keys are from the root in both modes. Its warnings are out.
             scanned.warnings.clear();
-            drop(remote);
-            return Box::pin(crate::atomic::publish(settings, site, Scanning::done(scanned), out)).await;
+            return Ok(InPlace::Provisioned(Box::new(site), scanned));
         }
         bail!(
             "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",
@@ -225,7 +239,7 @@ async fn publish_in_place(
             out.json(&document(settings, &location, &plan, None, invalidation.as_ref()));
         }
         out.url(&location);
-        return Ok(());
+        return Ok(InPlace::Published);
     }
 
     let deletes = plan.deletes().count();
@@ -294,7 +308,7 @@ async fn publish_in_place(
         ))),
         (Ok(()), _) => {
             out.url(&location);
-            Ok(())
+            Ok(InPlace::Published)
         }
     }
 }
