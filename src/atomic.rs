@@ -31,8 +31,8 @@ pub struct Site {
     pub state: SiteState,
     /// The settings.
     pub settings: SiteSettings,
-    cloudfront: aws_sdk_cloudfront::Client,
-    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
+    cloudfront: aws::CloudFront,
+    kvs: aws::KeyValueStore,
 }
 
 impl Site {

@@ -25,6 +25,20 @@ pub fn resource_name(bucket: &str) -> String {
     format!("{}-{}", &name[..55], &crate::object::Digest::of(bucket.as_bytes()).to_hex()[..8])
 }
 
+/// The SDK's configuration and clients under skiff's names: commands hold and pass them on
+/// without naming an SDK crate; only the edge modules call them.
+pub type Shared = SdkConfig;
+/// S3.
+pub type S3 = aws_sdk_s3::Client;
+/// CloudFront (control plane).
+pub type CloudFront = aws_sdk_cloudfront::Client;
+/// The CloudFront KeyValueStore data plane.
+pub type KeyValueStore = aws_sdk_cloudfrontkeyvaluestore::Client;
+/// ACM.
+pub type Acm = aws_sdk_acm::Client;
+/// Route 53.
+pub type Route53 = aws_sdk_route53::Client;
+
 /// The region used when nothing sets one (and the one CloudFront, ACM for CloudFront and
 /// Route 53 always use).
 pub const GLOBAL_REGION: &str = "us-east-1";

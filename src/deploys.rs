@@ -327,6 +327,23 @@ pub async fn read_state(root: &S3Store) -> Result<Option<(SiteState, String)>> {
     }
 }
 
+/// Write the whole state: created when `etag` is `None`, else compare-and-swap on it
+/// (`skiff provision`, which owns the resources part). `etag` becomes the new one.
+pub async fn write_state(root: &S3Store, state: &SiteState, etag: &mut Option<String>) -> Result<()> {
+    let condition = etag.clone().map_or(Condition::IfAbsent, Condition::IfMatch);
+    match root.put_bytes(SITE_STATE_KEY, state.to_json(), "application/json", condition).await {
+        Ok(new) => {
+            *etag = Some(new);
+            Ok(())
+        }
+        Err(StoreError::PreconditionFailed { .. }) => bail!(
+            "{}{SITE_STATE_KEY} was changed by another skiff while this one was provisioning\nhint: wait for the other run to finish, then run `skiff provision` again",
+            root.location()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Change the state with `change`, compare-and-swap, re-reading and re-applying when another
 /// run (another target) wrote it in between.
 pub async fn update_state(root: &S3Store, mut change: impl FnMut(&mut SiteState) -> Result<()>) -> Result<SiteState> {

@@ -185,7 +185,7 @@ pub async fn invalidate(settings: &InvalidateSettings, out: &Output) -> Result<(
 
 /// The URL paths of the site's objects, from its manifest: what a wildcard would also cover.
 async fn site_paths(
-    shared: &aws_config::SdkConfig,
+    shared: &aws::Shared,
     bucket: &str,
     prefix: &str,
     distribution: &Distribution,

@@ -6,6 +6,7 @@
 
 pub(crate) mod atomic;
 pub(crate) mod aws;
+pub(crate) mod bucket;
 pub(crate) mod cdn;
 pub(crate) mod cert;
 pub(crate) mod ci;

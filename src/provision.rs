@@ -8,28 +8,20 @@ use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, CreateBucketConfiguration,
-    ExpirationStatus, LifecycleRule, LifecycleRuleFilter, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
-    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
-    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
-};
 use serde::Serialize;
 
-use crate::aws::{self, TAG, call_error, resource_name};
+use crate::aws::{self, resource_name};
+use crate::bucket::{self, Bucket};
 use crate::cert::{self, Certificate};
 use crate::config::ProvisionSettings as Settings;
+use crate::deploys;
 use crate::distribution::{self, Change};
 use crate::dns::{self, Records, Zone};
 use crate::output::Output;
 use crate::router::{self, Function, Store as Kvs};
-use crate::state::{SITE_STATE_KEY, SiteState};
-use crate::store::{Condition, S3Store, Store as _, StoreError};
+use crate::state::SiteState;
+use crate::store::{S3Store, StoreError};
 
-/// The id of skiff's lifecycle rule.
-const LIFECYCLE_RULE: &str = "skiff-abort-incomplete-uploads";
-/// Days after which an unfinished multipart upload is aborted.
-const ABORT_AFTER_DAYS: i32 = 1;
 /// How long a new KeyValueStore may stay PROVISIONING (seconds, usually).
 const KVS_READY_TIMEOUT: Duration = Duration::from_mins(3);
 
@@ -48,20 +40,6 @@ pub struct Desired {
     pub previews: bool,
     /// The redirect entries of the KVS.
     pub redirects: BTreeMap<String, String>,
-}
-
-/// The bucket as it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bucket {
-    /// There is none.
-    Missing,
-    /// It exists.
-    Present {
-        /// Its settings that skiff owns, as text.
-        settings: BTreeMap<&'static str, String>,
-        /// Its policy, parsed.
-        policy: Option<serde_json::Value>,
-    },
 }
 
 /// What exists, as far as provisioning is concerned.
@@ -416,128 +394,15 @@ pub fn steps(desired: &Desired, observed: &Observed, now: i64) -> Vec<Step> {
 
 /// The clients provisioning uses.
 struct Clients {
-    s3: aws_sdk_s3::Client,
-    cloudfront: aws_sdk_cloudfront::Client,
-    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
-    acm: aws_sdk_acm::Client,
-    route53: aws_sdk_route53::Client,
-}
-
-/// Read the site's state (`None` when the bucket or the state does not exist).
-async fn read_state(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<(SiteState, String)>> {
-    let store = S3Store::new(s3.clone(), bucket, "", u64::MAX);
-    match store.get(SITE_STATE_KEY).await {
-        Ok(Some(fetched)) => {
-            let state = SiteState::parse(&fetched.bytes).map_err(|e| anyhow!("s3://{bucket}/{SITE_STATE_KEY}: {e}"))?;
-            Ok(Some((state, fetched.etag)))
-        }
-        Ok(None) | Err(StoreError::NoSuchBucket { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Write the state, compare-and-swap.
-async fn write_state(s3: &aws_sdk_s3::Client, state: &SiteState, etag: &mut Option<String>) -> Result<()> {
-    let store = S3Store::new(s3.clone(), &state.bucket, "", u64::MAX);
-    let condition = etag.clone().map_or(Condition::IfAbsent, Condition::IfMatch);
-    match store.put_bytes(SITE_STATE_KEY, state.to_json(), "application/json", condition).await {
-        Ok(new) => {
-            *etag = Some(new);
-            Ok(())
-        }
-        Err(StoreError::PreconditionFailed { .. }) => bail!(
-            "s3://{}/{SITE_STATE_KEY} was changed by another skiff while this one was provisioning\nhint: wait for the other run to finish, then run `skiff provision` again",
-            state.bucket
-        ),
-        Err(e) => Err(e.into()),
-    }
-}
-
-type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
-
-fn s3_error<E>(bucket: &str, action: &str) -> impl Fn(SdkError<E>) -> anyhow::Error
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let resource = format!("bucket `{bucket}`");
-    let action = action.to_string();
-    move |e| call_error(&action, &resource, &e)
-}
-
-/// Whether an S3 error says the thing asked about does not exist.
-fn absent<E>(err: &SdkError<E>, codes: &[&str]) -> bool
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    aws::code(err).is_some_and(|c| codes.contains(&c.as_str())) || aws::failure(err).status() == Some(404)
-}
-
-/// The bucket's owned settings and policy.
-async fn observe_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Bucket> {
-    match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => {}
-        Err(e) if aws::failure(&e).status() == Some(404) => return Ok(Bucket::Missing),
-        Err(e) if aws::failure(&e).status() == Some(403) => bail!(
-            "bucket `{bucket}` exists but these credentials may not use it (it may belong to another AWS account)\nhint: bucket names are global: choose another `[site] bucket`, or use the account that owns it"
-        ),
-        Err(e) => return Err(call_error("s3:ListBucket", &format!("bucket `{bucket}`"), &e)),
-    }
-    let mut settings = BTreeMap::new();
-    let block = match s3.get_public_access_block().bucket(bucket).send().await {
-        Ok(got) => got.public_access_block_configuration().is_some_and(|c| {
-            c.block_public_acls() == Some(true)
-                && c.ignore_public_acls() == Some(true)
-                && c.block_public_policy() == Some(true)
-                && c.restrict_public_buckets() == Some(true)
-        }),
-        Err(e) if absent(&e, &["NoSuchPublicAccessBlockConfiguration"]) => false,
-        Err(e) => return Err(s3_error(bucket, "s3:GetBucketPublicAccessBlock")(e)),
-    };
-    settings.insert("block public access", if block { "all on" } else { "not all on" }.to_string());
-    let ownership = match s3.get_bucket_ownership_controls().bucket(bucket).send().await {
-        Ok(got) => got
-            .ownership_controls()
-            .and_then(|c| c.rules().first())
-            .map(|r| r.object_ownership().as_str().to_string())
-            .unwrap_or_default(),
-        Err(e) if absent(&e, &["OwnershipControlsNotFoundError"]) => String::new(),
-        Err(e) => return Err(s3_error(bucket, "s3:GetBucketOwnershipControls")(e)),
-    };
-    settings.insert("object ownership", ownership);
-    let encrypted = match s3.get_bucket_encryption().bucket(bucket).send().await {
-        Ok(got) => got.server_side_encryption_configuration().is_some_and(|c| !c.rules().is_empty()),
-        Err(e) if absent(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) => false,
-        Err(e) => return Err(s3_error(bucket, "s3:GetEncryptionConfiguration")(e)),
-    };
-    settings.insert("default encryption", if encrypted { "on" } else { "off" }.to_string());
-    let tag = match s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(got) => got.tag_set().iter().find(|t| t.key() == TAG).map(|t| t.value().to_string()).unwrap_or_default(),
-        Err(e) if absent(&e, &["NoSuchTagSet", "NoSuchTagSetError"]) => String::new(),
-        Err(e) => return Err(s3_error(bucket, "s3:GetBucketTagging")(e)),
-    };
-    settings.insert("tag skiff:site", tag);
-    // Multipart uploads of a run killed outright are billed until aborted: a lifecycle rule
-    // cleans them up.
-    let aborts = match s3.get_bucket_lifecycle_configuration().bucket(bucket).send().await {
-        Ok(got) => got.rules().iter().any(|r| {
-            r.status() == &ExpirationStatus::Enabled
-                && r.abort_incomplete_multipart_upload().and_then(AbortIncompleteMultipartUpload::days_after_initiation)
-                    == Some(ABORT_AFTER_DAYS)
-        }),
-        Err(e) if absent(&e, &["NoSuchLifecycleConfiguration"]) => false,
-        Err(e) => return Err(s3_error(bucket, "s3:GetLifecycleConfiguration")(e)),
-    };
-    settings.insert("abort incomplete uploads", if aborts { "after 1 day" } else { "off" }.to_string());
-    let policy = match s3.get_bucket_policy().bucket(bucket).send().await {
-        Ok(got) => got.policy().and_then(|p| serde_json::from_str(p).ok()),
-        Err(e) if absent(&e, &["NoSuchBucketPolicy"]) => None,
-        Err(e) => return Err(s3_error(bucket, "s3:GetBucketPolicy")(e)),
-    };
-    Ok(Bucket::Present { settings, policy })
+    s3: aws::S3,
+    cloudfront: aws::CloudFront,
+    kvs: aws::KeyValueStore,
+    acm: aws::Acm,
+    route53: aws::Route53,
 }
 
 /// The zone of every host; a host without one is an error that says what to create.
-async fn zones(route53: &aws_sdk_route53::Client, hosts: &[String]) -> Result<BTreeMap<String, Zone>> {
+async fn zones(route53: &aws::Route53, hosts: &[String]) -> Result<BTreeMap<String, Zone>> {
     let mut out = BTreeMap::new();
     for host in hosts {
         let Some(zone) = dns::find_zone(route53, host).await? else {
@@ -559,7 +424,7 @@ async fn observe(
     zones: &BTreeMap<String, Zone>,
 ) -> Result<Observed> {
     let resources = state.map(|s| s.resources.clone()).unwrap_or_default();
-    let bucket = observe_bucket(&clients.s3, &settings.bucket).await?;
+    let bucket = bucket::observe(&clients.s3, &settings.bucket).await?;
 
     let mut certificate = match &resources.certificate_arn {
         Some(arn) => cert::describe(&clients.acm, arn).await?.filter(|c| {
@@ -648,7 +513,8 @@ struct Run<'a> {
 
 impl Run<'_> {
     async fn save(&mut self) -> Result<()> {
-        write_state(&self.clients.s3, &self.state, &mut self.etag).await
+        let root = S3Store::new(self.clients.s3.clone(), &self.state.bucket, "", u64::MAX);
+        deploys::write_state(&root, &self.state, &mut self.etag).await
     }
 
     fn distribution_desired(&self) -> distribution::Desired {
@@ -671,114 +537,12 @@ impl Run<'_> {
         let name = resource_name(&bucket);
         match step.action {
             Action::CreateBucket => {
-                let mut request = s3.create_bucket().bucket(&bucket);
-                if self.desired.region != aws::GLOBAL_REGION {
-                    request = request.create_bucket_configuration(
-                        CreateBucketConfiguration::builder()
-                            .location_constraint(BucketLocationConstraint::from(self.desired.region.as_str()))
-                            .build(),
-                    );
-                }
-                match request.send().await {
-                    Ok(_) => {}
-                    Err(e) if aws::code(&e).as_deref() == Some("BucketAlreadyOwnedByYou") => {}
-                    Err(e) if aws::code(&e).as_deref() == Some("BucketAlreadyExists") => bail!(
-                        "bucket name `{bucket}` is taken by another AWS account\nhint: bucket names are global: choose another `[site] bucket`"
-                    ),
-                    Err(e) => return Err(call_error("s3:CreateBucket", &format!("bucket `{bucket}`"), &e)),
-                }
+                bucket::create(s3, &bucket, &self.desired.region).await?;
                 self.save().await?;
             }
             Action::SecureBucket => {
                 for change in &step.changes {
-                    match change.setting.as_str() {
-                        "block public access" => {
-                            let config = PublicAccessBlockConfiguration::builder()
-                                .block_public_acls(true)
-                                .ignore_public_acls(true)
-                                .block_public_policy(true)
-                                .restrict_public_buckets(true)
-                                .build();
-                            s3.put_public_access_block()
-                                .bucket(&bucket)
-                                .public_access_block_configuration(config)
-                                .send()
-                                .await
-                                .map_err(s3_error(&bucket, "s3:PutBucketPublicAccessBlock"))?;
-                        }
-                        "object ownership" => {
-                            let rule = OwnershipControlsRule::builder()
-                                .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                                .build()?;
-                            s3.put_bucket_ownership_controls()
-                                .bucket(&bucket)
-                                .ownership_controls(OwnershipControls::builder().rules(rule).build()?)
-                                .send()
-                                .await
-                                .map_err(s3_error(&bucket, "s3:PutBucketOwnershipControls"))?;
-                        }
-                        "abort incomplete uploads" => {
-                            // Added to the bucket's other lifecycle rules, which stay.
-                            let mut rules: Vec<LifecycleRule> =
-                                match s3.get_bucket_lifecycle_configuration().bucket(&bucket).send().await {
-                                    Ok(got) => {
-                                        got.rules().iter().filter(|r| r.id() != Some(LIFECYCLE_RULE)).cloned().collect()
-                                    }
-                                    Err(_) => Vec::new(),
-                                };
-                            rules.push(
-                                LifecycleRule::builder()
-                                    .id(LIFECYCLE_RULE)
-                                    .status(ExpirationStatus::Enabled)
-                                    .filter(LifecycleRuleFilter::builder().prefix("").build())
-                                    .abort_incomplete_multipart_upload(
-                                        AbortIncompleteMultipartUpload::builder()
-                                            .days_after_initiation(ABORT_AFTER_DAYS)
-                                            .build(),
-                                    )
-                                    .build()?,
-                            );
-                            s3.put_bucket_lifecycle_configuration()
-                                .bucket(&bucket)
-                                .lifecycle_configuration(
-                                    BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build()?,
-                                )
-                                .send()
-                                .await
-                                .map_err(s3_error(&bucket, "s3:PutLifecycleConfiguration"))?;
-                        }
-                        "default encryption" => {
-                            let rule = ServerSideEncryptionRule::builder()
-                                .apply_server_side_encryption_by_default(
-                                    ServerSideEncryptionByDefault::builder()
-                                        .sse_algorithm(ServerSideEncryption::Aes256)
-                                        .build()?,
-                                )
-                                .build();
-                            s3.put_bucket_encryption()
-                                .bucket(&bucket)
-                                .server_side_encryption_configuration(
-                                    ServerSideEncryptionConfiguration::builder().rules(rule).build()?,
-                                )
-                                .send()
-                                .await
-                                .map_err(s3_error(&bucket, "s3:PutEncryptionConfiguration"))?;
-                        }
-                        _ => {
-                            // The tag, added to whatever tags the bucket has.
-                            let mut tags: Vec<Tag> = match s3.get_bucket_tagging().bucket(&bucket).send().await {
-                                Ok(got) => got.tag_set().iter().filter(|t| t.key() != TAG).cloned().collect(),
-                                Err(_) => Vec::new(),
-                            };
-                            tags.push(Tag::builder().key(TAG).value(&bucket).build()?);
-                            s3.put_bucket_tagging()
-                                .bucket(&bucket)
-                                .tagging(Tagging::builder().set_tag_set(Some(tags)).build()?)
-                                .send()
-                                .await
-                                .map_err(s3_error(&bucket, "s3:PutBucketTagging"))?;
-                        }
-                    }
+                    bucket::secure(s3, &bucket, &change.setting).await?;
                 }
             }
             Action::RequestCertificate => {
@@ -903,12 +667,7 @@ impl Run<'_> {
                     Bucket::Missing => None,
                 };
                 let policy = merged_policy(current, &bucket_policy(&bucket, &live.arn)).to_string();
-                s3.put_bucket_policy()
-                    .bucket(&bucket)
-                    .policy(policy)
-                    .send()
-                    .await
-                    .map_err(s3_error(&bucket, "s3:PutBucketPolicy"))?;
+                bucket::put_policy(s3, &bucket, &policy).await?;
             }
             Action::UpsertDnsRecords => {
                 let live = self.observed.distribution.as_ref().ok_or_else(|| anyhow!("no distribution"))?;
@@ -1040,7 +799,11 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
         redirects: router::redirect_entries(&settings.redirects),
     };
     out.status("reading what exists…");
-    let stored = read_state(&clients.s3, &settings.bucket).await?;
+    let root = S3Store::new(clients.s3.clone(), &settings.bucket, "", u64::MAX);
+    let stored = match deploys::read_state(&root).await {
+        Err(err) if matches!(err.downcast_ref::<StoreError>(), Some(StoreError::NoSuchBucket { .. })) => None,
+        read => read?,
+    };
     if let Some((state, _)) = &stored
         && state.region != region
     {

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::config::StatusSettings as Settings;
 use crate::output::{Output, Render};
-use crate::state::{SITE_STATE_KEY, SiteState};
-use crate::store::{S3Store, Store as _};
+use crate::state::SITE_STATE_KEY;
+use crate::store::S3Store;
 use crate::{aws, cert, distribution, dns, router};
 
 /// Certificates closer than this to expiry get a warning.
@@ -86,14 +86,12 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
     let shared = aws::sdk_config(&settings.aws).await?;
     let s3 = aws::s3_client(&shared);
     let store = S3Store::new(s3, &settings.bucket, "", u64::MAX);
-    let Some(fetched) = store.get(SITE_STATE_KEY).await? else {
+    let Some((state, _)) = crate::deploys::read_state(&store).await? else {
         bail!(
             "s3://{}/{SITE_STATE_KEY} does not exist: this bucket is not a provisioned skiff site\nhint: run `skiff provision` first",
             settings.bucket
         );
     };
-    let state = SiteState::parse(&fetched.bytes)
-        .map_err(|e| anyhow::anyhow!("s3://{}/{SITE_STATE_KEY}: {e}", settings.bucket))?;
     let cloudfront = aws::cloudfront_client(&shared);
     let acm = aws::acm_client(&shared);
     let route53 = aws::route53_client(&shared);
