@@ -17,10 +17,8 @@ import os
 import re
 import subprocess
 import sys
-import time
 import unittest
 import urllib.parse
-import urllib.request
 import uuid
 import zlib
 
@@ -28,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import double_s3  # noqa: E402  (pure functions: CRCs, aws-chunked decoding)
-from double_test import Resp, auth, free_port  # noqa: E402
+from double_test import Resp, auth, start_moto  # noqa: E402
 
 R53_NS = "https://route53.amazonaws.com/doc/2013-04-01/"
 
@@ -73,22 +71,7 @@ class DoubleS3Test(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        moto_server = os.environ.get("MOTO_SERVER") or os.path.join(os.path.dirname(sys.executable), "moto_server")
-        port = free_port()
-        cls.moto = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(port)],
-                                    env=dict(os.environ, MOTO_ACM_VALIDATION_WAIT="0"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cls.moto_url, cls.moto_port = f"http://127.0.0.1:{port}", port
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(cls.moto_url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                if cls.moto.poll() is not None:
-                    raise RuntimeError("moto_server exited")
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("moto_server did not start")
+        cls.moto, cls.moto_url, cls.moto_port = start_moto()
         cls.double, cls.port = start_double(cls.moto_url)
         cls.double_all, cls.port_all = start_double(cls.moto_url, "--acm-reveal-all")
 

@@ -63,27 +63,32 @@ class Resp:
         return m and m.group(1)
 
 
+def start_moto():
+    """moto_server (the venv's, or $MOTO_SERVER) on a free port, issuing certificates at
+    once; returns (process, url, port) once it answers."""
+    moto_server = os.environ.get("MOTO_SERVER") or os.path.join(os.path.dirname(sys.executable), "moto_server")
+    port = free_port()
+    moto = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(port)],
+                            env=dict(os.environ, MOTO_ACM_VALIDATION_WAIT="0"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            return moto, url, port
+        except OSError:
+            if moto.poll() is not None:
+                raise RuntimeError("moto_server exited")
+            time.sleep(0.25)
+    raise RuntimeError("moto_server did not start")
+
+
 class DoubleTest(unittest.TestCase):
     moto = double = None
 
     @classmethod
     def setUpClass(cls):
-        moto_server = os.environ.get("MOTO_SERVER") or os.path.join(os.path.dirname(sys.executable), "moto_server")
-        port = free_port()
-        cls.moto = subprocess.Popen([moto_server, "-H", "127.0.0.1", "-p", str(port)],
-                                    env=dict(os.environ, MOTO_ACM_VALIDATION_WAIT="0"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cls.moto_url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(cls.moto_url + "/moto-api/", timeout=1)
-                break
-            except OSError:
-                if cls.moto.poll() is not None:
-                    raise RuntimeError("moto_server exited")
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("moto_server did not start")
+        cls.moto, cls.moto_url, _ = start_moto()
         delays = [a for flag in ("--kvs-provisioning-seconds", "--invalidation-seconds", "--distribution-seconds")
                   for a in (flag, str(WAIT))]
         cls.double = subprocess.Popen([sys.executable, os.path.join(HERE, "double.py"), "--listen-port", "0",
