@@ -550,36 +550,7 @@ impl Run<'_> {
                 self.state.resources.certificate_arn = Some(arn);
                 self.save().await?;
             }
-            Action::AddValidationRecords => {
-                let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
-                // ACM fills in the record of each name a few seconds after the request, one
-                // name at a time: write them only once every name has its record, or the
-                // names still without one would hold the certificate back until it times out.
-                let deadline = Instant::now() + Duration::from_mins(2);
-                let records = loop {
-                    let described = cert::describe(&self.clients.acm, &arn).await?;
-                    match described {
-                        Some(c) if !c.validation.is_empty() && !c.validation_pending => break c.validation,
-                        described if Instant::now() > deadline => {
-                            let given = described.map_or(0, |c| c.validation.len());
-                            bail!(
-                                "ACM gave {given} of the DNS validation records for certificate {arn} within 2 minutes (some names have none yet)\nhint: re-run `skiff provision`; it writes the records once ACM has given them all"
-                            )
-                        }
-                        _ => tokio::time::sleep(Duration::from_secs(2)).await,
-                    }
-                };
-                let mut by_zone: BTreeMap<String, (Zone, Vec<(String, String)>)> = BTreeMap::new();
-                for (name, value) in records {
-                    let zone = dns::find_zone(&self.clients.route53, &name)
-                        .await?
-                        .ok_or_else(|| anyhow!("no public hosted zone for the validation record `{name}`"))?;
-                    by_zone.entry(zone.id.clone()).or_insert((zone, Vec::new())).1.push((name, value));
-                }
-                for (zone, records) in by_zone.values() {
-                    dns::upsert_cnames(&self.clients.route53, zone, records).await?;
-                }
-            }
+            Action::AddValidationRecords => self.add_validation_records().await?,
             Action::WaitForCertificate => self.wait_for_certificate().await?,
             Action::CreateKeyValueStore => {
                 let store = router::create_store(cloudfront, &name, &bucket).await?;
@@ -626,32 +597,7 @@ impl Run<'_> {
             Action::RepairOriginAccessControl => {
                 distribution::repair_oac(cloudfront, &step.resource, &distribution::oac_name(&bucket), &bucket).await?;
             }
-            Action::CreateDistribution => {
-                let reference = if let Some(reference) = &self.state.resources.caller_reference {
-                    reference.clone()
-                } else {
-                    let nanos =
-                        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-                    let reference = format!("skiff-{}-{nanos}", short_hash(&bucket));
-                    self.state.resources.caller_reference = Some(reference.clone());
-                    self.save().await?;
-                    reference
-                };
-                let config = self.distribution_desired().config(&reference)?;
-                let live = match distribution::create(cloudfront, config, &bucket).await {
-                    Ok(live) => live,
-                    Err(e) if e.is::<distribution::AlreadyExists>() => {
-                        distribution::find(cloudfront, &self.distribution_desired()).await?.ok_or(e).context(
-                            "a distribution with this site's CallerReference exists but skiff cannot find it",
-                        )?
-                    }
-                    Err(e) => return Err(e),
-                };
-                self.state.resources.distribution_id = Some(live.id.clone());
-                self.state.resources.distribution_domain = Some(live.domain.clone());
-                self.observed.distribution = Some(live);
-                self.save().await?;
-            }
+            Action::CreateDistribution => self.create_distribution().await?,
             Action::UpdateDistribution => {
                 let id = step.resource.clone();
                 let live =
@@ -681,6 +627,71 @@ impl Run<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Write the DNS validation records of the requested certificate, once ACM has given
+    /// the record of every name.
+    async fn add_validation_records(&mut self) -> Result<()> {
+        let arn = self.state.resources.certificate_arn.clone().ok_or_else(|| anyhow!("no certificate"))?;
+        // ACM fills in the record of each name a few seconds after the request, one
+        // name at a time: write them only once every name has its record, or the
+        // names still without one would hold the certificate back until it times out.
+        let deadline = Instant::now() + Duration::from_mins(2);
+        let records = loop {
+            let described = cert::describe(&self.clients.acm, &arn).await?;
+            match described {
+                Some(c) if !c.validation.is_empty() && !c.validation_pending => break c.validation,
+                described if Instant::now() > deadline => {
+                    let given = described.map_or(0, |c| c.validation.len());
+                    bail!(
+                        "ACM gave {given} of the DNS validation records for certificate {arn} within 2 minutes (some names have none yet)\nhint: re-run `skiff provision`; it writes the records once ACM has given them all"
+                    )
+                }
+                _ => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
+        };
+        let mut by_zone: BTreeMap<String, (Zone, Vec<(String, String)>)> = BTreeMap::new();
+        for (name, value) in records {
+            let zone = dns::find_zone(&self.clients.route53, &name)
+                .await?
+                .ok_or_else(|| anyhow!("no public hosted zone for the validation record `{name}`"))?;
+            by_zone.entry(zone.id.clone()).or_insert((zone, Vec::new())).1.push((name, value));
+        }
+        for (zone, records) in by_zone.values() {
+            dns::upsert_cnames(&self.clients.route53, zone, records).await?;
+        }
+        Ok(())
+    }
+
+    /// Create the distribution (or find the one an interrupted run created with the same
+    /// CallerReference) and record it.
+    async fn create_distribution(&mut self) -> Result<()> {
+        let bucket = self.settings.bucket.clone();
+        let reference = if let Some(reference) = &self.state.resources.caller_reference {
+            reference.clone()
+        } else {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let reference = format!("skiff-{}-{nanos}", short_hash(&bucket));
+            self.state.resources.caller_reference = Some(reference.clone());
+            self.save().await?;
+            reference
+        };
+        let config = self.distribution_desired().config(&reference)?;
+        let live = match distribution::create(&self.clients.cloudfront, config, &bucket).await {
+            Ok(live) => live,
+            Err(e) if e.is::<distribution::AlreadyExists>() => {
+                distribution::find(&self.clients.cloudfront, &self.distribution_desired())
+                    .await?
+                    .ok_or(e)
+                    .context("a distribution with this site's CallerReference exists but skiff cannot find it")?
+            }
+            Err(e) => return Err(e),
+        };
+        self.state.resources.distribution_id = Some(live.id.clone());
+        self.state.resources.distribution_domain = Some(live.domain.clone());
+        self.observed.distribution = Some(live);
+        self.save().await?;
         Ok(())
     }
 
