@@ -85,12 +85,18 @@ fn header_change_unicode_and_spaces_are_invalidated_encoded() {
 fn origin_path_maps_the_prefix_away() {
     let bucket = Bucket::new("cdn-origin-path");
     let cdn = Distribution::new(&bucket.name, "/site", true);
-    let site = Site::new(&[("index.html", b"1"), ("docs/index.html", b"1")]);
+    let site = Site::new(&[("index.html", b"<h1>home</h1>"), ("docs/index.html", b"<h1>docs</h1>")]);
     publish(&site, &bucket, &cdn.id, &["--prefix", "site/"]).success();
-    site.write("index.html", b"2");
-    site.write("docs/index.html", b"2");
+    // Other bytes and other sizes: the objects under the prefix change, and the paths
+    // invalidated are the viewer's (the origin path is taken away).
+    site.write("index.html", b"<h1>home, second</h1>");
+    site.write("docs/index.html", b"<h1>docs, second edition</h1>");
     publish(&site, &bucket, &cdn.id, &["--prefix", "site/"]).success();
     assert_eq!(cdn.invalidations(), [strings(&["/", "/docs/", "/docs/index.html", "/index.html"])]);
+    let objects = bucket.objects();
+    assert_eq!(objects["site/index.html"].bytes, b"<h1>home, second</h1>");
+    assert_eq!(objects["site/docs/index.html"].bytes, b"<h1>docs, second edition</h1>");
+    assert!(!objects.contains_key("index.html"), "nothing outside the prefix");
 }
 
 #[test]

@@ -160,6 +160,36 @@ fn started_writing(proxy: &Proxy, dir: Option<&std::path::Path>, args: &[&str], 
     child
 }
 
+const SLOW_DOWN: &str = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>x</RequestId></Error>";
+
+/// The SDK's own retry policy as skiff sets it (standard mode, 5 attempts), not the tests'
+/// `AWS_MAX_ATTEMPTS=2`: four throttled answers are ridden out, a fifth is not.
+#[test]
+fn the_default_retry_policy_makes_five_attempts() {
+    let bucket = Bucket::new("default-retries");
+    let site = Site::new(&[("a.css", b"a{}"), ("index.html", b"<p>x</p>")]);
+    let dir = site.path().to_str().unwrap().to_string();
+    let attempts =
+        |proxy: &Proxy| proxy.requests().iter().filter(|r| r.method == "PUT" && r.target.contains("/a.css")).count();
+    let run = |proxy: &Proxy| {
+        let mut command = crate::harness::command_at(&proxy.endpoint, &["publish", &dir, "--bucket", &bucket.name]);
+        command.env_remove("AWS_MAX_ATTEMPTS");
+        crate::harness::finish(command.output().unwrap())
+    };
+    let proxy = Proxy::start(&endpoint());
+    proxy.fail_next("PUT", "/a.css", 4, 503, SLOW_DOWN);
+    run(&proxy).success();
+    assert_eq!(attempts(&proxy), 5, "four throttled, the fifth went through");
+    assert_eq!(bucket.objects()["a.css"].bytes, b"a{}");
+
+    site.write("a.css", b"b{}");
+    let proxy = Proxy::start(&endpoint());
+    proxy.fail_next("PUT", "/a.css", 5, 503, SLOW_DOWN);
+    run(&proxy).failure(1, &["a.css", "throttling"]);
+    assert_eq!(attempts(&proxy), 5, "five attempts, then the key is named");
+    assert_eq!(bucket.objects()["a.css"].bytes, b"a{}", "the old object stays");
+}
+
 #[test]
 fn a_file_that_changes_while_it_is_published_is_reported_and_never_recorded() {
     let bucket = Bucket::new("changed-during");
@@ -188,8 +218,18 @@ fn a_file_that_changes_while_it_is_published_is_reported_and_never_recorded() {
 
 #[test]
 fn ctrl_c_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lock() {
+    stopped_atomic_publish("INT");
+}
+
+/// What a CI runner sends when a job is cancelled: the same as Ctrl-C.
+#[test]
+fn sigterm_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lock() {
+    stopped_atomic_publish("TERM");
+}
+
+fn stopped_atomic_publish(signal: &str) {
     use crate::provision::Site as Provisioned;
-    let site = Provisioned::new("atomic-ctrl-c");
+    let site = Provisioned::new(&format!("atomic-sig{}", signal.to_ascii_lowercase()));
     site.skiff(&["provision"]).success();
     let public = site.dir.path().join("public");
     std::fs::create_dir_all(&public).unwrap();
@@ -202,8 +242,8 @@ fn ctrl_c_during_an_atomic_publish_keeps_the_old_deploy_live_and_releases_the_lo
     }
     let proxy = Proxy::start_with_delay(&endpoint(), std::time::Duration::from_millis(100));
     let child = started_writing(&proxy, Some(site.dir.path()), &["publish", "--concurrency", "2"], "/_deploys/");
-    let run = crate::harness::interrupt(child);
-    assert_eq!(run.code, 130, "{}", run.stderr);
+    let run = crate::harness::signal(child, signal);
+    assert_eq!(run.code, 130, "SIG{signal}: {}", run.stderr);
     assert!(
         run.stderr.contains("interrupted") && run.stderr.contains(&format!("still serves deploy {first}")),
         "{}",

@@ -45,6 +45,8 @@ fn provision_publish_preview_and_rollback_never_set_an_acl_or_print_a_credential
         .block_on(crate::provision::aws().s3.get_public_access_block().bucket(&site.bucket).send())
         .unwrap();
     let block = block.public_access_block_configuration().unwrap();
+    assert_eq!(block.block_public_acls(), Some(true));
+    assert_eq!(block.ignore_public_acls(), Some(true));
     assert_eq!(block.block_public_policy(), Some(true));
     assert_eq!(block.restrict_public_buckets(), Some(true));
 }

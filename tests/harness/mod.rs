@@ -353,7 +353,12 @@ pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
 
 /// Ctrl-C a running skiff and collect how it ended.
 pub fn interrupt(child: std::process::Child) -> Run {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    signal(child, "INT")
+}
+
+/// Send `SIG<name>` (`INT`, `TERM`) to a running skiff and collect how it ended.
+pub fn signal(child: std::process::Child, name: &str) -> Run {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     finish(child.wait_with_output().unwrap())
 }
