@@ -255,6 +255,24 @@ fn gzip_rule_stores_compressed_bytes_with_content_encoding() {
 }
 
 #[test]
+fn a_multipart_upload_whose_part_fails_is_aborted() {
+    let bucket = Bucket::new("multipart-abort");
+    let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let site = Site::new(&[("video/big.mp4", &big)]);
+    let config = config_file(&site, "[deploy]\nmultipart_threshold_mib = 5\n");
+    let proxy = Proxy::start(&endpoint());
+    let failed = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>";
+    proxy.fail_next("PUT", "partNumber=2", 20, 500, failed);
+    let args = ["-c", &config, "publish", site.path().to_str().unwrap(), "--bucket", &bucket.name];
+    skiff_at(&proxy.endpoint, &args, None).failure(1, &["video/big.mp4"]);
+    assert!(proxy.requests().iter().any(|r| r.method == "DELETE" && r.target.contains("uploadId=")), "aborted");
+    let open = crate::harness::runtime()
+        .block_on(crate::harness::client_for(&endpoint()).list_multipart_uploads().bucket(&bucket.name).send())
+        .unwrap();
+    assert!(open.uploads().is_empty(), "no unfinished upload left to bill: {:?}", open.uploads());
+}
+
+#[test]
 fn large_file_goes_up_in_parts() {
     let bucket = Bucket::new("multipart");
     let big: Vec<u8> = (0..12 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
@@ -725,6 +743,51 @@ fn missing_credentials_are_explained() {
         .unwrap();
     let run = finish(output);
     run.failure(1, &["credentials", "AWS_PROFILE"]);
+}
+
+#[test]
+fn a_bucket_in_another_region_is_followed_there() {
+    let bucket = Bucket::new("other-region");
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let proxy = Proxy::start(&endpoint());
+    // What S3 answers a request sent to the wrong region.
+    let moved = "<?xml version=\"1.0\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message></Error>";
+    proxy.fail_next_with_headers("GET", "list-type=2", 1, 301, moved, &[("x-amz-bucket-region", "eu-west-1")]);
+    let run = publish_via(&proxy, &site, &bucket, &[]).success();
+    assert_eq!(bucket.objects()["index.html"].bytes, b"<p>x</p>", "{}", run.stderr);
+    let writes = proxy.writes();
+    assert!(!writes.is_empty());
+    assert!(
+        writes.iter().all(|r| r.region.as_deref() == Some("eu-west-1")),
+        "every write signed for the bucket's region: {writes:?}"
+    );
+}
+
+#[test]
+fn two_publishes_at_once_one_wins_the_other_says_so_and_the_next_converges() {
+    let bucket = Bucket::new("two-at-once");
+    let files: Vec<(String, Vec<u8>)> =
+        (0..8).map(|i| (format!("p{i}.html"), format!("<p>{i}</p>").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let first = Site::new(&refs);
+    let second = Site::new(&[("other.html", b"<p>other</p>")]);
+    // Slow requests: both read the (missing) manifest before either writes one.
+    let proxy = Proxy::start_with_delay(&endpoint(), Duration::from_millis(150));
+    let start = |site: &Site| {
+        let args = ["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--concurrency", "1"];
+        crate::harness::spawn(&mut command_at(&proxy.endpoint, &args))
+    };
+    let (a, b) = (start(&first), start(&second));
+    let (a, b) = (finish(a.wait_with_output().unwrap()), finish(b.wait_with_output().unwrap()));
+    let mut codes = [a.code, b.code];
+    codes.sort_unstable();
+    assert_eq!(codes, [0, 1], "one wins, one fails:\n{}\n{}", a.stderr, b.stderr);
+    let loser = if a.code == 1 { &a } else { &b };
+    assert!(loser.stderr.contains("another publish"), "it says why: {}", loser.stderr);
+    // The next publish of either tree makes the bucket exactly that tree.
+    publish(&first, &bucket, &[]).success();
+    let keys: Vec<String> = bucket.keys().into_iter().filter(|k| !k.starts_with(".skiff/")).collect();
+    assert_eq!(keys, files.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>());
 }
 
 #[test]

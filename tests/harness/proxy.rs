@@ -24,6 +24,8 @@ pub struct Request {
     pub service: Option<String>,
     /// The access key id the request was signed with (never the secret).
     pub access_key: Option<String>,
+    /// The region of the credential scope (SigV4; SigV4a has none).
+    pub region: Option<String>,
 }
 
 impl Request {
@@ -108,6 +110,8 @@ struct Fault {
     count: usize,
     status: u16,
     body: String,
+    /// Extra response headers (`x-amz-bucket-region: eu-west-1`).
+    headers: Vec<(String, String)>,
 }
 
 impl Proxy {
@@ -161,6 +165,28 @@ impl Proxy {
             count,
             status,
             body: body.into(),
+            headers: Vec::new(),
+        });
+    }
+
+    /// Like `fail_next`, with extra response headers.
+    pub fn fail_next_with_headers(
+        &self,
+        method: &str,
+        target_contains: &str,
+        count: usize,
+        status: u16,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) {
+        self.faults.lock().unwrap().push(Fault {
+            method: method.into(),
+            target_contains: target_contains.into(),
+            header: None,
+            count,
+            status,
+            body: body.into(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
         });
     }
 
@@ -181,6 +207,7 @@ impl Proxy {
             count,
             status,
             body: body.into(),
+            headers: Vec::new(),
         });
     }
 
@@ -262,6 +289,13 @@ fn signing_service(authorization: &str) -> Option<String> {
     (parts.len() >= 4 && parts.last() == Some(&"aws4_request")).then(|| parts[parts.len() - 2].to_string())
 }
 
+/// The region of a SigV4 credential scope (`AKID/DATE/REGION/SERVICE/aws4_request`).
+fn signing_region(authorization: &str) -> Option<String> {
+    let scope = authorization.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    let parts: Vec<&str> = scope.split('/').collect();
+    (parts.len() == 5 && parts[4] == "aws4_request").then(|| parts[2].to_string())
+}
+
 fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str, head: &[String]) -> Option<Fault> {
     let mut faults = faults.lock().unwrap();
     let fault = faults.iter_mut().find(|f| {
@@ -305,6 +339,7 @@ fn serve(
             method: method.clone(),
             target: target.clone(),
             service: header(&head, "authorization").and_then(signing_service),
+            region: header(&head, "authorization").and_then(signing_region),
             access_key: header(&head, "authorization")
                 .and_then(|a| a.split("Credential=").nth(1))
                 .and_then(|scope| scope.split('/').next())
@@ -312,8 +347,12 @@ fn serve(
         });
         let fault = take_fault(faults, &method, &target, &head);
         if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
+            let extra = fault.headers.iter().fold(String::new(), |mut text, (k, v)| {
+                text.push_str(&format!("{k}: {v}\r\n"));
+                text
+            });
             let answer = format!(
-                "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
+                "HTTP/1.1 {} Injected\r\nContent-Type: text/xml\r\n{extra}Content-Length: {}\r\n\r\n{}",
                 fault.status,
                 fault.body.len(),
                 fault.body
