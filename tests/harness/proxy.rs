@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -44,6 +45,27 @@ pub struct Proxy {
     log: Arc<Mutex<Vec<Request>>>,
     faults: Arc<Mutex<Vec<Fault>>>,
     chaos: Arc<Mutex<Option<Chaos>>>,
+    killer: Arc<Mutex<Option<Killer>>>,
+}
+
+/// When the process under test is SIGKILLed: at the `at`-th request from now (1-based),
+/// before it is forwarded, or after upstream answered and before the answer is relayed.
+#[derive(Debug)]
+struct Killer {
+    at: usize,
+    after: bool,
+    seen: usize,
+    /// The process; 0 until the test has spawned it.
+    pid: Arc<AtomicU32>,
+}
+
+/// Where a kill lands relative to its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// The request never reaches upstream.
+    Before,
+    /// Upstream applied it; the answer never reaches the process.
+    After,
 }
 
 /// The kinds of fault chaos mode injects.
@@ -131,17 +153,33 @@ impl Proxy {
         let shared = Arc::clone(&log);
         let shared_faults = Arc::clone(&faults);
         let shared_chaos = Arc::clone(&chaos);
+        let killer: Arc<Mutex<Option<Killer>>> = Arc::new(Mutex::new(None));
+        let shared_killer = Arc::clone(&killer);
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                let (upstream, log, faults, chaos) =
-                    (upstream.clone(), Arc::clone(&shared), Arc::clone(&shared_faults), Arc::clone(&shared_chaos));
+                let (upstream, log, faults, chaos, killer) = (
+                    upstream.clone(),
+                    Arc::clone(&shared),
+                    Arc::clone(&shared_faults),
+                    Arc::clone(&shared_chaos),
+                    Arc::clone(&shared_killer),
+                );
                 thread::spawn(move || {
-                    let _ = serve(client, &upstream, &log, &faults, &chaos, delay);
+                    let _ = serve(client, &upstream, &log, &faults, &chaos, &killer, delay);
                 });
             }
         });
-        Self { endpoint, log, faults, chaos }
+        Self { endpoint, log, faults, chaos, killer }
+    }
+
+    /// SIGKILL the process whose id the returned slot will hold at the `at`-th request from
+    /// now (1-based), at `moment`. Spawn the process, then store its id in the slot.
+    pub fn kill_at(&self, at: usize, moment: Moment) -> Arc<AtomicU32> {
+        let pid = Arc::new(AtomicU32::new(0));
+        *self.killer.lock().unwrap() =
+            Some(Killer { at, after: moment == Moment::After, seen: 0, pid: Arc::clone(&pid) });
+        pid
     }
 
     /// Inject a random fault (see [`Kind`]) into `percent` of the requests from now on,
@@ -308,12 +346,34 @@ fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str, head: &[St
     Some(fault.clone())
 }
 
+/// Whether this request is the one to kill at, and when: `Some(after)`.
+fn kill_moment(killer: &Mutex<Option<Killer>>) -> Option<(bool, Arc<AtomicU32>)> {
+    let mut killer = killer.lock().unwrap();
+    let armed = killer.as_mut()?;
+    armed.seen += 1;
+    (armed.seen == armed.at).then(|| (armed.after, Arc::clone(&armed.pid)))
+}
+
+/// SIGKILL the process in `pid` (waiting for the test to have stored it).
+fn kill(pid: &AtomicU32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut id = pid.load(Ordering::SeqCst);
+    while id == 0 && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+        id = pid.load(Ordering::SeqCst);
+    }
+    if id != 0 {
+        let _ = std::process::Command::new("kill").args(["-KILL", &id.to_string()]).status();
+    }
+}
+
 fn serve(
     client: TcpStream,
     upstream: &str,
     log: &Mutex<Vec<Request>>,
     faults: &Mutex<Vec<Fault>>,
     chaos: &Mutex<Option<Chaos>>,
+    killer: &Mutex<Option<Killer>>,
     delay: Duration,
 ) -> std::io::Result<()> {
     let mut writer = client.try_clone()?;
@@ -345,6 +405,12 @@ fn serve(
                 .and_then(|scope| scope.split('/').next())
                 .map(str::to_string),
         });
+        let kill_here = kill_moment(killer);
+        if let Some((false, pid)) = &kill_here {
+            kill(pid);
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
         let fault = take_fault(faults, &method, &target, &head);
         if let Some(fault) = fault.as_ref().filter(|f| f.status != TRUNCATE) {
             let extra = fault.headers.iter().fold(String::new(), |mut text, (k, v)| {
@@ -400,6 +466,11 @@ fn serve(
         up.write_all(&out)?;
         let mut response = Vec::new();
         up.read_to_end(&mut response)?;
+        if let Some((true, pid)) = &kill_here {
+            kill(pid);
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+            return Ok(());
+        }
 
         let split = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(response.len(), |p| p + 4);
         let (response_head, response_body) = response.split_at(split);
