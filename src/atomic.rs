@@ -86,6 +86,41 @@ impl Site {
         Ok(())
     }
 
+    /// Make the state agree with what the router serves for `target`: a run stopped between
+    /// its two writes (the KVS, then state.json) leaves the KVS naming a deploy the state
+    /// does not call live. The KVS is what visitors get, and it only ever names a complete
+    /// deploy, so the state follows it, and the run says so. Call it holding the lock.
+    pub async fn reconcile(&mut self, target: &str, out: &Output) -> Result<()> {
+        let arn = self.kvs_arn()?;
+        let served = router::read_keys(&self.kvs, &arn).await?.remove(target);
+        let recorded = self.state.targets.get(target).and_then(|t| t.live.clone());
+        let Some(served) = served.filter(|id| Some(id) != recorded.as_ref()) else { return Ok(()) };
+        if self.state.targets.get(target).is_none_or(|t| t.deploy(&served).is_none()) {
+            out.warn(&format!(
+                "the router serves deploy {served} for {target}, which {} does not list: run `skiff rollback` to a listed deploy",
+                crate::state::SITE_STATE_KEY
+            ));
+            return Ok(());
+        }
+        let id = served.clone();
+        deploys::update_state(&self.root, |state| {
+            let entry = state.targets.entry(target.to_string()).or_default();
+            entry.live = Some(id.clone());
+            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
+                deploy.complete = true;
+            }
+            Ok(())
+        })
+        .await?;
+        out.warn(&format!(
+            "{} said {target} was at {}, but the router serves {served} (a run stopped between its two writes): {} now says {served}",
+            crate::state::SITE_STATE_KEY,
+            recorded.as_deref().unwrap_or("no deploy"),
+            crate::state::SITE_STATE_KEY
+        ));
+        self.refresh().await
+    }
+
     /// The production target, or the preview of `branch`.
     pub fn target(&self, branch: Option<&str>) -> Result<Resolved> {
         let domain = self.state.domain.clone().or_else(|| self.settings.domain.as_ref().map(|d| d.name.clone()));
@@ -254,6 +289,7 @@ pub(crate) async fn publish(settings: &PublishSettings, site: Site, scanning: Sc
     let result = async {
         if lock.is_some() {
             site.refresh().await?;
+            site.reconcile(&target, out).await?;
         }
         run(settings, &site, &resolved, scanning, started, out).await
     }

@@ -24,6 +24,7 @@ pub async fn rollback(
     let lock = site.lock(&target, "rollback", out).await?;
     let result = async {
         site.refresh().await?;
+        site.reconcile(&target, out).await?;
         let entry = site.state.targets.get(&target).cloned().unwrap_or_default();
         let chosen = match deploy {
             Some(id) => match entry.deploy(id) {

@@ -274,8 +274,8 @@ fn in_place_publish_killed_at_every_request_boundary_keeps_its_promises() {
 /// Atomic, a publish (uploads, copies, the deploy manifest, the KVS switch, the state, the
 /// 404 copy, the retention deletes), SIGKILLed at every request it makes, before and after.
 /// After each kill the router's KVS names a complete deploy (every file of its manifest
-/// there, byte for byte); the next publish takes the dead run's lock over at once and makes
-/// the new tree live.
+/// there, byte for byte); the next publish takes the dead run's lock over at once, repairs
+/// a state.json left behind the KVS (and says so), and makes the new tree live.
 #[allow(clippy::print_stderr)]
 #[test]
 fn atomic_publish_killed_at_every_request_boundary_keeps_a_complete_deploy_live() {
@@ -313,6 +313,7 @@ fn atomic_publish_killed_at_every_request_boundary_keeps_a_complete_deploy_live(
         }
     };
     let mut kills = 0;
+    let mut disagreements = 0;
     let mut round = 2;
     for at in 1..=boundaries {
         for moment in [Moment::Before, Moment::After] {
@@ -322,10 +323,26 @@ fn atomic_publish_killed_at_every_request_boundary_keeps_a_complete_deploy_live(
             kills += usize::from(killed_at(&proxy, Some(site.dir.path()), &args, at, moment));
             let context = format!("killed at request {at} of {boundaries} ({moment:?})");
             complete(&context);
-            site.skiff(&args).success();
+            let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+            let routed = crate::provision::kvs_contents()[&arn]["production"].clone();
+            let disagreed = site.state()["targets"]["production"]["live"] != routed;
+            let next = site.skiff(&args).success();
+            if disagreed {
+                disagreements += 1;
+                assert!(next.stderr.contains("now says"), "{context}: the repair is said: {}", next.stderr);
+            }
+            let routed = crate::provision::kvs_contents()[&arn]["production"].clone();
+            assert_eq!(
+                site.state()["targets"]["production"]["live"],
+                routed,
+                "{context}: state.json and the KVS agree"
+            );
             assert_eq!(crate::provision::served(&site), tree(&public), "{context}: the next publish goes live");
         }
     }
-    eprintln!("atomic: {boundaries} request boundaries × 2 moments, {kills} runs killed");
+    eprintln!(
+        "atomic: {boundaries} request boundaries × 2 moments, {kills} runs killed, {disagreements} left state.json behind the KVS"
+    );
+    assert!(disagreements > 0, "some kill fell between the KVS write and the state write");
     assert!(kills >= boundaries, "the kills landed ({kills} of {})", 2 * boundaries);
 }
