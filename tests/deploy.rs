@@ -392,6 +392,40 @@ fn previews_get_their_own_url_seeded_from_production_and_can_be_listed_and_delet
 }
 
 #[test]
+fn previews_keep_their_own_retention_roll_back_alone_and_prune_refuses_an_empty_branch_list() {
+    let site = provisioned("preview-keep", SITE);
+    site.configure("\n[deploy]\nkeep_previews = 1\n");
+    let production = site.skiff(&["publish", "--json"]).success().json()["deploy_id"].as_str().unwrap().to_string();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        write(&site, &[("index.html", &format!("<h1>feature v{n}</h1>"))]);
+        let doc = site.skiff(&["publish", "--preview", "feat", "--json"]).success().json();
+        ids.push(doc["deploy_id"].as_str().unwrap().to_string());
+    }
+    let target = "preview-feat";
+    let kept: Vec<String> = site.state()["targets"][target]["deploys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kept, [ids[1].clone(), ids[2].clone()], "keep_previews = 1: the live one and the one it replaced");
+    assert!(deployed(&site, target, &ids[0]).is_empty(), "the oldest preview deploy's objects are gone");
+    assert_eq!(site.state()["targets"]["production"]["deploys"].as_array().unwrap().len(), 1, "production untouched");
+
+    // A preview rolls back on its own; production keeps its deploy.
+    site.skiff(&["rollback", "--preview", "feat"]).success();
+    assert_eq!(kvs(&site)[target], ids[1].as_str());
+    assert_eq!(kvs(&site)["production"], production.as_str());
+
+    // `--keep-branches` with nothing on stdin would delete every preview: it is refused.
+    let mut prune = crate::harness::command_at(&endpoint(), &["previews", "prune", "--keep-branches"]);
+    prune.current_dir(site.dir.path()).stdin(std::process::Stdio::null());
+    crate::harness::finish(prune.output().unwrap()).failure(1, &["read no branch names", "refusing"]);
+    assert_eq!(kvs(&site)[target], ids[1].as_str(), "the preview is still there");
+}
+
+#[test]
 fn preview_flags_are_checked() {
     let site = Site::new("preview-flags");
     site.skiff(&["publish", "--preview", ""]).failure(2, &["`--preview` needs a branch name"]);
