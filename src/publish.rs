@@ -334,9 +334,15 @@ impl CdnTarget<'_> {
     }
 }
 
-/// The command that sends the same invalidation again.
+/// The command that sends the same invalidation again, each path quoted for the shell (a
+/// pasted `/posts/*` must reach skiff, not be expanded).
 fn retry_hint(distribution_id: &str, batch: &Batch) -> String {
-    let paths = if batch.paths.len() <= 10 { batch.paths.join(" ") } else { "'/*'".to_string() };
+    let quote = |path: &str| format!("'{}'", path.replace('\'', r"'\''"));
+    let paths = if batch.paths.len() <= 10 {
+        batch.paths.iter().map(|p| quote(p)).collect::<Vec<_>>().join(" ")
+    } else {
+        quote("/*")
+    };
     format!("once the problem is fixed, run `skiff invalidate --distribution-id {distribution_id} {paths}`")
 }
 

@@ -241,3 +241,47 @@ fn access_denied_names_the_distribution_and_the_permissions() {
     assert_eq!(bucket.objects()["a.html"].bytes, b"2");
     assert_eq!(cdn.invalidations(), Vec::<Vec<String>>::new());
 }
+
+/// The retry command printed after a failed invalidation works when pasted into a shell.
+#[test]
+fn the_printed_invalidate_command_works_when_pasted() {
+    let bucket = Bucket::new("cdn-retry");
+    let cdn = Distribution::new(&bucket.name, "", true);
+    let mut files: Vec<(String, Vec<u8>)> = (0..60).map(|i| (format!("posts/p{i}.html"), b"v1".to_vec())).collect();
+    files.push(("index.html".into(), b"home".to_vec()));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&refs);
+    publish(&site, &bucket, &cdn.id, &[]).success();
+    for i in 0..60 {
+        site.write(&format!("posts/p{i}.html"), b"v2");
+    }
+    site.write("index.html", b"home v2");
+    let proxy = crate::harness::proxy::Proxy::start(&endpoint());
+    let failed = "<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>down</Message></Error></ErrorResponse>";
+    proxy.fail_next("POST", "/invalidation", 10, 503, failed);
+    let args = ["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--distribution-id", &cdn.id];
+    let run = crate::harness::skiff_at(&proxy.endpoint, &args, None).failure(1, &["invalidation failed"]);
+    let pasted = run
+        .stderr
+        .split("run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no command in: {}", run.stderr))
+        .to_string();
+    assert!(pasted.starts_with("skiff invalidate "), "{pasted}");
+    assert!(cdn.invalidations().is_empty());
+    // Pasted into a shell as printed (the paths are quoted: zsh refuses an unmatched bare
+    // `/posts/*`, and a matching one would be expanded).
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_skiff")).parent().unwrap().to_path_buf();
+    let mut shell = std::process::Command::new("/bin/sh");
+    shell.env_clear().arg("-c").arg(&pasted).current_dir(site.path());
+    for (key, value) in crate::harness::command_at(&endpoint(), &[]).get_envs() {
+        if let Some(value) = value {
+            shell.env(key, value);
+        }
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    shell.env("PATH", path);
+    crate::harness::finish(shell.output().unwrap()).success();
+    assert_eq!(cdn.invalidations(), [strings(&["/", "/index.html", "/posts/*"])]);
+}
