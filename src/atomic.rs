@@ -102,16 +102,7 @@ impl Site {
             ));
             return Ok(());
         }
-        let id = served.clone();
-        deploys::update_state(&self.root, |state| {
-            let entry = state.targets.entry(target.to_string()).or_default();
-            entry.live = Some(id.clone());
-            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
-                deploy.complete = true;
-            }
-            Ok(())
-        })
-        .await?;
+        self.record_live(target, &served).await?;
         out.warn(&format!(
             "{} said {target} was at {}, but the router serves {served} (a run stopped between its two writes): {} now says {served}",
             crate::state::SITE_STATE_KEY,
@@ -119,6 +110,21 @@ impl Site {
             crate::state::SITE_STATE_KEY
         ));
         self.refresh().await
+    }
+
+    /// Record in the state that `id` (complete, since only complete deploys go live) is the
+    /// live deploy of `target`.
+    async fn record_live(&self, target: &str, id: &str) -> Result<()> {
+        deploys::update_state(&self.root, |state| {
+            let entry = state.targets.entry(target.to_string()).or_default();
+            entry.live = Some(id.to_string());
+            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
+                deploy.complete = true;
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
     }
 
     /// The production target, or the preview of `branch`.
@@ -181,15 +187,7 @@ impl Site {
         router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &[])
             .await
             .with_context(|| format!("could not make deploy {id} live"))?;
-        deploys::update_state(&self.root, |state| {
-            let entry = state.targets.entry(target.to_string()).or_default();
-            entry.live = Some(id.to_string());
-            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
-                deploy.complete = true;
-            }
-            Ok(())
-        })
-        .await?;
+        self.record_live(target, id).await?;
         if target != PRODUCTION {
             return Ok(None);
         }

@@ -196,15 +196,7 @@ impl Proxy {
 
     /// Answer the next `count` matching requests with `status` and an XML `body`.
     pub fn fail_next(&self, method: &str, target_contains: &str, count: usize, status: u16, body: &str) {
-        self.faults.lock().unwrap().push(Fault {
-            method: method.into(),
-            target_contains: target_contains.into(),
-            header: None,
-            count,
-            status,
-            body: body.into(),
-            headers: Vec::new(),
-        });
+        self.add_fault(method, target_contains, None, count, status, body, &[]);
     }
 
     /// Like `fail_next`, with extra response headers.
@@ -217,15 +209,7 @@ impl Proxy {
         body: &str,
         headers: &[(&str, &str)],
     ) {
-        self.faults.lock().unwrap().push(Fault {
-            method: method.into(),
-            target_contains: target_contains.into(),
-            header: None,
-            count,
-            status,
-            body: body.into(),
-            headers: headers.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
-        });
+        self.add_fault(method, target_contains, None, count, status, body, headers);
     }
 
     /// Like `fail_next`, for requests that also carry the header `header` (e.g. `If-Match`).
@@ -238,14 +222,28 @@ impl Proxy {
         status: u16,
         body: &str,
     ) {
+        self.add_fault(method, target_contains, Some(header), count, status, body, &[]);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_fault(
+        &self,
+        method: &str,
+        target_contains: &str,
+        header: Option<&str>,
+        count: usize,
+        status: u16,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) {
         self.faults.lock().unwrap().push(Fault {
             method: method.into(),
             target_contains: target_contains.into(),
-            header: Some(header.into()),
+            header: header.map(str::to_string),
             count,
             status,
             body: body.into(),
-            headers: Vec::new(),
+            headers: headers.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
         });
     }
 
