@@ -92,7 +92,8 @@ impl Site {
     /// deploy, so the state follows it, and the run says so. Call it holding the lock.
     pub async fn reconcile(&mut self, target: &str, out: &Output) -> Result<()> {
         let arn = self.kvs_arn()?;
-        let served = router::read_keys(&self.kvs, &arn).await?.remove(target);
+        // One GetKey, whatever the number of redirects in the store.
+        let served = router::read_key(&self.kvs, &arn, target).await?;
         let recorded = self.state.targets.get(target).and_then(|t| t.live.clone());
         let Some(served) = served.filter(|id| Some(id) != recorded.as_ref()) else { return Ok(()) };
         if self.state.targets.get(target).is_none_or(|t| t.deploy(&served).is_none()) {

@@ -19,6 +19,17 @@ const LIFECYCLE_RULE: &str = "skiff-abort-incomplete-uploads";
 /// Days after which an unfinished multipart upload is aborted.
 const ABORT_AFTER_DAYS: i32 = 1;
 
+/// The bucket settings skiff owns, as they must be.
+pub fn bucket_settings(bucket: &str) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("block public access", "all on".to_string()),
+        ("object ownership", "BucketOwnerEnforced".to_string()),
+        ("default encryption", "on".to_string()),
+        ("tag skiff:site", bucket.to_string()),
+        ("abort incomplete uploads", "after 1 day".to_string()),
+    ])
+}
+
 /// The bucket as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bucket {
@@ -135,7 +146,7 @@ pub async fn create(s3: &aws_sdk_s3::Client, bucket: &str, region: &str) -> Resu
     Ok(())
 }
 
-/// Put one owned setting (a name of `provision::bucket_settings`) the way skiff wants it.
+/// Put one owned setting (a name of [`bucket_settings`]) the way skiff wants it.
 pub async fn secure(s3: &aws_sdk_s3::Client, bucket: &str, setting: &str) -> Result<()> {
     match setting {
         "block public access" => {

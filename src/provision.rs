@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use serde::Serialize;
 
 use crate::aws::{self, resource_name};
-use crate::bucket::{self, Bucket};
+use crate::bucket::{self, Bucket, bucket_settings};
 use crate::cert::{self, Certificate};
 use crate::config::ProvisionSettings as Settings;
 use crate::deploys;
@@ -141,17 +141,6 @@ pub struct Step {
 
 fn step(action: Action, resource: impl Into<String>) -> Step {
     Step { action, resource: resource.into(), changes: Vec::new() }
-}
-
-/// The bucket settings skiff owns, as they must be.
-pub fn bucket_settings(bucket: &str) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
-        ("block public access", "all on".to_string()),
-        ("object ownership", "BucketOwnerEnforced".to_string()),
-        ("default encryption", "on".to_string()),
-        ("tag skiff:site", bucket.to_string()),
-        ("abort incomplete uploads", "after 1 day".to_string()),
-    ])
 }
 
 /// The bucket policy: CloudFront may read objects and list the bucket (so a missing file is

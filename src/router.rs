@@ -130,6 +130,21 @@ pub fn backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
     Duration::from_nanos(nanos / 2 + random % (nanos / 2 + 1))
 }
 
+/// One key's value; `None` when the store has no such key.
+pub async fn read_key(
+    client: &aws_sdk_cloudfrontkeyvaluestore::Client,
+    arn: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    match client.get_key().kvs_arn(arn).key(key).send().await {
+        Ok(got) => Ok(Some(got.value().to_string())),
+        Err(e) if crate::aws::code(&e).as_deref() == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => {
+            Err(call_error("cloudfront-keyvaluestore:GetKey", &format!("key `{key}` of key value store {arn}"), &e))
+        }
+    }
+}
+
 /// Every key and value in the store.
 pub async fn read_keys(
     client: &aws_sdk_cloudfrontkeyvaluestore::Client,
