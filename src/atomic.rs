@@ -185,10 +185,17 @@ impl Site {
         out: &Output,
     ) -> Result<Option<serde_json::Value>> {
         let arn = self.kvs_arn()?;
-        router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &[])
-            .await
-            .with_context(|| format!("could not make deploy {id} live"))?;
-        self.record_live(target, id).await?;
+        router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &[]).await.with_context(|| {
+            let live = self.state.targets.get(target).and_then(|t| t.live.as_deref());
+            let live = live.map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
+            format!("could not make deploy {id} live: {target} still serves {live}")
+        })?;
+        self.record_live(target, id).await.with_context(|| {
+            format!(
+                "deploy {id} is live ({target} serves it), but {} does not say so yet\nhint: the next `skiff publish` or `skiff rollback` brings it up to date",
+                crate::state::SITE_STATE_KEY
+            )
+        })?;
         if target != PRODUCTION {
             return Ok(None);
         }
@@ -336,6 +343,7 @@ async fn run(
         }
     }
     let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    out.left_out(&scanned.left_out);
     for warning in &scanned.warnings {
         out.warn(warning);
     }
@@ -449,9 +457,9 @@ async fn run(
         if !expired.is_empty() {
             match site.delete_deploys(target, &expired).await {
                 Ok(objects) => out.info(&format!(
-                    "removed {} old deploy{} of {target} ({objects} objects; keeping {keep})",
-                    expired.len(),
-                    if expired.len() == 1 { "" } else { "s" }
+                    "removed {} of {target} ({}; keeping {keep})",
+                    crate::output::count(expired.len(), "old deploy"),
+                    crate::output::count(objects, "object")
                 )),
                 Err(err) => out.warn(&format!("could not remove old deploys: {err:#}")),
             }

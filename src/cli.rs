@@ -16,6 +16,31 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What other tools call skiff's commands: `skiff deploy` is answered with a pointer to
+/// `skiff publish`, not only clap's nearest spelling (`deploys`).
+const KNOWN_AS: &[(&str, &str)] = &[
+    ("deploy", "publish"),
+    ("push", "publish"),
+    ("sync", "publish"),
+    ("upload", "publish"),
+    ("release", "publish"),
+    ("ship", "publish"),
+    ("setup", "provision"),
+    ("create", "provision"),
+    ("revert", "rollback"),
+    ("undo", "rollback"),
+    ("list", "deploys"),
+    ("history", "deploys"),
+    ("info", "status"),
+    ("purge", "invalidate"),
+    ("preview", "publish --preview BRANCH"),
+];
+
+/// skiff's command for what another tool calls `given`, if it is a well-known name.
+pub fn known_as(given: &str) -> Option<&'static str> {
+    KNOWN_AS.iter().find(|(other, _)| other.eq_ignore_ascii_case(given)).map(|(_, ours)| *ours)
+}
+
 /// Flags every command accepts; they override `skiff.toml`.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -46,6 +71,8 @@ pub struct GlobalArgs {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented skiff.toml for the site in DIR: its framework's output directory and cache rules
+    Init(InitArgs),
     /// Hash DIR, upload what changed and delete what is gone, so the bucket holds exactly the site
     Publish(PublishArgs),
     /// Invalidate paths on the CloudFront distribution (e.g. `/*`, `/docs/*`, `/about/`)
@@ -217,6 +244,18 @@ pub struct DeploysArgs {
     /// Bucket of the site (overrides `[site] bucket`)
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
+}
+
+/// `skiff init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The site's project directory, where its `package.json` or `hugo.toml` is [default: the
+    /// current directory]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Replace an existing skiff.toml
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `skiff previews`.

@@ -30,7 +30,9 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(5);
 /// Default for `[deploy] multipart_threshold_mib`.
 pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
 /// Default for `[deploy] exclude`.
-pub const DEFAULT_EXCLUDES: &[&str] = &["**/.DS_Store", "**/.git/**", "**/Thumbs.db"];
+/// (Dotfiles, dot-directories and `node_modules/` are left out besides, by the guard in
+/// [`Excludes`], unless `[deploy] include` names them.)
+pub const DEFAULT_EXCLUDES: &[&str] = &["**/Thumbs.db", "**/desktop.ini"];
 
 /// A configuration or usage error: nothing was attempted, the exit code is 2.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,7 @@ struct DeploySection {
     keep_previews: Option<u32>,
     hash_cache: Option<bool>,
     exclude: Option<Vec<String>>,
+    include: Option<Vec<String>>,
     multipart_threshold_mib: Option<u64>,
 }
 
@@ -293,6 +296,9 @@ pub struct IamSettings {
 pub struct PublishSettings {
     /// The directory to publish.
     pub dir: PathBuf,
+    /// Whether `[site] dir` in the configuration names it (not only the command line): a
+    /// project root is published only then.
+    pub dir_from_config: bool,
     /// The bucket.
     pub bucket: String,
     /// Key prefix: empty, or ends with `/`.
@@ -465,7 +471,10 @@ impl Config {
             ));
         }
         let excludes = deploy.exclude.unwrap_or_else(|| DEFAULT_EXCLUDES.iter().map(ToString::to_string).collect());
-        let exclude = Excludes::new(&excludes).map_err(|what| err("deploy.exclude", what))?;
+        let exclude = Excludes::new(&excludes)
+            .map_err(|what| err("deploy.exclude", what))?
+            .guarded(&deploy.include.unwrap_or_default())
+            .map_err(|(pattern, what)| err("deploy.include", format!("`{pattern}`: {what}")))?;
         let max_paths = file.cdn.max_paths.unwrap_or(crate::invalidation::DEFAULT_MAX_PATHS);
         if !(1..=crate::invalidation::MAX_PATHS_IN_FLIGHT).contains(&max_paths) {
             return Err(err(
@@ -605,6 +614,9 @@ impl Config {
             wait,
         });
         Ok(PublishSettings {
+            dir_from_config: self.site_dir.as_ref().is_some_and(|named| {
+                named == &dir || named.canonicalize().ok().zip(dir.canonicalize().ok()).is_some_and(|(a, b)| a == b)
+            }),
             dir,
             bucket: bucket.clone(),
             prefix,

@@ -18,6 +18,7 @@ pub(crate) mod dns;
 pub(crate) mod execute;
 pub(crate) mod hashcache;
 pub mod iam;
+pub(crate) mod init;
 pub mod interrupt;
 pub(crate) mod invalidate;
 pub(crate) mod invalidation;
@@ -50,6 +51,10 @@ pub use interrupt::EXIT_INTERRUPTED;
 /// Run one parsed command line.
 pub async fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
+        cli::Command::Init(args) => {
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            init::init(&init::Settings { dir: args.dir, force: args.force }, &out)
+        }
         cli::Command::Publish(args) => {
             let config = config::Config::load(&cli.global)?;
             let settings = config.publish_settings(&args, &cli.global)?;

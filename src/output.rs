@@ -49,6 +49,28 @@ pub fn error(err: &anyhow::Error) {
     eprintln!("{text}");
 }
 
+/// Whether a JSON document went to stdout already (then a failure adds none).
+static JSON_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// With `--json`, a failure is a JSON document on stdout too, so `jq` in CI reads it:
+/// `{"error": {"message", "causes", "kind", "exit_code"}}`; unless the command printed
+/// its own document already.
+pub fn error_json(err: &anyhow::Error, exit_code: u8) {
+    if JSON_WRITTEN.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let kind = match exit_code {
+        2 => "usage",
+        130 => "interrupted",
+        _ => "failure",
+    };
+    let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+    let doc = serde_json::json!({
+        "error": { "message": err.to_string(), "causes": causes, "kind": kind, "exit_code": exit_code }
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
 /// A line for people from anywhere (signal handlers), outside an [`Output`].
 pub fn notice(message: &str) {
     eprintln!("{message}");
@@ -180,6 +202,24 @@ impl Output {
         }
     }
 
+    /// Say what the default guard left out (dotfiles, dot-directories, `node_modules`), with
+    /// the first few names, so nobody wonders where a file went or ships a secret unaware.
+    pub fn left_out(&self, left_out: &[String]) {
+        const SHOWN: usize = 3;
+        if left_out.is_empty() {
+            return;
+        }
+        let names: Vec<String> = left_out.iter().take(SHOWN).map(|k| format!("`{k}`")).collect();
+        let mut names = names.join(", ");
+        if left_out.len() > SHOWN {
+            names.push_str(&format!(" and {} more", left_out.len() - SHOWN));
+        }
+        let entries = if left_out.len() == 1 { "1 entry".to_string() } else { format!("{} entries", left_out.len()) };
+        self.info(&format!(
+            "left out by default: {names} ({entries}: dotfiles, dot-directories but .well-known/, node_modules/; `[deploy] include` publishes one anyway)"
+        ));
+    }
+
     /// Ask a yes/no question on the terminal; `false` unless the answer starts with `y`.
     pub fn confirm(&self, question: &str) -> bool {
         eprint!("{question} [y/N] ");
@@ -200,8 +240,8 @@ impl Output {
         let nothing_to_do = counts.uploaded + counts.copied + counts.metadata_updated + counts.deleted == 0;
         if complete && nothing_to_do {
             eprintln!(
-                "{location} is up to date: {} files ({}) unchanged, checked in {:.1}s",
-                counts.unchanged,
+                "{location} is up to date: {} ({}) unchanged, checked in {:.1}s",
+                count(counts.unchanged, "file"),
                 bytes(counts.bytes),
                 elapsed.as_secs_f64()
             );
@@ -209,8 +249,8 @@ impl Output {
         }
         let verb = if complete { "published" } else { "partly published" };
         eprintln!(
-            "{verb} {} files ({}) to {location} in {:.1}s: {}",
-            counts.files,
+            "{verb} {} ({}) to {location} in {:.1}s: {}",
+            count(counts.files, "file"),
             bytes(counts.bytes),
             elapsed.as_secs_f64(),
             counts_text(counts)
@@ -220,6 +260,7 @@ impl Output {
     /// The machine-readable result on stdout.
     /// Written as it is serialised: a publish of 100k files does not build the text first.
     pub fn json<T: serde::Serialize + ?Sized>(&self, value: &T) {
+        JSON_WRITTEN.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         let written = serde_json::to_writer_pretty(&mut stdout, value)
             .map_err(std::io::Error::from)
@@ -325,6 +366,11 @@ fn counts_text(counts: &Counts) -> String {
     parts.join(", ")
 }
 
+/// A count for people, with its noun in the singular or plural: `1 object`, `3 objects`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -340,6 +386,13 @@ pub fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "object"), "1 object");
+        assert_eq!(count(0, "object"), "0 objects");
+        assert_eq!(count(2, "file"), "2 files");
+    }
 
     #[test]
     fn byte_sizes() {

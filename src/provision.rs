@@ -637,7 +637,7 @@ impl Run<'_> {
                         "ACM gave {given} of the DNS validation records for certificate {arn} within 2 minutes (some names have none yet)\nhint: re-run `skiff provision`; it writes the records once ACM has given them all"
                     )
                 }
-                _ => tokio::time::sleep(Duration::from_secs(2)).await,
+                _ => tokio::time::sleep(crate::time::poll_interval(Duration::from_secs(2))).await,
             }
         };
         let mut by_zone: BTreeMap<String, (Zone, Vec<(String, String)>)> = BTreeMap::new();
@@ -755,10 +755,7 @@ fn stuck_detail(missing: &[(String, String)]) -> String {
 
 /// How often to ask ACM (`SKIFF_POLL_INTERVAL_MS` shortens it for tests).
 fn poll_interval() -> Duration {
-    std::env::var("SKIFF_POLL_INTERVAL_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(10), Duration::from_millis)
+    crate::time::poll_interval(Duration::from_secs(10))
 }
 
 /// Render a plan for people.

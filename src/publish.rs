@@ -17,7 +17,7 @@ use crate::execute::{self, ActionRows, Document, Place, Report};
 use crate::interrupt::Interrupted;
 use crate::invalidation::{self, Batch, Mapping};
 use crate::object::RemoteObject;
-use crate::output::Output;
+use crate::output::{Output, count};
 use crate::plan::{self, Action, Counts, Plan, Reason, Remote};
 use crate::scan::{LocalFile, Scanning};
 use crate::state::{MANIFEST_KEY, Manifest, ManifestError, SITE_STATE_KEY};
@@ -47,6 +47,11 @@ struct RemoteState {
 /// place to `s3://bucket/prefix`.
 pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     use crate::config::Mode;
+    if !settings.dir_from_config
+        && let Some(root) = crate::scan::project_root(&settings.dir)
+    {
+        return Err(crate::config::ConfigError::new(root.refusal(&settings.dir)).into());
+    }
     let mut prefetched = Prefetch::Unread;
     let mut scanning = None;
     let provisioned = match settings.mode {
@@ -146,6 +151,7 @@ async fn publish_in_place(
     let location = store.location();
     // Local problems first: they are the user's to fix whatever the bucket says.
     let mut scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    out.left_out(&scanned.left_out);
     tracing::debug!(
         files = scanned.files.len(),
         bytes = scanned.bytes,
@@ -244,8 +250,11 @@ async fn publish_in_place(
 
     let deletes = plan.deletes().count();
     if deletes > 0 && !settings.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        let question =
-            format!("delete {deletes} objects from {location} that are not in `{}`?", settings.dir.display());
+        let question = format!(
+            "delete {} from {location} that are not in `{}`?",
+            count(deletes, "object"),
+            settings.dir.display()
+        );
         if !out.confirm(&question) {
             bail!("nothing was changed: deletes not confirmed (pass `--yes` to skip this question)");
         }

@@ -112,7 +112,8 @@ pub async fn wait_until_ready(client: &aws_sdk_cloudfront::Client, name: &str, t
             ),
             _ => {}
         }
-        tokio::time::sleep(backoff(attempt, Duration::from_millis(500), Duration::from_secs(5))).await;
+        let base = crate::time::poll_interval(Duration::from_millis(500));
+        tokio::time::sleep(backoff(attempt, base, Duration::from_secs(5))).await;
         attempt += 1;
     }
 }

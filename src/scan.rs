@@ -77,6 +77,9 @@ pub struct Scan {
     pub bytes: u64,
     /// How many files the excludes left out (not counting pruned directories).
     pub excluded: usize,
+    /// What the default guard left out (dotfiles, dot-directories, `node_modules`): keys,
+    /// directories with a trailing `/` (not walked).
+    pub left_out: Vec<String>,
     /// Things skipped that a person should know about.
     pub warnings: Vec<String>,
     /// Holds the gzip-compressed copies until the upload is done.
@@ -146,6 +149,85 @@ fn format_problems(problems: &[(PathBuf, String)]) -> String {
 /// reports once).
 type Hashed = Result<(LocalFile, Option<(PathBuf, crate::hashcache::Stamp)>), Option<(PathBuf, String)>>;
 
+/// Why a directory looks like a project's root rather than its built output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRoot {
+    /// The file that gives it away (`package.json`, `hugo.toml`, …).
+    pub marker: String,
+    /// The build output that is probably meant, when one exists (`public`, `dist`, …).
+    pub output: Option<String>,
+}
+
+impl ProjectRoot {
+    /// The message that refuses to publish `dir`, naming the likely output directory.
+    pub fn refusal(&self, dir: &Path) -> String {
+        let shown = dir.display();
+        let likely = match &self.output {
+            Some(output) => {
+                format!("\nhint: publish the build output instead: `skiff publish {}`", dir.join(output).display())
+            }
+            None => "\nhint: build the site and publish its output directory".to_string(),
+        };
+        format!(
+            "`{shown}` looks like a project's root, not a built site (it has `{}`): publishing it would upload sources, configuration and perhaps secrets{likely}, or run `skiff init` to write a skiff.toml; to publish `{shown}` itself, name it in skiff.toml (`[site] dir`)",
+            self.marker
+        )
+    }
+}
+
+/// Files that only a project's root has, never a built site.
+const PROJECT_MARKERS: &[&str] = &[
+    "package.json",
+    "Cargo.toml",
+    "go.mod",
+    "pyproject.toml",
+    "Gemfile",
+    "hugo.toml",
+    "hugo.yaml",
+    "hugo.json",
+    "mkdocs.yml",
+    "mkdocs.yaml",
+    "_config.yml",
+];
+
+/// Prefixes of framework configuration files (`astro.config.mjs`, `next.config.ts`, …).
+const PROJECT_CONFIG_PREFIXES: &[&str] = &[
+    "astro.config.",
+    "next.config.",
+    "vite.config.",
+    "svelte.config.",
+    "nuxt.config.",
+    "gatsby-config.",
+    "docusaurus.config.",
+    "eleventy.config.",
+    ".eleventy.",
+];
+
+/// Where static site generators put their output, most common first.
+const OUTPUT_DIRS: &[&str] = &["public", "dist", "out", "build", "_site", "site"];
+
+/// Whether `dir` looks like a project's root (sources and configuration) rather than a
+/// built site, and which of its subdirectories is probably the output.
+pub fn project_root(dir: &Path) -> Option<ProjectRoot> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok().and_then(|e| e.file_name().into_string().ok()))
+        .collect();
+    let marker = names
+        .iter()
+        .filter(|name| {
+            PROJECT_MARKERS.contains(&name.as_str()) || PROJECT_CONFIG_PREFIXES.iter().any(|p| name.starts_with(p))
+        })
+        .min()?
+        .clone();
+    let output = OUTPUT_DIRS
+        .iter()
+        .find(|out| dir.join(out).join("index.html").is_file())
+        .or_else(|| OUTPUT_DIRS.iter().find(|out| dir.join(out).is_dir()))
+        .map(|out| (*out).to_string());
+    Some(ProjectRoot { marker, output })
+}
+
 /// Walk `root`, apply excludes and rules, hash every file in parallel.
 pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     match std::fs::metadata(root) {
@@ -160,6 +242,8 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
     let mut problems: Vec<(PathBuf, String)> = Vec::new();
     let mut warnings = Vec::new();
     let mut excluded = 0;
+    let mut left_out = Vec::new();
+    let mut pruned = Vec::new();
     let mut escapes = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
@@ -174,6 +258,9 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
             let relative_key = entry.path().strip_prefix(root).ok().and_then(|rel| key::from_relative_path(rel, 0).ok());
             if let Some(key) = &relative_key {
                 let dir_excluded = entry.file_type().is_dir() && options.exclude.covers_dir(key);
+                if dir_excluded && options.exclude.covers_dir_by_default(key) {
+                    pruned.push(format!("{key}/"));
+                }
                 if dir_excluded || (entry.path_is_symlink() && options.exclude.matches(key)) {
                     return false;
                 }
@@ -235,6 +322,10 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                     continue;
                 }
             };
+            if options.exclude.by_default(&key) {
+                left_out.push(key);
+                continue;
+            }
             if options.exclude.matches(&key) {
                 excluded += 1;
                 continue;
@@ -300,12 +391,14 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
         return Err(ScanError::Problems { dir: root.to_path_buf(), problems });
     }
     if files.is_empty() {
-        return Err(ScanError::Empty { dir: root.to_path_buf(), excluded });
+        return Err(ScanError::Empty { dir: root.to_path_buf(), excluded: excluded + left_out.len() + pruned.len() });
     }
     files.shrink_to_fit();
     let stamps = stamps.into_inner().unwrap();
     let bytes = files.iter().map(|f| f.size).sum();
-    Ok(Scan { files, bytes, excluded, warnings, _gzip_dir: gzip_dir, stamps })
+    left_out.extend(pruned);
+    left_out.sort();
+    Ok(Scan { files, bytes, excluded, left_out, warnings, _gzip_dir: gzip_dir, stamps })
 }
 
 /// What a walk error means for the user, unless it is under an excluded path.
@@ -552,13 +645,31 @@ mod tests {
         let scan = scan(dir.path(), options_for(&config)).unwrap();
         let keys: Vec<_> = scan.files.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["a/b/app.js", "index.html"]);
-        assert_eq!(scan.excluded, 1, "the .DS_Store; .git/ is pruned without being walked");
+        assert_eq!(scan.excluded, 0);
+        assert_eq!(scan.left_out, [".git/", "a/.DS_Store"], "by the guard; .git/ is pruned without being walked");
         assert_eq!(scan.bytes, 12);
         let js = &scan.files[0];
         assert_eq!(js.sha256.to_hex(), "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
         assert_eq!(js.headers.cache_control.as_deref(), Some("max-age=1"));
         assert_eq!(js.headers.content_type, "text/javascript; charset=utf-8");
         assert!(scan.files[1].is_html());
+    }
+
+    #[test]
+    fn a_project_root_is_told_from_a_built_site() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "index.html", b"x");
+        assert_eq!(project_root(dir.path()), None, "a built site");
+        write(dir.path(), "next.config.mjs", b"export default {}");
+        write(dir.path(), "public/favicon.ico", b"x");
+        write(dir.path(), "out/index.html", b"x");
+        let root = project_root(dir.path()).unwrap();
+        assert_eq!(
+            root,
+            ProjectRoot { marker: "next.config.mjs".into(), output: Some("out".into()) },
+            "out has the pages"
+        );
+        assert!(root.refusal(dir.path()).contains("out"), "{}", root.refusal(dir.path()));
     }
 
     #[test]
@@ -620,8 +731,12 @@ mod tests {
         for path in [".skiff/manifest.json", "docs/.skiff/manifest.json"] {
             let dir = tempfile::tempdir().unwrap();
             write(dir.path(), path, b"{}");
-            let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
+            let included = config("[deploy]\ninclude = [\"**/.skiff/**\"]\n");
+            let err = scan(dir.path(), options_for(&included)).unwrap_err().to_string();
             assert!(err.contains(".skiff/") && err.contains(path), "{err}");
+            // Without `include`, the guard leaves the dot-directory out like any other.
+            let err = scan(dir.path(), options_for(&config(""))).unwrap_err().to_string();
+            assert!(err.contains("no files to publish (1 excluded)"), "{err}");
         }
     }
 

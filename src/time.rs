@@ -4,6 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
+/// How long to wait between two polls of a resource that is getting ready: `default`, or
+/// `SKIFF_POLL_INTERVAL_MS` (the tests shorten every wait with it).
+pub fn poll_interval(default: Duration) -> Duration {
+    std::env::var("SKIFF_POLL_INTERVAL_MS").ok().and_then(|v| v.parse().ok()).map_or(default, Duration::from_millis)
+}
+
 /// Seconds since the epoch.
 pub fn now() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))

@@ -240,6 +240,23 @@ fn catalogue() -> Vec<Case> {
             1,
             &["{bucket}", "skiff provision"],
         ),
+        // ---- a newcomer's first commands ----
+        case(
+            "another tool's command",
+            &["deploy", "{site}"],
+            2,
+            &["no `deploy` command", "did you mean `skiff publish`"],
+        ),
+        case("another tool's sync", &["sync"], 2, &["did you mean `skiff publish`"]),
+        case("a misspelt command", &["pubish"], 2, &["unrecognized subcommand", "publish"]),
+        Case {
+            prepare: |dir| {
+                std::fs::write(dir.join("package.json"), "{}").unwrap();
+                std::fs::create_dir_all(dir.join("dist")).unwrap();
+                std::fs::write(dir.join("dist/index.html"), "x").unwrap();
+            },
+            ..case("a project's root", publish, 2, &["looks like a project's root", "`package.json`", "dist"])
+        },
     ]
 }
 
@@ -300,4 +317,20 @@ fn every_bad_input_exits_non_zero_names_its_subject_and_changes_nothing() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// With `--json`, a failure is a JSON document on stdout as well as the message on stderr.
+#[test]
+fn a_failure_with_json_is_a_json_document_on_stdout() {
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let dir = site.path().to_str().unwrap().to_string();
+    let run = crate::harness::skiff(&["publish", &dir, "--bucket", "no-such-bucket-here", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["error"]["kind"], "failure", "{doc}");
+    assert_eq!(doc["error"]["exit_code"], 1, "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("no-such-bucket-here"), "{doc}");
+    let usage = crate::harness::skiff(&["publish", &dir, "--json"]);
+    assert_eq!(usage.code, 2);
+    assert_eq!(usage.json()["error"]["kind"], "usage");
 }

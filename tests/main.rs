@@ -5,8 +5,10 @@
 mod bad_input;
 mod cdn;
 mod deploy;
+mod faults;
 mod harness;
 mod iam;
+mod init;
 mod kill;
 mod provision;
 mod publish;

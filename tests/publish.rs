@@ -875,3 +875,31 @@ fn json_into_a_closed_pipe_publishes_and_exits_quietly() {
     assert!(!run.stderr.contains("panicked") && !run.stderr.contains("could not be written"), "{}", run.stderr);
     assert_eq!(bucket.objects()["index.html"].bytes, b"<h1>hi</h1>");
 }
+
+/// At a terminal, a publish that would delete asks first; "n" changes nothing (no write at
+/// all) and says how to skip the question; "y" goes ahead.
+#[test]
+fn declining_the_delete_question_at_a_terminal_changes_nothing() {
+    let bucket = Bucket::new("delete-prompt");
+    let site = Site::new(&[("index.html", b"<p>home</p>"), ("old.html", b"<p>old</p>")]);
+    publish(&site, &bucket, &[]).success();
+    site.remove("old.html");
+    site.write("index.html", b"<p>home, new</p>");
+    let before = bucket.objects();
+    let proxy = Proxy::start(&endpoint());
+    let dir = site.path().to_str().unwrap().to_string();
+    let args = ["publish", dir.as_str(), "--bucket", bucket.name.as_str()];
+    let declined = crate::harness::in_terminal(&crate::harness::command_at(&proxy.endpoint, &args), "n\n");
+    assert_eq!(declined.code, 1, "{}", declined.stdout);
+    for needle in
+        [&format!("delete 1 object from s3://{}/", bucket.name) as &str, "[y/N]", "nothing was changed", "--yes"]
+    {
+        assert!(declined.stdout.contains(needle), "the terminal shows `{needle}`:\n{}", declined.stdout);
+    }
+    assert_eq!(proxy.writes(), [], "nothing is written when the question is declined");
+    assert_eq!(bucket.objects(), before);
+
+    let accepted = crate::harness::in_terminal(&crate::harness::command_at(&endpoint(), &args), "y\n");
+    assert_eq!(accepted.code, 0, "{}", accepted.stdout);
+    assert_eq!(bucket.keys(), [".skiff/manifest.json", "index.html"]);
+}

@@ -20,23 +20,26 @@ fn files() -> Vec<(String, Vec<u8>)> {
 }
 
 /// Run `args` through `proxy` until it succeeds (at most `tries` times); every failure must
-/// be exit 1 with an `error:` message, and `check` must hold after each one.
+/// be exit 1 with an `error:` message, and `check` must hold after each one. The first run
+/// gets one attempt per request (`AWS_MAX_ATTEMPTS=1`), so a fault outlasts the retries and
+/// the failure path runs; the later ones get four. Returns the runs and the failed runs.
 fn converge(
     proxy: &Proxy,
     tries: usize,
     dir: Option<&std::path::Path>,
     args: &[&str],
     mut check: impl FnMut(),
-) -> (usize, crate::harness::Run) {
+) -> (usize, usize) {
     for attempt in 1..=tries {
         let mut command = crate::harness::command_at(&proxy.endpoint, args);
-        command.env("AWS_MAX_ATTEMPTS", "4").env("SKIFF_POLL_INTERVAL_MS", "50");
+        let attempts = if attempt == 1 { "1" } else { "4" };
+        command.env("AWS_MAX_ATTEMPTS", attempts).env("SKIFF_POLL_INTERVAL_MS", "50");
         if let Some(dir) = dir {
             command.current_dir(dir);
         }
         let run = crate::harness::finish(command.output().unwrap());
         if run.code == 0 {
-            return (attempt, run);
+            return (attempt, attempt - 1);
         }
         assert_eq!(run.code, 1, "a failure under faults exits 1:\n{}", run.stderr);
         assert!(run.stderr.contains("error:"), "a failure says what went wrong:\n{}", run.stderr);
@@ -45,17 +48,21 @@ fn converge(
     panic!("no success in {tries} runs under faults");
 }
 
-/// The figures go to the test log (`--nocapture`), for the record.
+/// The figures go to the test log (`--nocapture`), for the record. Latency is injected
+/// but is not a fault.
 #[allow(clippy::print_stderr)]
-fn report(what: &str, proxy: &Proxy, attempts: usize) {
+fn report(what: &str, proxy: &Proxy, attempts: usize, failed: usize) {
     let (injected, requests) = proxy.calm();
-    let total: usize = injected.values().sum();
-    eprintln!("{what}: {total} faults in {requests} requests over {attempts} runs: {injected:?}");
-    assert!(total > 0, "the proxy injected nothing");
+    let total: usize = injected.iter().filter(|(kind, _)| **kind != Kind::Latency).map(|(_, n)| n).sum();
+    eprintln!(
+        "chaos: {what}: {total} faults in {requests} requests over {attempts} runs, {failed} failed and held: {injected:?}"
+    );
+    assert!(total > 0, "the proxy injected no fault");
 }
 
 #[test]
 fn in_place_publishes_under_ten_percent_faults_converge_byte_for_byte() {
+    let mut failures = 0;
     for seed in [11, 23, 37] {
         let bucket = Bucket::new(&format!("chaos-inplace-{seed}"));
         let contents = files();
@@ -65,13 +72,15 @@ fn in_place_publishes_under_ten_percent_faults_converge_byte_for_byte() {
         proxy.chaos(seed, 10);
         let dir = site.path().to_str().unwrap().to_string();
         let args = ["publish", dir.as_str(), "--bucket", bucket.name.as_str(), "--yes"];
-        let (attempts, _) = converge(&proxy, 8, None, &args, || {});
+        let check = || crate::harness::invariants::in_place(&bucket, &format!("seed {seed}"));
+        let (attempts, failed) = converge(&proxy, 8, None, &args, check);
         // Change some files and delete one, still under faults.
         site.write("assets/f03.css", b"/* changed */");
         site.write("docs/page-2/index.html", b"<h1>changed</h1>");
         site.remove("assets/f10.css");
-        let (more, _) = converge(&proxy, 8, None, &args, || {});
-        report(&format!("in-place seed {seed}"), &proxy, attempts + more);
+        let (more, more_failed) = converge(&proxy, 8, None, &args, check);
+        report(&format!("in-place seed {seed}"), &proxy, attempts + more, failed + more_failed);
+        failures += failed + more_failed;
         let held: BTreeMap<String, Vec<u8>> = bucket
             .objects()
             .into_iter()
@@ -84,11 +93,13 @@ fn in_place_publishes_under_ten_percent_faults_converge_byte_for_byte() {
         assert_eq!(doc["summary"]["uploaded"], 0, "seed {seed}: {doc}");
         assert_eq!(doc["summary"]["deleted"], 0, "seed {seed}: {doc}");
     }
+    assert!(failures > 0, "some runs failed, and their invariants held");
 }
 
 #[test]
 fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
     use crate::provision::Site as Provisioned;
+    let mut failures = 0;
     for seed in [5, 19] {
         let site = Provisioned::new(&format!("chaos-atomic-{seed}"));
         site.skiff(&["provision"]).success();
@@ -115,15 +126,19 @@ fn atomic_publishes_under_ten_percent_faults_never_leave_a_half_deploy_live() {
         let live_tree = || crate::provision::served(&site);
         let proxy = Proxy::start(&endpoint());
         proxy.chaos(seed, 10);
-        let (attempts, _) = converge(&proxy, 8, Some(site.dir.path()), &["publish", "--lock-timeout", "0s"], || {
-            let served = live_tree();
-            assert!(served == old || served == new, "seed {seed}: the live deploy is a complete tree");
-        });
-        report(&format!("atomic seed {seed}"), &proxy, attempts);
+        let (attempts, failed) =
+            converge(&proxy, 8, Some(site.dir.path()), &["publish", "--lock-timeout", "0s"], || {
+                crate::harness::invariants::complete(&site, "production", &format!("seed {seed}"));
+                let served = live_tree();
+                assert!(served == old || served == new, "seed {seed}: the live deploy is a complete tree");
+            });
+        report(&format!("atomic seed {seed}"), &proxy, attempts, failed);
+        failures += failed;
         assert_eq!(live_tree(), new, "seed {seed}: the new deploy is live and complete");
         let held = Bucket { name: site.bucket.clone(), client: crate::harness::client_for(&endpoint()) };
         assert!(!held.keys().iter().any(|k| k.starts_with("_skiff/lock")), "seed {seed}: no lock left behind");
     }
+    assert!(failures > 0, "some runs failed, and their invariants held");
 }
 
 #[test]

@@ -66,3 +66,68 @@ fn an_atomic_dry_run_only_reads() {
     assert!(run.stderr.contains("would upload"), "{}", run.stderr);
     assert!(proxy.writes().is_empty(), "{:?}", proxy.writes());
 }
+
+/// Secrets and tooling stay home by default: `.env*`, every dotfile and dot-directory but
+/// `.well-known/`, and `node_modules/`; the run says what it left out; `[deploy] include`
+/// publishes a named one anyway.
+#[test]
+fn dotfiles_env_files_and_node_modules_are_left_out_by_default_and_said() {
+    let bucket = crate::harness::Bucket::new("secrets-guard");
+    let site = crate::harness::Site::new(&[
+        ("index.html", b"<p>home</p>"),
+        (".env", b"AWS_SECRET_ACCESS_KEY=leak"),
+        (".env.production", b"TOKEN=leak"),
+        ("docs/.env.local", b"TOKEN=leak"),
+        (".git/config", b"[core]"),
+        (".well-known/security.txt", b"Contact: mailto:security@example.com"),
+        ("node_modules/pkg/index.js", b"module.exports = 1"),
+        ("assets/.keep", b""),
+        ("assets/app.css", b"a{}"),
+    ]);
+    let dir = site.path().to_str().unwrap().to_string();
+    let run = crate::harness::skiff(&["publish", &dir, "--bucket", &bucket.name]).success();
+    assert_eq!(bucket.keys(), [".skiff/manifest.json", ".well-known/security.txt", "assets/app.css", "index.html"]);
+    assert!(
+        run.stderr.contains("left out by default: `.env`, `.env.production`, `.git/` and 3 more (6 entries"),
+        "{}",
+        run.stderr
+    );
+    // Named in `include`, a dotfile goes up; the rest stay home.
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("skiff.toml"), "[deploy]\ninclude = [\"assets/.keep\"]\n").unwrap();
+    let mut command =
+        crate::harness::command_at(&crate::harness::endpoint(), &["publish", &dir, "--bucket", &bucket.name]);
+    crate::harness::finish(command.current_dir(config.path()).output().unwrap()).success();
+    assert!(bucket.keys().contains(&"assets/.keep".to_string()));
+    assert!(!bucket.keys().iter().any(|k| k.contains(".env") || k.starts_with("node_modules")));
+}
+
+/// A project's root given on the command line is refused before any request, with the
+/// build output it probably meant; named as `[site] dir` in skiff.toml, it is published
+/// (with the guard's exclusions).
+#[test]
+fn a_project_root_is_refused_unless_the_config_names_it() {
+    let bucket = crate::harness::Bucket::new("project-root");
+    let site = crate::harness::Site::new(&[
+        ("package.json", b"{\"name\": \"site\"}"),
+        ("astro.config.mjs", b"export default {}"),
+        ("src/pages/index.astro", b"---\n---\n<p>home</p>"),
+        ("dist/index.html", b"<p>home</p>"),
+    ]);
+    let dir = site.path().to_str().unwrap().to_string();
+    let proxy = crate::harness::proxy::Proxy::start(&crate::harness::endpoint());
+    let run = crate::harness::skiff_at(&proxy.endpoint, &["publish", &dir, "--bucket", &bucket.name], None);
+    let dist = site.path().join("dist").display().to_string();
+    run.failure(
+        2,
+        &["looks like a project's root", "`astro.config.mjs`", &format!("`skiff publish {dist}`"), "skiff init"],
+    );
+    assert_eq!(proxy.requests(), [], "refused before any request");
+    assert!(bucket.keys().is_empty());
+
+    std::fs::write(site.path().join("skiff.toml"), format!("[site]\ndir = \".\"\nbucket = \"{}\"\n", bucket.name))
+        .unwrap();
+    let mut command = crate::harness::command_at(&crate::harness::endpoint(), &["publish"]);
+    crate::harness::finish(command.current_dir(site.path()).output().unwrap()).success();
+    assert!(bucket.keys().contains(&"dist/index.html".to_string()));
+}

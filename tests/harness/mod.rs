@@ -1,6 +1,7 @@
 //! Test harness: the emulator handle, a bucket with helpers to read it back, a temporary site
 //! builder, a runner for the binary, and a recording proxy that counts requests by method.
 
+pub mod invariants;
 pub mod proxy;
 
 use std::collections::BTreeMap;
@@ -393,4 +394,33 @@ pub fn skiff_at(endpoint: &str, args: &[&str], dir: Option<&Path>) -> Run {
 /// Run `skiff ARGS` against the emulator.
 pub fn skiff(args: &[&str]) -> Run {
     skiff_at(&endpoint(), args, None)
+}
+
+/// Run `command` (from [`command_at`]) under a pseudo-terminal, as a person at a terminal
+/// runs it: util-linux `script` gives it a terminal for stdin, stdout and stderr, and
+/// `input` is typed into it. The terminal's output (stdout and stderr as one) is `stdout`.
+pub fn in_terminal(command: &Command, input: &str) -> Run {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line = std::iter::once(quote(command.get_program()))
+        .chain(command.get_args().map(quote))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut terminal = Command::new("script");
+    terminal.args(["-qec", &line, "/dev/null"]).env_clear().env("TERM", "xterm");
+    for (key, value) in command.get_envs() {
+        if let Some(value) = value {
+            terminal.env(key, value);
+        }
+    }
+    if let Some(dir) = command.get_current_dir() {
+        terminal.current_dir(dir);
+    }
+    let mut child = terminal
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs the command under a terminal");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    finish(child.wait_with_output().unwrap())
 }

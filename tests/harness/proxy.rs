@@ -134,6 +134,9 @@ struct Fault {
     body: String,
     /// Extra response headers (`x-amz-bucket-region: eu-west-1`).
     headers: Vec<(String, String)>,
+    /// The fault waits until a request with this method and target fragment has gone
+    /// through (`None` once it has, or from the start).
+    after: Option<(String, String)>,
 }
 
 impl Proxy {
@@ -244,7 +247,24 @@ impl Proxy {
             status,
             body: body.into(),
             headers: headers.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+            after: None,
         });
+    }
+
+    /// Like `fail_next`, armed only once a request `trigger_method` whose target contains
+    /// `trigger_target` has gone through (e.g. the state write after the KVS switch).
+    pub fn fail_after(
+        &self,
+        (trigger_method, trigger_target): (&str, &str),
+        method: &str,
+        target_contains: &str,
+        count: usize,
+        status: u16,
+        body: &str,
+    ) {
+        self.add_fault(method, target_contains, None, count, status, body, &[]);
+        let mut faults = self.faults.lock().unwrap();
+        faults.last_mut().unwrap().after = Some((trigger_method.into(), trigger_target.into()));
     }
 
     /// Forward the next `count` matching requests, then cut each response off half way
@@ -334,14 +354,24 @@ fn signing_region(authorization: &str) -> Option<String> {
 
 fn take_fault(faults: &Mutex<Vec<Fault>>, method: &str, target: &str, head: &[String]) -> Option<Fault> {
     let mut faults = faults.lock().unwrap();
-    let fault = faults.iter_mut().find(|f| {
-        f.count > 0
+    let found = faults.iter_mut().find(|f| {
+        f.after.is_none()
+            && f.count > 0
             && f.method == method
             && target.contains(&f.target_contains)
             && f.header.as_deref().is_none_or(|name| header(head, name).is_some())
-    })?;
-    fault.count -= 1;
-    Some(fault.clone())
+    });
+    let taken = found.map(|fault| {
+        fault.count -= 1;
+        fault.clone()
+    });
+    // This request may arm the faults that wait for it (from the next request on).
+    for fault in faults.iter_mut() {
+        if fault.after.as_ref().is_some_and(|(m, t)| m == method && target.contains(t.as_str())) {
+            fault.after = None;
+        }
+    }
+    taken
 }
 
 /// Whether this request is the one to kill at, and when: `Some(after)`.
