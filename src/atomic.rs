@@ -344,6 +344,9 @@ async fn run(
     }
     let scanned = scanning.await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
+    if settings.no_delete {
+        out.warn("`--no-delete` does nothing in atomic mode: a deploy holds exactly the site, and the deploy before it stays for rollback");
+    }
     for warning in &scanned.warnings {
         out.warn(warning);
     }

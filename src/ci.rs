@@ -34,11 +34,31 @@ pub fn summary(resolved: &Resolved, id: &str, counts: &Counts) -> String {
     )
 }
 
+/// The step summary of an in-place publish (Markdown).
+pub fn summary_in_place(url: &str, counts: &Counts) -> String {
+    format!(
+        "### skiff: published\n\n| | |\n|---|---|\n| URL | {url} |\n| Files | {files} ({size}) |\n| Uploaded | {uploaded} ({uploaded_bytes}) |\n| Headers updated | {updated} |\n| Deleted | {deleted} |\n\n",
+        files = counts.files,
+        size = bytes(counts.bytes),
+        uploaded = counts.uploaded,
+        uploaded_bytes = bytes(counts.uploaded_bytes),
+        updated = counts.metadata_updated,
+        deleted = counts.deleted,
+    )
+}
+
 /// Append to the files GitHub Actions names, when it names them.
 pub fn write(resolved: &Resolved, id: &str, counts: &Counts, out: &Output) {
-    for (variable, text) in
-        [("GITHUB_OUTPUT", outputs(resolved, id)), ("GITHUB_STEP_SUMMARY", summary(resolved, id, counts))]
-    {
+    append(&[("GITHUB_OUTPUT", outputs(resolved, id)), ("GITHUB_STEP_SUMMARY", summary(resolved, id, counts))], out);
+}
+
+/// In place there is no deploy: the outputs are the URL alone.
+pub fn write_in_place(url: &str, counts: &Counts, out: &Output) {
+    append(&[("GITHUB_OUTPUT", format!("url={url}\n")), ("GITHUB_STEP_SUMMARY", summary_in_place(url, counts))], out);
+}
+
+fn append(files: &[(&str, String)], out: &Output) {
+    for (variable, text) in files {
         let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) else { continue };
         let written = std::fs::OpenOptions::new()
             .create(true)

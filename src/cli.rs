@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// Publish static websites to AWS (S3 + CloudFront): fast, safe, only what changed.
 #[derive(Debug, Parser)]
-#[command(name = "skiff", version, about, max_term_width = 100)]
+#[command(name = "skiff", version = env!("SKIFF_VERSION"), about, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -43,8 +43,9 @@ pub fn known_as(given: &str) -> Option<&'static str> {
 
 /// Flags every command accepts; they override `skiff.toml`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Configuration file [default: ./skiff.toml when it exists]
+    /// Configuration file [default: the nearest skiff.toml, in the working directory or above]
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// AWS profile from ~/.aws/config (default: the standard credential chain)
@@ -66,14 +67,34 @@ pub struct GlobalArgs {
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Colour on stderr: `auto` (a terminal without NO_COLOR or TERM=dumb), `always`, `never`
+    #[arg(long, value_name = "WHEN", global = true, default_value = "auto")]
+    pub color: Color,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set or TERM is `dumb`.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a commented skiff.toml for the site in DIR: its framework's output directory and cache rules
+    #[command(
+        after_long_help = "Examples:\n  skiff init                 # in the project (where package.json or hugo.toml is)\n  skiff init ../blog --force # replace an existing skiff.toml"
+    )]
     Init(InitArgs),
     /// Hash DIR, upload what changed and delete what is gone, so the bucket holds exactly the site
+    #[command(
+        after_long_help = "Examples:\n  skiff publish --dry-run                    # what would change, nothing written\n  skiff publish                              # [site] dir and bucket from skiff.toml\n  skiff publish public/ --bucket my-site     # no skiff.toml needed\n  skiff publish --preview \"$GITHUB_HEAD_REF\"  # a branch's preview URL (provisioned sites)\n  skiff publish --json | jq -r .url          # in CI"
+    )]
     Publish(PublishArgs),
     /// Invalidate paths on the CloudFront distribution (e.g. `/*`, `/docs/*`, `/about/`)
     Invalidate(InvalidateArgs),
@@ -81,6 +102,10 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Show what is live: domain, distribution, certificate, DNS, deploys, previews
     Status(StatusArgs),
+    /// Print a shell completion script: `skiff completions bash > ~/.local/share/bash-completion/completions/skiff`
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `skiff man > ~/.local/share/man/man1/skiff.1`
+    Man,
     /// Make the previous (or the named) deploy live again: no upload, seconds
     Rollback(RollbackArgs),
     /// List the deploys of production (or a preview), newest first, marking the live one
@@ -189,6 +214,10 @@ pub struct PublishArgs {
     /// Re-upload every file, even unchanged ones
     #[arg(long)]
     pub force: bool,
+    /// Upload and update only: leave objects whose files are gone in the bucket (in place;
+    /// the next publish without it deletes them)
+    #[arg(long)]
+    pub no_delete: bool,
     /// Refuse to publish, before writing anything, when the plan deletes more than N objects
     /// [default: `[deploy] max_deletes`, else 500]
     #[arg(long, value_name = "N")]
@@ -244,6 +273,14 @@ pub struct DeploysArgs {
     /// Bucket of the site (overrides `[site] bucket`)
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
+}
+
+/// `skiff completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `skiff init`.

@@ -34,6 +34,15 @@ pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
 /// [`Excludes`], unless `[deploy] include` names them.)
 pub const DEFAULT_EXCLUDES: &[&str] = &["**/Thumbs.db", "**/desktop.ini"];
 
+/// The nearest `skiff.toml`: `./skiff.toml`, else the first in a parent directory.
+fn find_upwards() -> Option<PathBuf> {
+    if Path::new(DEFAULT_FILE).is_file() {
+        return Some(PathBuf::from(DEFAULT_FILE));
+    }
+    let here = std::env::current_dir().ok()?;
+    here.ancestors().skip(1).map(|dir| dir.join(DEFAULT_FILE)).find(|path| path.is_file())
+}
+
 /// A configuration or usage error: nothing was attempted, the exit code is 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -92,6 +101,7 @@ struct SiteSection {
     prefix: Option<String>,
     distribution_id: Option<String>,
     checksums: Option<bool>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,6 +190,8 @@ pub struct Config {
     base_dir: PathBuf,
     /// `[site] dir`, resolved against the file's directory.
     pub site_dir: Option<PathBuf>,
+    /// `[site] url`: where people see the site, when skiff cannot tell (in place).
+    pub site_url: Option<String>,
     /// `[site] bucket` (or `--bucket` later).
     pub bucket: Option<String>,
     /// `--region`, else `[site] region`.
@@ -299,6 +311,8 @@ pub struct PublishSettings {
     /// Whether `[site] dir` in the configuration names it (not only the command line): a
     /// project root is published only then.
     pub dir_from_config: bool,
+    /// `[site] url`.
+    pub url: Option<String>,
     /// The bucket.
     pub bucket: String,
     /// Key prefix: empty, or ends with `/`.
@@ -311,6 +325,8 @@ pub struct PublishSettings {
     pub yes: bool,
     /// Re-upload everything.
     pub force: bool,
+    /// `--no-delete`: leave objects whose files are gone.
+    pub no_delete: bool,
     /// Abort before writing when the plan deletes more.
     pub max_deletes: u64,
     /// Requests in flight.
@@ -395,16 +411,15 @@ pub struct InvalidateSettings {
 }
 
 impl Config {
-    /// Read `-c FILE`, else `./skiff.toml` when it exists, else use the defaults; apply the
-    /// global flags.
+    /// Read `-c FILE`, else the nearest `skiff.toml` in the working directory or above it
+    /// (as cargo finds `Cargo.toml`), else use the defaults; apply the global flags.
     pub fn load(global: &GlobalArgs) -> Result<Self, ConfigError> {
         let (source, file) = match &global.config {
             Some(path) => (Source::File(path.clone()), Some(read_file(path)?)),
-            None if Path::new(DEFAULT_FILE).is_file() => {
-                let path = PathBuf::from(DEFAULT_FILE);
-                (Source::File(path.clone()), Some(read_file(&path)?))
-            }
-            None => (Source::Defaults, None),
+            None => match find_upwards() {
+                Some(path) => (Source::File(path.clone()), Some(read_file(&path)?)),
+                None => (Source::Defaults, None),
+            },
         };
         let base_dir = match &source {
             Source::File(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -531,7 +546,13 @@ impl Config {
             }
             redirects.push(Redirect { from: redirect.from, to: redirect.to, status: redirect.status });
         }
+        if let Some(url) = &site.url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(err("site.url", format!("`{url}` is not an http(s) URL, e.g. `https://www.example.com/`")));
+        }
         Ok(Self {
+            site_url: site.url,
             site_dir: site.dir.map(|dir| base_dir.join(dir)),
             source,
             base_dir,
@@ -614,6 +635,7 @@ impl Config {
             wait,
         });
         Ok(PublishSettings {
+            url: self.site_url.clone(),
             dir_from_config: self.site_dir.as_ref().is_some_and(|named| {
                 named == &dir || named.canonicalize().ok().zip(dir.canonicalize().ok()).is_some_and(|(a, b)| a == b)
             }),
@@ -624,6 +646,7 @@ impl Config {
             dry_run: args.dry_run,
             yes: args.yes,
             force: args.force,
+            no_delete: args.no_delete,
             max_deletes: args.max_deletes.unwrap_or(self.max_deletes),
             concurrency,
             multipart_threshold: self.multipart_threshold,
@@ -805,7 +828,9 @@ impl Config {
     fn file_hint(&self) -> String {
         match &self.source {
             Source::File(path) => format!("`{}`", path.display()),
-            Source::Defaults => format!("`{}` (none found in `{}`)", DEFAULT_FILE, display_dir(&self.base_dir)),
+            Source::Defaults => {
+                format!("`{}` (none found in `{}` or above)", DEFAULT_FILE, display_dir(&self.base_dir))
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::host::{boot as namespace, hostname};
 use crate::output::Output;
 use crate::state::{SITE_STATE_KEY, SiteState, Target};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
@@ -142,16 +143,6 @@ pub fn commit(dir: &std::path::Path) -> Option<String> {
     (output.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
 }
 
-/// This machine's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 /// Who holds a lock, for messages: `user@host pid N` (and the CI run when there is one).
 fn owner() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "someone".into());
@@ -192,17 +183,7 @@ pub struct LockInfo {
 /// This run's lock token.
 fn token() -> &'static str {
     static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TOKEN.get_or_init(|| {
-        let seed = format!("{:?}-{}-{}", std::time::SystemTime::now(), std::process::id(), hostname());
-        crate::object::Digest::of(seed.as_bytes()).to_hex()[..16].to_string()
-    })
-}
-
-/// The boot id and PID namespace of this process, when the system tells them.
-fn namespace() -> Option<String> {
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let pidns = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    Some(format!("{} {}", boot.trim(), pidns.display()))
+    TOKEN.get_or_init(crate::host::random_token)
 }
 
 impl LockInfo {
@@ -216,7 +197,7 @@ impl LockInfo {
             (Some(host), Some(pid), Some(ns))
                 if *host == hostname() && Some(ns) == namespace().as_ref() && pid != std::process::id() =>
             {
-                !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                crate::host::process_alive(pid) == Some(false)
             }
             _ => false,
         }

@@ -17,6 +17,7 @@ pub(crate) mod distribution;
 pub(crate) mod dns;
 pub(crate) mod execute;
 pub(crate) mod hashcache;
+pub(crate) mod host;
 pub mod iam;
 pub(crate) mod init;
 pub mod interrupt;
@@ -51,6 +52,18 @@ pub use interrupt::EXIT_INTERRUPTED;
 /// Run one parsed command line.
 pub async fn run(cli: cli::Cli) -> Result<()> {
     match cli.command {
+        cli::Command::Completions(args) => {
+            use clap::CommandFactory as _;
+            let mut command = cli::Cli::command();
+            clap_complete::generate(args.shell, &mut command, "skiff", &mut std::io::stdout());
+            Ok(())
+        }
+        cli::Command::Man => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(cli::Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|err| anyhow::anyhow!("could not write the man page: {err}"))
+        }
         cli::Command::Init(args) => {
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             init::init(&init::Settings { dir: args.dir, force: args.force }, &out)

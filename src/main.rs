@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return usage_error(&err),
     };
-    skiff::output::init_logging(cli.global.verbose, cli.global.quiet);
+    skiff::output::init_logging(cli.global.verbose, cli.global.quiet, cli.global.color);
     // A second Ctrl-C or SIGTERM quits at once, whatever is in flight.
     skiff::interrupt::on_second_signal(|| std::process::exit(i32::from(skiff::EXIT_INTERRUPTED)));
     let json = cli.global.json;

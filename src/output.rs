@@ -15,7 +15,7 @@ use crate::store::StoreError;
 
 /// Set up `tracing` on stderr: `-v` shows skiff's debug log, `-vv` adds the AWS SDK's
 /// request log (which carries no secrets at debug level), `-q` shows nothing.
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub fn init_logging(verbose: u8, quiet: bool, color: crate::cli::Color) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -35,9 +35,23 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .with_default(LevelFilter::ERROR);
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(colored(color))
         .with_target(verbose >= 2);
     let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+}
+
+/// Whether stderr gets colour: `--color`, and for `auto` a terminal without `NO_COLOR` or
+/// `TERM=dumb`.
+pub fn colored(color: crate::cli::Color) -> bool {
+    match color {
+        crate::cli::Color::Always => true,
+        crate::cli::Color::Never => false,
+        crate::cli::Color::Auto => {
+            std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        }
+    }
 }
 
 /// Print an error and its causes, once, as `error: …` then `  caused by: …` lines.
@@ -196,7 +210,7 @@ impl Output {
             for action in plan.actions.iter().filter(|a| a.op != Op::Copy) {
                 eprintln!("{}", action_line(action, "would "));
             }
-            eprintln!("dry run: {} for {location}; nothing was changed", counts_text(&counts));
+            eprintln!("dry run: {} for {location}; nothing was changed", planned_text(&counts));
         } else if !plan.is_empty() {
             eprintln!("publishing to {location}: {}", counts_text(&counts));
         }
@@ -363,6 +377,18 @@ fn counts_text(counts: &Counts) -> String {
     parts.push(format!("{} headers updated", counts.metadata_updated));
     parts.push(format!("{} deleted", counts.deleted));
     parts.push(format!("{} unchanged", counts.unchanged));
+    parts.join(", ")
+}
+
+/// What a dry run would do, in the conditional: a dry run never says "deleted".
+fn planned_text(counts: &Counts) -> String {
+    let mut parts = vec![format!("would upload {} ({})", count(counts.uploaded, "file"), bytes(counts.uploaded_bytes))];
+    if counts.copied > 0 {
+        parts.push(format!("copy {}", count(counts.copied, "object")));
+    }
+    parts.push(format!("update the headers of {}", count(counts.metadata_updated, "object")));
+    parts.push(format!("delete {}", count(counts.deleted, "object")));
+    parts.push(format!("{} unchanged", count(counts.unchanged, "file")));
     parts.join(", ")
 }
 

@@ -189,11 +189,19 @@ async fn publish_in_place(
             settings.bucket
         );
     }
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         &scanned.files,
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },
         plan::Options { force: settings.force, exclude: &settings.exclude },
     );
+    if settings.no_delete {
+        let kept = plan.deletes().count();
+        plan.actions.retain(|action| action.op != plan::Op::Delete);
+        if kept > 0 {
+            let whose = if kept == 1 { "whose file is gone" } else { "whose files are gone" };
+            out.info(&format!("--no-delete: kept {} {whose}", count(kept, "object")));
+        }
+    }
     let guard = plan.check_deletes(settings.max_deletes).with_context(|| format!("refusing to publish to {location}"));
     let guard = match guard {
         Err(err) if !settings.dry_run => return Err(err),
@@ -211,6 +219,15 @@ async fn publish_in_place(
         "planned against {location}"
     );
     out.plan(&plan, &location, settings.dry_run);
+    // Where the site is: `[site] url`, else the distribution's first alias or its own name
+    // (a prefix is served under its path), else the bucket.
+    let site_url = settings.url.clone().unwrap_or_else(|| match distribution.as_ref().and_then(|d| d.as_ref().ok()) {
+        Some(d) => {
+            let host = d.aliases.first().unwrap_or(&d.domain_name);
+            format!("https://{host}/{}", settings.prefix)
+        }
+        None => location.clone(),
+    });
     let target = cdn.as_ref().zip(distribution).and_then(|((c, client), distribution)| {
         match distribution.map(|d| invalidate::mapping(&d, &settings.bucket, c.directory_rewrite).map(|m| (d, m))) {
             Ok(Some((d, mapping))) => Some(Ok(CdnTarget { settings: c, client, distribution: d, mapping })),
@@ -244,7 +261,7 @@ async fn publish_in_place(
             let invalidation = batch.map(|b| json!({"id": null, "paths": b.paths, "wildcards": b.wildcards}));
             out.json(&document(settings, &location, &plan, None, invalidation.as_ref()));
         }
-        out.url(&location);
+        out.url(&site_url);
         return Ok(InPlace::Published);
     }
 
@@ -316,7 +333,8 @@ async fn publish_in_place(
             "the files were published to {location}, but the CloudFront invalidation failed, so visitors may see cached old versions"
         ))),
         (Ok(()), _) => {
-            out.url(&location);
+            crate::ci::write_in_place(&site_url, &counts, out);
+            out.url(&site_url);
             Ok(InPlace::Published)
         }
     }

@@ -189,7 +189,21 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
 }
 
 impl Render for Report {
-    fn lines(&self) -> Vec<String> {
+    /// The report is the command's result: it goes to stdout (`skiff status | grep dns`),
+    /// with the URL as its last line; warnings stay on stderr.
+    fn data(&self) -> Vec<String> {
+        let mut lines = self.table();
+        lines.extend(self.url.iter().map(|url| format!("url           {url}")));
+        lines
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+}
+
+impl Report {
+    fn table(&self) -> Vec<String> {
         let none = || "-".to_string();
         let mut lines = vec![format!(
             "site          {} (bucket {}, {})",
@@ -220,13 +234,5 @@ impl Render for Report {
         ));
         lines.push(format!("previews      {}", self.previews));
         lines
-    }
-
-    fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
-    }
-
-    fn data(&self) -> Vec<String> {
-        self.url.iter().cloned().collect()
     }
 }

@@ -285,3 +285,23 @@ fn the_printed_invalidate_command_works_when_pasted() {
     crate::harness::finish(shell.output().unwrap()).success();
     assert_eq!(cdn.invalidations(), [strings(&["/", "/index.html", "/posts/*"])]);
 }
+
+/// In place, with a distribution, the site's URL is the distribution's: on stdout, in
+/// `GITHUB_OUTPUT` and in the step summary.
+#[test]
+fn an_in_place_publish_tells_the_distributions_url_and_writes_the_ci_outputs() {
+    let bucket = Bucket::new("cdn-url");
+    let cdn = Distribution::new(&bucket.name, "", true);
+    let site = Site::new(&[("index.html", b"<p>x</p>")]);
+    let files = tempfile::tempdir().unwrap();
+    let (outputs, summary) = (files.path().join("output"), files.path().join("summary"));
+    let args = ["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "--distribution-id", &cdn.id];
+    let mut command = crate::harness::command_at(&endpoint(), &args);
+    command.env("GITHUB_OUTPUT", &outputs).env("GITHUB_STEP_SUMMARY", &summary);
+    let run = crate::harness::finish(command.output().unwrap()).success();
+    let url = run.stdout.trim().to_string();
+    assert!(url.starts_with("https://") && url.ends_with(".cloudfront.net/"), "{url}");
+    assert_eq!(std::fs::read_to_string(&outputs).unwrap(), format!("url={url}\n"));
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("### skiff: published") && summary.contains(&url), "{summary}");
+}

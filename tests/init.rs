@@ -246,4 +246,9 @@ fn publish_from_the_project_dir_reads_the_written_file_and_asks_for_the_bucket()
     skiff_in(tree.path(), &["init"]).success();
     // The bucket is still a placeholder: publish stops before any request and names the file.
     skiff_in(tree.path(), &["publish", "--dry-run"]).failure(2, &["no bucket to publish to", "`skiff.toml`"]);
+    // From a directory below, the same file is found (as cargo finds Cargo.toml).
+    let below = tree.path().join("src/pages");
+    std::fs::create_dir_all(&below).unwrap();
+    let found = tree.path().join("skiff.toml").display().to_string();
+    skiff_in(&below, &["publish", "--dry-run"]).failure(2, &["no bucket to publish to", &found]);
 }

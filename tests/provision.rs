@@ -377,7 +377,9 @@ fn a_first_provision_creates_everything_with_skiffs_settings_and_a_second_change
     assert_eq!(status["previews"], 0);
     assert!(status["live"].as_object().unwrap().is_empty());
     let text = site.skiff(&["status"]).success();
-    assert_eq!(text.stdout.trim(), format!("https://{}", site.domain));
+    assert!(text.stdout.contains(&format!("site          {} (bucket {}", site.domain, site.bucket)), "{}", text.stdout);
+    assert!(text.stdout.contains("dns           "), "the report is on stdout: {}", text.stdout);
+    assert!(text.stdout.trim_end().ends_with(&format!("url           https://{}", site.domain)), "{}", text.stdout);
     assert!(text.stderr.contains("nothing is published to production yet"), "{}", text.stderr);
 }
 

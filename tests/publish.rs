@@ -903,3 +903,56 @@ fn declining_the_delete_question_at_a_terminal_changes_nothing() {
     assert_eq!(accepted.code, 0, "{}", accepted.stdout);
     assert_eq!(bucket.keys(), [".skiff/manifest.json", "index.html"]);
 }
+
+/// In place the URL comes from `[site] url` when set, else the bucket; the CI outputs name
+/// it; `--no-delete` leaves the objects of removed files, and says so, until a publish
+/// without it.
+#[test]
+fn the_site_url_ci_outputs_and_no_delete_in_place() {
+    let bucket = Bucket::new("url-no-delete");
+    let site = Site::new(&[("index.html", b"<p>home</p>"), ("old.html", b"<p>old</p>")]);
+    let run = publish(&site, &bucket, &[]).success();
+    assert_eq!(run.stdout.trim(), format!("s3://{}/", bucket.name), "no URL known: the bucket");
+
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("skiff.toml"), "[site]\nurl = \"https://www.example.com/\"\n").unwrap();
+    let outputs = config.path().join("github-output");
+    site.remove("old.html");
+    let dir = site.path().to_str().unwrap().to_string();
+    let mut command =
+        crate::harness::command_at(&endpoint(), &["publish", &dir, "--bucket", &bucket.name, "--no-delete"]);
+    command.current_dir(config.path()).env("GITHUB_OUTPUT", &outputs);
+    let run = crate::harness::finish(command.output().unwrap()).success();
+    assert_eq!(run.stdout.trim(), "https://www.example.com/");
+    assert_eq!(std::fs::read_to_string(&outputs).unwrap(), "url=https://www.example.com/\n");
+    assert!(run.stderr.contains("--no-delete: kept 1 object whose file is gone"), "{}", run.stderr);
+    assert!(bucket.keys().contains(&"old.html".to_string()), "kept");
+    publish(&site, &bucket, &[]).success();
+    assert!(!bucket.keys().contains(&"old.html".to_string()), "the next publish deletes it");
+}
+
+/// `--version` names the commit; completions and the man page are generated; the help
+/// puts the global options under their own heading, with examples.
+#[test]
+fn version_completions_man_page_and_help() {
+    let version = crate::harness::skiff(&["--version"]).success();
+    let text = version.stdout.trim();
+    assert!(text.starts_with(&format!("skiff {} (", env!("CARGO_PKG_VERSION"))), "{text}");
+    let bash = crate::harness::skiff(&["completions", "bash"]).success();
+    assert!(bash.stdout.contains("_skiff") && bash.stdout.contains("publish"), "{}", bash.stdout);
+    let zsh = crate::harness::skiff(&["completions", "zsh"]).success();
+    assert!(zsh.stdout.contains("#compdef skiff"), "{}", zsh.stdout);
+    let man = crate::harness::skiff(&["man"]).success();
+    assert!(man.stdout.contains(".TH skiff") && man.stdout.contains("publish"), "{}", man.stdout);
+    let help = crate::harness::skiff(&["publish", "--help"]).success();
+    assert!(help.stdout.contains("Global options:") && help.stdout.contains("--endpoint-url"), "{}", help.stdout);
+    assert!(help.stdout.contains("Examples:") && help.stdout.contains("skiff publish --dry-run"), "{}", help.stdout);
+    let dry = crate::harness::skiff(&[
+        "publish",
+        crate::harness::example_dir().to_str().unwrap(),
+        "--bucket",
+        "nothing-here-yet",
+        "--dry-run",
+    ]);
+    assert!(!dry.stderr.contains("deleted"), "a dry run never says deleted: {}", dry.stderr);
+}
