@@ -158,7 +158,8 @@ pub async fn execute<'p, S: Store>(
     let mut report = Report::default();
     let mut etags: HashMap<&'p str, String> = HashMap::new();
     let write_manifest = basis.write_manifest;
-    reporter.started(plan.actions.len());
+    let upload_bytes = plan.actions.iter().filter(|a| a.op == Op::Upload).map(|a| a.bytes).sum();
+    reporter.started(plan.actions.len(), upload_bytes);
 
     let (html, assets): (Vec<&Action>, Vec<&Action>) = plan.writes().partition(|a| a.html);
     for phase in [assets, html] {

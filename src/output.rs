@@ -110,7 +110,7 @@ pub trait Render: serde::Serialize {
 /// Progress of a running plan.
 pub trait Reporter: Sync {
     /// The plan has `total` actions.
-    fn started(&self, total: usize);
+    fn started(&self, total: usize, upload_bytes: u64);
     /// One action ended.
     fn finished(&self, action: &Action, error: Option<&StoreError>);
 }
@@ -120,7 +120,7 @@ pub trait Reporter: Sync {
 pub struct Silent;
 
 impl Reporter for Silent {
-    fn started(&self, _total: usize) {}
+    fn started(&self, _total: usize, _upload_bytes: u64) {}
     fn finished(&self, _action: &Action, _error: Option<&StoreError>) {}
 }
 
@@ -132,7 +132,22 @@ pub struct Output {
     terminal: bool,
     bar: Mutex<Option<ProgressBar>>,
     last_status: Mutex<Option<std::time::Instant>>,
+    /// While the bar runs: the actions done and planned, and the lines of what changed,
+    /// listed once the bar is gone.
+    progress: Mutex<Progress>,
 }
+
+/// What the bar counts besides bytes.
+#[derive(Debug, Default)]
+struct Progress {
+    done: usize,
+    total: usize,
+    by_bytes: bool,
+    changed: Vec<String>,
+}
+
+/// How many changed keys are listed after the bar.
+const LISTED: usize = 20;
 
 impl Output {
     /// Output for these global flags.
@@ -140,9 +155,10 @@ impl Output {
         Self {
             json,
             quiet,
-            terminal: std::io::stderr().is_terminal(),
+            terminal: std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
             bar: Mutex::new(None),
             last_status: Mutex::new(None),
+            progress: Mutex::new(Progress::default()),
         }
     }
 
@@ -172,6 +188,14 @@ impl Output {
         if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
             *last = Some(std::time::Instant::now());
             eprintln!("{message}");
+        }
+    }
+
+    /// The phase a run is in (`scanning…`, `reading the bucket…`), on a terminal only: a
+    /// log gets the plan and the summary, not the phases.
+    pub fn phase(&self, message: &str) {
+        if self.terminal {
+            self.status(message);
         }
     }
 
@@ -314,23 +338,45 @@ impl Output {
         }
     }
 
+    /// Take the bar down, then list what changed (the first [`LISTED`] keys).
     fn finish_bar(&self) {
-        if let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) {
-            bar.finish_and_clear();
+        let Some(bar) = self.bar.lock().ok().and_then(|mut b| b.take()) else { return };
+        bar.finish_and_clear();
+        let Ok(mut progress) = self.progress.lock() else { return };
+        let changed = std::mem::take(&mut progress.changed);
+        for line in changed.iter().take(LISTED) {
+            eprintln!("{line}");
+        }
+        if changed.len() > LISTED {
+            eprintln!("and {} more", changed.len() - LISTED);
         }
     }
 }
 
 impl Reporter for Output {
-    fn started(&self, total: usize) {
+    /// On a terminal (not `TERM=dumb`), a bar: in bytes with throughput and ETA when
+    /// there are bytes to upload, else in actions. Elsewhere each action is a line.
+    fn started(&self, total: usize, upload_bytes: u64) {
         if self.quiet || !self.terminal || total == 0 {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}") {
+        let by_bytes = upload_bytes > 0;
+        let (length, template) = if by_bytes {
+            (
+                upload_bytes,
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
+            )
+        } else {
+            (total as u64, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
+        };
+        let bar = ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
         bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut progress) = self.progress.lock() {
+            *progress = Progress { done: 0, total, by_bytes, changed: Vec::new() };
+        }
         if let Ok(mut slot) = self.bar.lock() {
             *slot = Some(bar);
         }
@@ -344,11 +390,21 @@ impl Reporter for Output {
         let guard = self.bar.lock();
         match guard.as_deref().ok().and_then(Option::as_ref) {
             Some(bar) => {
-                bar.inc(1);
+                let Ok(mut progress) = self.progress.lock() else { return };
+                progress.done += 1;
+                if progress.by_bytes {
+                    if action.op == Op::Upload {
+                        bar.inc(action.bytes);
+                    }
+                    bar.set_message(format!("{}/{} {}", progress.done, progress.total, action.key));
+                } else {
+                    bar.inc(1);
+                    bar.set_message(action.key.clone());
+                }
                 if error.is_some() {
                     bar.println(line);
-                } else {
-                    bar.set_message(action.key.clone());
+                } else if action.op != Op::Copy {
+                    progress.changed.push(line);
                 }
             }
             None if error.is_some() || (!self.quiet && action.op != Op::Copy) => eprintln!("{line}"),

@@ -134,6 +134,7 @@ async fn publish_in_place(
         S3Store::new(aws::s3_client(&shared), &settings.bucket, &settings.prefix, settings.multipart_threshold)
             .with_checksums(!settings.aws.no_checksums);
     let cdn = settings.cdn.as_ref().map(|c| (c, Cdn::new(aws::cloudfront_client(&shared))));
+    out.phase(&format!("scanning {} and reading {}…", settings.dir.display(), store.location()));
     let (remote, distribution) = tokio::join!(read_remote(&store, prefetched, out), async {
         match &cdn {
             Some((c, client)) => Some(client.distribution(&c.distribution_id).await.and_then(invalidate::usable)),
@@ -150,7 +151,10 @@ async fn publish_in_place(
     };
     let location = store.location();
     // Local problems first: they are the user's to fix whatever the bucket says.
-    let mut scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    out.phase(&format!("scanning {}…", settings.dir.display()));
+    let scanned = scanning.await.context("the scan stopped unexpectedly");
+    out.status_done();
+    let mut scanned = scanned??;
     out.left_out(&scanned.left_out);
     tracing::debug!(
         files = scanned.files.len(),

@@ -956,3 +956,33 @@ fn version_completions_man_page_and_help() {
     ]);
     assert!(!dry.stderr.contains("deleted"), "a dry run never says deleted: {}", dry.stderr);
 }
+
+/// At a terminal a publish shows a bar, then lists the first 20 changes and how many more;
+/// with `TERM=dumb` (or no terminal) every change is a plain line.
+#[test]
+fn a_terminal_gets_a_bar_and_a_short_list_and_a_dumb_one_plain_lines() {
+    let files: Vec<(String, Vec<u8>)> =
+        (0..25).map(|i| (format!("f{i:02}.css"), format!("f{i}{{}}").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&refs);
+    let bucket = Bucket::new("progress");
+    let dir = site.path().to_str().unwrap().to_string();
+    let args = ["publish", dir.as_str(), "--bucket", bucket.name.as_str()];
+    let run = crate::harness::in_terminal(&crate::harness::command_at(&endpoint(), &args), "");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let listed = run.stdout.matches("upload          ").count();
+    assert_eq!(listed, 20, "the first 20 changes: {}", run.stdout);
+    assert!(run.stdout.contains("and 5 more"), "then a count: {}", run.stdout);
+    assert!(run.stdout.contains("B/s") && run.stdout.contains("eta"), "a bar in bytes: {}", run.stdout);
+    assert!(run.stdout.contains("published 25 files"), "{}", run.stdout);
+
+    for (i, (key, _)) in files.iter().enumerate() {
+        site.write(key, format!("changed {i}").as_bytes());
+    }
+    let mut dumb = crate::harness::command_at(&endpoint(), &args);
+    dumb.env("TERM", "dumb");
+    let run = crate::harness::in_terminal(&dumb, "");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("f24.css (changed"), "every change is a line: {}", run.stdout);
+    assert!(!run.stdout.contains("more"), "{}", run.stdout);
+}
