@@ -31,7 +31,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(5);
 pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
 /// Default for `[deploy] exclude`.
 /// (Dotfiles, dot-directories and `node_modules/` are left out besides, by the guard in
-/// [`Excludes`], unless `[deploy] include` names them.)
+/// `rules::Excludes`, unless `[deploy] include` names them.)
 pub const DEFAULT_EXCLUDES: &[&str] = &["**/Thumbs.db", "**/desktop.ini"];
 
 /// The nearest `skiff.toml`: `./skiff.toml`, else the first in a parent directory.
