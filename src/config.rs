@@ -123,6 +123,7 @@ struct DeploySection {
     hash_cache: Option<bool>,
     exclude: Option<Vec<String>>,
     include: Option<Vec<String>>,
+    delete_after: Option<String>,
     multipart_threshold_mib: Option<u64>,
 }
 
@@ -223,6 +224,8 @@ pub struct Config {
     pub hash_cache: bool,
     /// `[deploy] exclude`, compiled.
     pub exclude: Excludes,
+    /// `[deploy] delete_after`.
+    pub delete_after: Option<Duration>,
     /// `[deploy] multipart_threshold_mib`, in bytes.
     pub multipart_threshold: u64,
     /// `[cdn] max_paths`: more changed paths than this are compacted into wildcards.
@@ -327,6 +330,8 @@ pub struct PublishSettings {
     pub force: bool,
     /// `--no-delete`: leave objects whose files are gone.
     pub no_delete: bool,
+    /// `[deploy] delete_after`: how long objects whose files are gone stay (in place).
+    pub delete_after: Option<Duration>,
     /// Abort before writing when the plan deletes more.
     pub max_deletes: u64,
     /// Requests in flight.
@@ -490,6 +495,13 @@ impl Config {
             .map_err(|what| err("deploy.exclude", what))?
             .guarded(&deploy.include.unwrap_or_default())
             .map_err(|(pattern, what)| err("deploy.include", format!("`{pattern}`: {what}")))?;
+        let delete_after =
+            match &deploy.delete_after {
+                None => None,
+                Some(text) => Some(parse_duration(text).ok_or_else(|| {
+                    err("deploy.delete_after", format!("`{text}` is not a duration like `7d` or `36h`"))
+                })?),
+            };
         let max_paths = file.cdn.max_paths.unwrap_or(crate::invalidation::DEFAULT_MAX_PATHS);
         if !(1..=crate::invalidation::MAX_PATHS_IN_FLIGHT).contains(&max_paths) {
             return Err(err(
@@ -571,6 +583,7 @@ impl Config {
             keep_previews: deploy.keep_previews.unwrap_or(DEFAULT_KEEP_PREVIEWS),
             hash_cache: deploy.hash_cache.unwrap_or(false),
             exclude,
+            delete_after,
             multipart_threshold: threshold_mib * 1024 * 1024,
             max_paths,
             directory_rewrite: file.cdn.directory_rewrite.unwrap_or(false),
@@ -647,6 +660,7 @@ impl Config {
             yes: args.yes,
             force: args.force,
             no_delete: args.no_delete,
+            delete_after: self.delete_after,
             max_deletes: args.max_deletes.unwrap_or(self.max_deletes),
             concurrency,
             multipart_threshold: self.multipart_threshold,

@@ -191,7 +191,7 @@ pub async fn execute<'p, S: Store>(
     }
 
     // The manifest records what is in the bucket now, including partial progress.
-    let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags);
+    let manifest = Manifest::next(local, basis.manifest, &plan.unchanged, &etags).retiring(&plan.retired);
     if write_manifest && basis.manifest.is_none_or(|old| !manifest.same_files(old)) {
         tracing::debug!(entries = manifest.len(), condition = ?basis.condition, "writing the manifest");
         match put_manifest(&**store, MANIFEST_KEY, &manifest, basis.condition).await {

@@ -109,6 +109,35 @@ pub struct Plan {
     pub bytes: u64,
     /// Sub-prefixes where another skiff site keeps its manifest: nothing under them is deleted.
     pub nested_sites: Vec<String>,
+    /// Objects whose files are gone, kept for `[deploy] delete_after`: key → since when.
+    pub retired: BTreeMap<String, i64>,
+}
+
+impl Plan {
+    /// Skew protection: an object whose file left the site stays `keep` seconds (from
+    /// when it left, as the old manifest records, else `now`) before it is deleted, so a
+    /// browser holding old HTML still finds the old hashed assets. Returns how many deletes
+    /// were put off.
+    pub fn defer_deletes(&mut self, old: Option<&BTreeMap<String, i64>>, keep: i64, now: i64) -> usize {
+        let mut deferred = 0;
+        self.actions.retain(|action| {
+            if action.op != Op::Delete {
+                return true;
+            }
+            if keep <= 0 {
+                return true;
+            }
+            let since = match old.and_then(|o| o.get(&action.key)) {
+                Some(&since) if now.saturating_sub(since) >= keep => return true,
+                Some(&since) => since,
+                None => now,
+            };
+            self.retired.insert(action.key.clone(), since);
+            deferred += 1;
+            false
+        });
+        deferred
+    }
 }
 
 /// Counts for the summary.
@@ -261,7 +290,14 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
     unchanged.shrink_to_fit();
     let mut actions = writes;
     actions.extend(deletes);
-    Plan { actions, unchanged, files: local.len(), bytes: local.iter().map(|f| f.size).sum(), nested_sites }
+    Plan {
+        actions,
+        unchanged,
+        files: local.len(),
+        bytes: local.iter().map(|f| f.size).sum(),
+        nested_sites,
+        retired: BTreeMap::new(),
+    }
 }
 
 /// An earlier deploy whose objects a new deploy may copy from.
@@ -320,6 +356,7 @@ pub fn deploy(local: &[LocalFile], sources: &[Source<'_>], force: bool) -> Plan 
         files: local.len(),
         bytes: local.iter().map(|f| f.size).sum(),
         nested_sites: Vec::new(),
+        retired: BTreeMap::new(),
     }
 }
 
@@ -530,6 +567,24 @@ mod tests {
         assert_eq!(err, PlanError::TooManyDeletes { count: 4, max: 3 });
         assert!(err.to_string().contains("--max-deletes 4"));
         assert_eq!(plan.check_deletes(4), Ok(()));
+    }
+
+    #[test]
+    fn deletes_are_put_off_for_delete_after_from_when_the_file_left() {
+        let site = [file("kept.html", 1, None)];
+        let (manifest, mut objects) = published(&site);
+        for key in ["old.js", "older.js", "new.js"] {
+            objects.insert(key.into(), RemoteObject { etag: "\"x\"".into(), size: 1 });
+        }
+        let mut plan = plan(&site, Remote { manifest: Some(&manifest), objects: &objects }, options());
+        let old = BTreeMap::from([("old.js".to_string(), 1_000), ("older.js".to_string(), 100)]);
+        let deferred = plan.defer_deletes(Some(&old), 500, 1_200);
+        assert_eq!(deferred, 2, "old.js left 200 s ago, new.js just now");
+        let deletes: Vec<&str> = plan.deletes().map(|a| a.key.as_str()).collect();
+        assert_eq!(deletes, ["older.js"], "gone for 1,100 s, over the 500 s");
+        assert_eq!(plan.retired, BTreeMap::from([("new.js".to_string(), 1_200), ("old.js".to_string(), 1_000)]));
+        let mut now = plan.clone();
+        assert_eq!(now.defer_deletes(None, 0, 1_200), 0, "no delay: deleted at once");
     }
 
     #[test]

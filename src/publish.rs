@@ -206,6 +206,19 @@ async fn publish_in_place(
             out.info(&format!("--no-delete: kept {} {whose}", count(kept, "object")));
         }
     }
+    if let Some(keep) = settings.delete_after {
+        let old = remote.manifest.as_ref().map(|m| &m.retired);
+        let seconds = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+        let deferred = plan.defer_deletes(old, seconds, crate::time::now());
+        if deferred > 0 {
+            let whose = if deferred == 1 { "whose file is gone" } else { "whose files are gone" };
+            out.info(&format!(
+                "delete_after: kept {} {whose} until {} after it left",
+                count(deferred, "object"),
+                crate::time::duration(keep)
+            ));
+        }
+    }
     let guard = plan.check_deletes(settings.max_deletes).with_context(|| format!("refusing to publish to {location}"));
     let guard = match guard {
         Err(err) if !settings.dry_run => return Err(err),

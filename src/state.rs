@@ -25,6 +25,10 @@ pub struct Manifest {
     pub generator: String,
     /// Key (relative to the prefix) → what was stored.
     pub files: Files,
+    /// Objects whose files are gone but which stay for `[deploy] delete_after` (skew
+    /// protection): key → when they left the site (seconds since the epoch).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub retired: BTreeMap<String, i64>,
 }
 
 /// A manifest's `files`: key → entry, in key order. A sorted Vec rather than a map: read
@@ -201,7 +205,7 @@ pub enum ManifestError {
 impl Manifest {
     /// An empty manifest of the current format.
     pub fn new() -> Self {
-        Self { format: FORMAT, generator: generator(), files: Files::default() }
+        Self { format: FORMAT, generator: generator(), files: Files::default(), retired: BTreeMap::new() }
     }
 
     /// Parse a manifest's JSON.
@@ -231,7 +235,7 @@ impl Manifest {
                 f.write_str("a skiff manifest")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Manifest, A::Error> {
-                let (mut format, mut generator, mut files) = (None, None, None);
+                let (mut format, mut generator, mut files, mut retired) = (None, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "format" => {
@@ -244,6 +248,7 @@ impl Manifest {
                         }
                         "generator" => generator = Some(map.next_value()?),
                         "files" => files = Some(map.next_value::<Files>()?),
+                        "retired" => retired = Some(map.next_value::<BTreeMap<String, i64>>()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -253,6 +258,7 @@ impl Manifest {
                     format: format.ok_or_else(|| A::Error::missing_field("format"))?,
                     generator: generator.ok_or_else(|| A::Error::missing_field("generator"))?,
                     files: files.ok_or_else(|| A::Error::missing_field("files"))?,
+                    retired: retired.unwrap_or_default(),
                 })
             }
         }
@@ -278,7 +284,7 @@ impl Manifest {
     ) -> NextManifest<'a> {
         // The scan sorts by key; the manifest's map is in key order too.
         debug_assert!(local.windows(2).all(|w| w[0].key < w[1].key));
-        NextManifest { local, old, unchanged, done }
+        NextManifest { local, old, unchanged, done, retired: None }
     }
 
     /// The headers of the site's `404.html`, when it has one.
@@ -296,6 +302,7 @@ pub struct NextManifest<'a> {
     old: Option<&'a Manifest>,
     unchanged: &'a [String],
     done: &'a HashMap<&'a str, String>,
+    retired: Option<&'a BTreeMap<String, i64>>,
 }
 
 /// Counts what is written to it.
@@ -332,6 +339,12 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
 }
 
 impl<'a> NextManifest<'a> {
+    /// With the objects kept for `[deploy] delete_after` (see [`Manifest::retired`]).
+    #[must_use]
+    pub fn retiring(self, retired: &'a BTreeMap<String, i64>) -> Self {
+        Self { retired: Some(retired), ..self }
+    }
+
     /// What the manifest records for `file`: as it is now when its action succeeded or it
     /// was unchanged, else its old entry, if any.
     fn entry(&self, file: &'a LocalFile) -> Option<EntryRef<'a>> {
@@ -375,15 +388,20 @@ impl<'a> NextManifest<'a> {
             format: u32,
             generator: &'b str,
             files: Files<'a>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            retired: Option<&'a BTreeMap<String, i64>>,
         }
-        let json = Json { format: FORMAT, generator: &generator(), files: Files(*self) };
+        let retired = self.retired.filter(|r| !r.is_empty());
+        let json = Json { format: FORMAT, generator: &generator(), files: Files(*self), retired };
         // Plain strings, numbers and maps always serialise: an error is the writer's.
         serde_json::to_writer(writer, &json).map_err(std::io::Error::from)
     }
 
     /// Whether it records the same objects as `old` (the generator does not count).
     pub fn same_files(&self, old: &Manifest) -> bool {
-        self.entries().eq(old.files.iter().map(|(key, entry)| (key.as_str(), EntryRef::from(entry))))
+        let retired = self.retired.map_or(0, BTreeMap::len) == old.retired.len()
+            && self.retired.is_none_or(|r| r == &old.retired);
+        retired && self.entries().eq(old.files.iter().map(|(key, entry)| (key.as_str(), EntryRef::from(entry))))
     }
 
     /// The headers of the site's `404.html`, when it has one.

@@ -986,3 +986,39 @@ fn a_terminal_gets_a_bar_and_a_short_list_and_a_dumb_one_plain_lines() {
     assert!(run.stdout.contains("f24.css (changed"), "every change is a line: {}", run.stdout);
     assert!(!run.stdout.contains("more"), "{}", run.stdout);
 }
+
+/// Skew protection: with `[deploy] delete_after`, an object whose file left the site stays
+/// (recorded in the manifest with when it left) until it has been gone that long.
+#[test]
+fn delete_after_keeps_removed_files_for_a_while_then_deletes_them() {
+    let bucket = Bucket::new("delete-after");
+    let site = Site::new(&[("index.html", b"<p>v1</p>"), ("assets/app.1.js", b"one()")]);
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(config.path().join("skiff.toml"), "[deploy]\ndelete_after = \"1h\"\n").unwrap();
+    let dir = site.path().to_str().unwrap().to_string();
+    let run = || {
+        let mut command = crate::harness::command_at(&endpoint(), &["publish", &dir, "--bucket", &bucket.name]);
+        crate::harness::finish(command.current_dir(config.path()).output().unwrap()).success()
+    };
+    run();
+    site.remove("assets/app.1.js");
+    site.write("assets/app.2.js", b"two()");
+    site.write("index.html", b"<p>v2</p>");
+    let kept = run();
+    assert!(kept.stderr.contains("delete_after: kept 1 object whose file is gone"), "{}", kept.stderr);
+    assert!(bucket.keys().contains(&"assets/app.1.js".to_string()), "old HTML still finds its script");
+    let manifest = bucket.manifest("");
+    let since = manifest["retired"]["assets/app.1.js"].as_i64().unwrap_or_else(|| panic!("recorded: {manifest}"));
+    assert!(manifest["files"].get("assets/app.1.js").is_none());
+    // A run within the hour keeps it, and keeps when it left.
+    run();
+    assert!(bucket.keys().contains(&"assets/app.1.js".to_string()));
+    assert_eq!(bucket.manifest("")["retired"]["assets/app.1.js"], since);
+    // Two hours later (the manifest says it left then), the next run deletes it.
+    let mut manifest = bucket.manifest("");
+    manifest["retired"]["assets/app.1.js"] = serde_json::json!(since - 7200);
+    bucket.put(".skiff/manifest.json", manifest.to_string().as_bytes());
+    run();
+    assert!(!bucket.keys().contains(&"assets/app.1.js".to_string()), "deleted after an hour");
+    assert!(bucket.manifest("").get("retired").is_none(), "and forgotten");
+}
