@@ -947,24 +947,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = text.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(unit)?)?;
-        number.clear();
-    }
-    number.is_empty().then_some(Duration::from_secs(total)).filter(|_| !text.is_empty())
+    // `14d`, `36h`, `10m`, `1h30m`, `2 weeks`: humantime's units.
+    humantime::parse_duration(text).ok()
 }
 
 fn validate_concurrency(n: usize) -> Result<(), String> {
@@ -1154,7 +1138,10 @@ content_type = "application/octet-stream"
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("10m"), Some(Duration::from_mins(10)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_mins(90)));
-        for bad in ["", "m", "10x", "1.5m", "-3s"] {
+        assert_eq!(parse_duration("1.5m"), Some(Duration::from_secs(90)), "humantime takes fractions");
+        assert_eq!(parse_duration("2 weeks"), Some(Duration::from_hours(24 * 14)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_hours(24 * 7)));
+        for bad in ["", "m", "10x", "-3s", "3 fortnights"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -48,14 +48,13 @@ pub fn preview_target(slug: &str) -> String {
 /// A deploy id: UTC time to the second (so ids sort by time), then the short commit when
 /// known, else a few hex digits of `nonce`: `20261122T083000Z-3f2a9c1`.
 pub fn new_id(now: i64, commit: Option<&str>, nonce: u64) -> String {
-    let days = now.div_euclid(86_400);
-    let secs = now.rem_euclid(86_400);
-    let (year, month, day) = crate::time::civil_from_days(days);
+    // 2026-11-22T08:30:00Z → 20261122T083000Z
+    let time: String = crate::time::rfc3339(now).chars().filter(|c| !matches!(c, '-' | ':')).collect();
     let suffix = match commit.map(|c| c.chars().filter(char::is_ascii_alphanumeric).take(7).collect::<String>()) {
         Some(c) if !c.is_empty() => c.to_ascii_lowercase(),
         _ => format!("{:06x}", nonce & 0xff_ffff),
     };
-    format!("{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z-{suffix}", secs / 3600, (secs / 60) % 60, secs % 60)
+    format!("{time}-{suffix}")
 }
 
 /// The longest slug (one DNS label).

@@ -73,25 +73,29 @@ pub fn origin_is_bucket(domain: &str, bucket: &str) -> bool {
     })
 }
 
-/// Percent-encode what CloudFront wants encoded in a path made from a key: bytes outside
-/// ASCII, controls, space and RFC 1738's unsafe characters (`"#%<>[\]^`{|}`), and `*`
+/// What CloudFront wants encoded in a path made from a key (besides every byte outside
+/// ASCII): controls, space and RFC 1738's unsafe characters (`"#%<>[\]^`{|}`), and `*`
 /// (which would otherwise be a wildcard). Everything else stays as browsers send it.
+const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}')
+    .add(b'*');
+
+/// Percent-encode a key for an invalidation path (see [`UNSAFE`]).
 pub fn encode(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        let unsafe_byte = !byte.is_ascii()
-            || byte.is_ascii_control()
-            || matches!(
-                byte,
-                b' ' | b'"' | b'#' | b'%' | b'<' | b'>' | b'[' | b'\\' | b']' | b'^' | b'`' | b'{' | b'|' | b'}' | b'*'
-            );
-        if unsafe_byte {
-            out.push_str(&format!("%{byte:02X}"));
-        } else {
-            out.push(char::from(byte));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(raw, UNSAFE).to_string()
 }
 
 /// A path given on the command line, checked and encoded: must start with `/`; `*` only at
