@@ -1,9 +1,9 @@
 //! This machine and its processes, for the deploy lock: the host name, whether a process
 //! still runs, the boot a process id belongs to, and a random token. Every Unix answers
 //! from the kernel (`kill(pid, 0)` and `uname` through rustix; the boot id on Linux, the
-//! boot time from `sysctl` on macOS and the BSDs); elsewhere (Windows) a process's
-//! liveness is unknown, and a lock of a killed run waits for its expiry. Imports nothing
-//! from the crate.
+//! boot time from `sysctl` on macOS and the BSDs); Windows from `tasklist`. Elsewhere a
+//! process's liveness is unknown, and a lock of a killed run waits for its expiry. Imports
+//! nothing from the crate.
 
 /// This machine's name.
 pub fn hostname() -> String {
@@ -40,7 +40,16 @@ pub fn process_alive(pid: u32) -> Option<bool> {
 }
 
 /// Whether process `pid` of this machine runs: `None` when the system does not say.
-#[cfg(not(unix))]
+#[cfg(windows)]
+pub fn process_alive(pid: u32) -> Option<bool> {
+    // `tasklist` ships with Windows; in CSV a running process's line has `"<pid>"`.
+    let filter = format!("PID eq {pid}");
+    let output = std::process::Command::new("tasklist").args(["/FI", &filter, "/NH", "/FO", "CSV"]).output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).contains(&format!("\"{pid}\"")))
+}
+
+/// Whether process `pid` of this machine runs: `None` when the system does not say.
+#[cfg(not(any(unix, windows)))]
 pub fn process_alive(_pid: u32) -> Option<bool> {
     None
 }
@@ -63,7 +72,14 @@ pub fn boot() -> Option<String> {
         let boot = text.split('}').next()?.trim();
         (output.status.success() && !boot.is_empty()).then(|| format!("boot {boot}}}"))
     }
+    // Windows has no PID namespaces; a pid reused after a reboot only makes a dead holder
+    // look alive, and its lock then waits for its expiry: the safe side.
+    #[cfg(windows)]
+    {
+        Some("windows".to_string())
+    }
     #[cfg(not(any(
+        windows,
         target_os = "linux",
         target_os = "macos",
         target_os = "freebsd",
