@@ -65,6 +65,13 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
                 .map_err(|err| anyhow::anyhow!("could not write the man page: {err}"))
         }
         cli::Command::Init(args) => {
+            if let Some(config) = &cli.global.config {
+                return Err(config::ConfigError::new(format!(
+                    "`skiff init` writes `skiff.toml` in the project directory, so `-c {}` has no place here\nhint: `skiff init DIR` writes DIR/skiff.toml; `-c` picks the file for the other commands",
+                    config.display()
+                ))
+                .into());
+            }
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             init::init(&init::Settings { dir: args.dir, force: args.force }, &out)
         }

@@ -252,3 +252,10 @@ fn publish_from_the_project_dir_reads_the_written_file_and_asks_for_the_bucket()
     let found = tree.path().join("skiff.toml").display().to_string();
     skiff_in(&below, &["publish", "--dry-run"]).failure(2, &["no bucket to publish to", &found]);
 }
+
+#[test]
+fn init_refuses_a_config_path_it_would_not_use() {
+    let tree = project(FIXTURES[1].files);
+    skiff_in(tree.path(), &["-c", "elsewhere.toml", "init"]).failure(2, &["`-c elsewhere.toml`", "skiff init DIR"]);
+    assert!(!tree.path().join("skiff.toml").exists() && !tree.path().join("elsewhere.toml").exists());
+}
