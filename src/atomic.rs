@@ -342,7 +342,7 @@ async fn run(
             sources.push((deploys::deploy_prefix(&from, &id), manifest));
         }
     }
-    let scanned = scanning.await.context("the scan stopped unexpectedly")??;
+    let scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
     if settings.no_delete {
         out.warn("`--no-delete` does nothing in atomic mode: a deploy holds exactly the site, and the deploy before it stays for rollback");

@@ -414,7 +414,14 @@ mod tests {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
         let scanned = scan(
             dir,
-            ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None },
+            ScanOptions {
+                exclude: &config.exclude,
+                rules: &config.rules,
+                prefix_len: 0,
+                cache: None,
+                stop: None,
+                progress: None,
+            },
         )
         .unwrap();
         let fetched = store.get(MANIFEST_KEY).await.unwrap();
@@ -503,7 +510,14 @@ mod tests {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
         let scanned = scan(
             site.path(),
-            ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None },
+            ScanOptions {
+                exclude: &config.exclude,
+                rules: &config.rules,
+                prefix_len: 0,
+                cache: None,
+                stop: None,
+                progress: None,
+            },
         )
         .unwrap();
         let objects = store.list().await.unwrap();

@@ -199,6 +199,30 @@ impl Output {
         }
     }
 
+    /// Wait for a scan; on a terminal, say meanwhile how far it has got (files and bytes
+    /// hashed), every 200 ms.
+    pub async fn scanned(
+        &self,
+        scanning: crate::scan::Scanning,
+        dir: &std::path::Path,
+    ) -> <crate::scan::Scanning as std::future::Future>::Output {
+        let progress = scanning.progress().filter(|_| self.terminal && !self.quiet);
+        let mut scanning = std::pin::pin!(scanning);
+        let Some(progress) = progress else { return scanning.await };
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let result = loop {
+            tokio::select! {
+                result = &mut scanning => break result,
+                _ = tick.tick() => {
+                    let (files, size) = progress.get();
+                    self.status(&format!("scanning {}: {} ({})", dir.display(), count(files, "file"), bytes(size)));
+                }
+            }
+        };
+        self.status_done();
+        result
+    }
+
     /// End a run of [`Output::status`] lines.
     pub fn status_done(&self) {
         if !self.quiet && self.terminal {

@@ -151,10 +151,7 @@ async fn publish_in_place(
     };
     let location = store.location();
     // Local problems first: they are the user's to fix whatever the bucket says.
-    out.phase(&format!("scanning {}…", settings.dir.display()));
-    let scanned = scanning.await.context("the scan stopped unexpectedly");
-    out.status_done();
-    let mut scanned = scanned??;
+    let mut scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
     tracing::debug!(
         files = scanned.files.len(),

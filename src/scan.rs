@@ -66,6 +66,29 @@ pub struct ScanOptions<'a> {
     pub cache: Option<&'a crate::hashcache::HashCache>,
     /// Set when nobody wants the result any more: the scan stops at the next file.
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Counts the files hashed so far, for a phase line on a terminal.
+    pub progress: Option<&'a ScanProgress>,
+}
+
+/// How far a scan has got: files and bytes hashed.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    files: std::sync::atomic::AtomicUsize,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl ScanProgress {
+    /// Files and bytes hashed so far.
+    pub fn get(&self) -> (usize, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.files.load(Relaxed), self.bytes.load(Relaxed))
+    }
+
+    fn add(&self, bytes: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.files.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
 }
 
 /// The scanned site.
@@ -351,6 +374,9 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                 }
                 match hash_one(index, key, source, dir, options, now, gzip_dir) {
                     Ok((file, learned)) => {
+                        if let Some(progress) = options.progress {
+                            progress.add(file.size);
+                        }
                         if let Some((path, stamp)) = learned {
                             stamps.lock().unwrap().push((path, stamp, file.sha256));
                         }
@@ -565,17 +591,25 @@ pub fn start(settings: &PublishSettings, prefix_len: usize) -> Scanning {
         (settings.exclude.clone(), settings.rules.clone(), settings.dir.clone(), settings.hash_cache);
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let progress = Arc::new(ScanProgress::default());
+    let counter = Arc::clone(&progress);
     let handle = tokio::task::spawn_blocking(move || {
         let cache = use_cache.then(|| crate::hashcache::HashCache::load(&dir));
-        let options =
-            ScanOptions { exclude: &exclude, rules: &rules, prefix_len, cache: cache.as_ref(), stop: Some(&flag) };
+        let options = ScanOptions {
+            exclude: &exclude,
+            rules: &rules,
+            prefix_len,
+            cache: cache.as_ref(),
+            stop: Some(&flag),
+            progress: Some(&counter),
+        };
         let mut scanned = scan(&dir, options)?;
         if let Some(cache) = cache {
             cache.save(&mut std::mem::take(&mut scanned.stamps));
         }
         Ok(scanned)
     });
-    Scanning(ScanState::Running { handle, stop })
+    Scanning(ScanState::Running { handle, stop, progress })
 }
 
 /// A scan under way (or done), to be awaited. Dropped unawaited (a publish refused before it
@@ -584,7 +618,11 @@ pub fn start(settings: &PublishSettings, prefix_len: usize) -> Scanning {
 pub struct Scanning(ScanState);
 
 enum ScanState {
-    Running { handle: tokio::task::JoinHandle<Result<Scan, ScanError>>, stop: Arc<AtomicBool> },
+    Running {
+        handle: tokio::task::JoinHandle<Result<Scan, ScanError>>,
+        stop: Arc<AtomicBool>,
+        progress: Arc<ScanProgress>,
+    },
     Done(Option<Scan>),
 }
 
@@ -592,6 +630,14 @@ impl Scanning {
     /// A scan that has finished.
     pub fn done(scanned: Scan) -> Self {
         Self(ScanState::Done(Some(scanned)))
+    }
+
+    /// How far it has got (`None` once done).
+    pub fn progress(&self) -> Option<Arc<ScanProgress>> {
+        match &self.0 {
+            ScanState::Running { progress, .. } => Some(Arc::clone(progress)),
+            ScanState::Done(_) => None,
+        }
     }
 }
 
@@ -621,7 +667,14 @@ mod tests {
     use crate::config::Config;
 
     fn options_for(config: &Config) -> ScanOptions<'_> {
-        ScanOptions { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None }
+        ScanOptions {
+            exclude: &config.exclude,
+            rules: &config.rules,
+            prefix_len: 0,
+            cache: None,
+            stop: None,
+            progress: None,
+        }
     }
 
     fn config(text: &str) -> Config {

@@ -974,6 +974,7 @@ fn a_terminal_gets_a_bar_and_a_short_list_and_a_dumb_one_plain_lines() {
     assert_eq!(listed, 20, "the first 20 changes: {}", run.stdout);
     assert!(run.stdout.contains("and 5 more"), "then a count: {}", run.stdout);
     assert!(run.stdout.contains("B/s") && run.stdout.contains("eta"), "a bar in bytes: {}", run.stdout);
+    assert!(run.stdout.contains(&format!("scanning {dir}")), "the phases: {}", run.stdout);
     assert!(run.stdout.contains("published 25 files"), "{}", run.stdout);
 
     for (i, (key, _)) in files.iter().enumerate() {
