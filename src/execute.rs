@@ -412,18 +412,7 @@ mod tests {
 
     async fn publish_with(store: &Arc<MemoryStore>, dir: &Path, cancel: &Cancel) -> Outcome {
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
-        let scanned = scan(
-            dir,
-            ScanOptions {
-                exclude: &config.exclude,
-                rules: &config.rules,
-                prefix_len: 0,
-                cache: None,
-                stop: None,
-                progress: None,
-            },
-        )
-        .unwrap();
+        let scanned = scan(dir, ScanOptions::of(&config)).unwrap();
         let fetched = store.get(MANIFEST_KEY).await.unwrap();
         let condition = fetched.as_ref().map_or(Condition::IfAbsent, |f| Condition::IfMatch(f.etag.clone()));
         let manifest = fetched.map(|f| Manifest::parse(&f.bytes).unwrap());
@@ -508,18 +497,7 @@ mod tests {
         let manifest = Manifest::parse(&fetched.bytes).unwrap();
         std::fs::write(site.path().join("index.html"), "2").unwrap();
         let config = Config::parse("", Path::new("skiff.toml")).unwrap();
-        let scanned = scan(
-            site.path(),
-            ScanOptions {
-                exclude: &config.exclude,
-                rules: &config.rules,
-                prefix_len: 0,
-                cache: None,
-                stop: None,
-                progress: None,
-            },
-        )
-        .unwrap();
+        let scanned = scan(site.path(), ScanOptions::of(&config)).unwrap();
         let objects = store.list().await.unwrap();
         let plan = plan::plan(
             &scanned.files,

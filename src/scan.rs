@@ -70,6 +70,14 @@ pub struct ScanOptions<'a> {
     pub progress: Option<&'a ScanProgress>,
 }
 
+#[cfg(test)]
+impl<'a> ScanOptions<'a> {
+    /// A configuration's excludes and rules, at the root, no cache (for tests).
+    pub fn of(config: &'a crate::config::Config) -> Self {
+        Self { exclude: &config.exclude, rules: &config.rules, prefix_len: 0, cache: None, stop: None, progress: None }
+    }
+}
+
 /// How far a scan has got: files and bytes hashed.
 #[derive(Debug, Default)]
 pub struct ScanProgress {
@@ -667,14 +675,7 @@ mod tests {
     use crate::config::Config;
 
     fn options_for(config: &Config) -> ScanOptions<'_> {
-        ScanOptions {
-            exclude: &config.exclude,
-            rules: &config.rules,
-            prefix_len: 0,
-            cache: None,
-            stop: None,
-            progress: None,
-        }
+        ScanOptions::of(config)
     }
 
     fn config(text: &str) -> Config {
