@@ -28,7 +28,12 @@ fn main() -> ExitCode {
             skiff::output::error(&err);
             let code = skiff::exit_code(&err);
             if json {
-                skiff::output::error_json(&err, code);
+                let kind = match code {
+                    skiff::EXIT_USAGE => "usage",
+                    skiff::EXIT_INTERRUPTED => "interrupted",
+                    _ => "failure",
+                };
+                skiff::output::error_json(&err, code, kind);
             }
             ExitCode::from(code)
         }

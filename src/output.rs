@@ -69,15 +69,10 @@ static JSON_WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// With `--json`, a failure is a JSON document on stdout too, so `jq` in CI reads it:
 /// `{"error": {"message", "causes", "kind", "exit_code"}}`; unless the command printed
 /// its own document already.
-pub fn error_json(err: &anyhow::Error, exit_code: u8) {
+pub fn error_json(err: &anyhow::Error, exit_code: u8, kind: &str) {
     if JSON_WRITTEN.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    let kind = match exit_code {
-        2 => "usage",
-        130 => "interrupted",
-        _ => "failure",
-    };
     let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
     let doc = serde_json::json!({
         "error": { "message": err.to_string(), "causes": causes, "kind": kind, "exit_code": exit_code }

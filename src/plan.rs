@@ -114,6 +114,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// `--no-delete`: no deletes at all; returns how many there were.
+    pub fn drop_deletes(&mut self) -> usize {
+        let before = self.actions.len();
+        self.actions.retain(|action| action.op != Op::Delete);
+        before - self.actions.len()
+    }
+
     /// Skew protection: an object whose file left the site stays `keep` seconds (from
     /// when it left, as the old manifest records, else `now`) before it is deleted, so a
     /// browser holding old HTML still finds the old hashed assets. Returns how many deletes

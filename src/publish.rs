@@ -196,8 +196,7 @@ async fn publish_in_place(
         plan::Options { force: settings.force, exclude: &settings.exclude },
     );
     if settings.no_delete {
-        let kept = plan.deletes().count();
-        plan.actions.retain(|action| action.op != plan::Op::Delete);
+        let kept = plan.drop_deletes();
         if kept > 0 {
             let whose = if kept == 1 { "whose file is gone" } else { "whose files are gone" };
             out.info(&format!("--no-delete: kept {} {whose}", count(kept, "object")));
@@ -233,15 +232,6 @@ async fn publish_in_place(
         "planned against {location}"
     );
     out.plan(&plan, &location, settings.dry_run);
-    // Where the site is: `[site] url`, else the distribution's first alias or its own name
-    // (a prefix is served under its path), else the bucket.
-    let site_url = settings.url.clone().unwrap_or_else(|| match distribution.as_ref().and_then(|d| d.as_ref().ok()) {
-        Some(d) => {
-            let host = d.aliases.first().unwrap_or(&d.domain_name);
-            format!("https://{host}/{}", settings.prefix)
-        }
-        None => location.clone(),
-    });
     let target = cdn.as_ref().zip(distribution).and_then(|((c, client), distribution)| {
         match distribution.map(|d| invalidate::mapping(&d, &settings.bucket, c.directory_rewrite).map(|m| (d, m))) {
             Ok(Some((d, mapping))) => Some(Ok(CdnTarget { settings: c, client, distribution: d, mapping })),
@@ -254,6 +244,17 @@ async fn publish_in_place(
             }
             Err(err) => Some(Err(err)),
         }
+    });
+    // Where the site is: `[site] url`, else the distribution that serves the bucket (its
+    // first alias or its own name, at the path its origin gives the prefix), else the bucket.
+    let site_url = settings.url.clone().unwrap_or_else(|| match &target {
+        Some(Ok(t)) => {
+            let host = t.distribution.aliases.first().unwrap_or(&t.distribution.domain_name);
+            let paths = t.mapping.paths(&format!("{}index.html", settings.prefix));
+            let path = paths.iter().find(|p| p.ends_with('/')).map_or("/", String::as_str);
+            format!("https://{host}{path}")
+        }
+        _ => location.clone(),
     });
     if settings.dry_run {
         let batch = match &target {

@@ -86,7 +86,12 @@ fn origin_path_maps_the_prefix_away() {
     let bucket = Bucket::new("cdn-origin-path");
     let cdn = Distribution::new(&bucket.name, "/site", true);
     let site = Site::new(&[("index.html", b"<h1>home</h1>"), ("docs/index.html", b"<h1>docs</h1>")]);
-    publish(&site, &bucket, &cdn.id, &["--prefix", "site/"]).success();
+    let first = publish(&site, &bucket, &cdn.id, &["--prefix", "site/"]).success();
+    let url = first.stdout.trim();
+    assert!(
+        url.starts_with("https://") && url.ends_with(".cloudfront.net/"),
+        "the origin path serves the prefix at /: {url}"
+    );
     // Other bytes and other sizes: the objects under the prefix change, and the paths
     // invalidated are the viewer's (the origin path is taken away).
     site.write("index.html", b"<h1>home, second</h1>");
