@@ -57,6 +57,9 @@ fn catalogue() -> Vec<Case> {
             &["redirects[0].from"],
         ),
         with_config("max paths", "[cdn]\nmax_paths = 0\n", &["cdn.max_paths"]),
+        with_config("delete_after", "[deploy]\ndelete_after = \"soon\"\n", &["deploy.delete_after", "soon"]),
+        with_config("include glob", "[deploy]\ninclude = [\"a/[b\"]\n", &["deploy.include", "a/[b"]),
+        with_config("site url", "[site]\nurl = \"www.example.com\"\n", &["site.url", "www.example.com"]),
         Case {
             config: Some("[[rules]]\nmatch = \"**/*.css\"\ngzip = true\n"),
             env: &[("TMPDIR", "/nonexistent/skiff-tmp")],
