@@ -21,7 +21,7 @@ use crate::scan::Scanning;
 use crate::state::{Deploy, ERROR_PAGE_KEY};
 use crate::state::{Manifest, NOT_FOUND_PAGE, SiteState};
 use crate::store::{Condition, S3Store, Store as _, StoreError};
-use crate::{aws, cdn, invalidate, router};
+use crate::{aws, cdn, invalidate, router, routes};
 
 /// A provisioned site: its bucket (at the root) and the clients the deploy commands use.
 pub struct Site {
@@ -227,10 +227,56 @@ impl Site {
         }
     }
 
+    /// Write a deploy's routing (router/SPEC.md) before it goes live: first the list of its
+    /// keys beside its manifest (so that removing the deploy removes them), then the keys.
+    /// The store's 5 MiB is checked before any write.
+    pub async fn write_routing(&self, target: &str, id: &str, compiled: &routes::Compiled) -> Result<()> {
+        let arn = self.kvs_arn()?;
+        let held = router::store_size(&self.kvs, &arn).await?;
+        let adding = compiled.bytes();
+        if held + adding > routes::MAX_STORE_BYTES {
+            bail!(
+                "the router's store holds {held} bytes, and the routing of this deploy adds {adding}: over its limit of {} bytes\nhint: keep fewer deploys (`[deploy] keep`, `keep_previews`), delete previews you no longer need (`skiff previews delete`), or write fewer rules",
+                routes::MAX_STORE_BYTES
+            );
+        }
+        let keys: Vec<&String> = compiled.entries.keys().collect();
+        let body = serde_json::to_vec(&json!({ "keys": keys })).expect("keys serialise");
+        let list = routing_key(target, id);
+        self.root
+            .put_bytes(&list, body, "application/json", Condition::Always)
+            .await
+            .with_context(|| format!("could not write `{list}`"))?;
+        let puts: Vec<(String, String)> = compiled.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        router::write_keys(&self.kvs, &arn, &puts, &[]).await
+    }
+
+    /// Remove a deploy's routing keys (those its list names), then the list.
+    async fn delete_routing(&self, target: &str, id: &str) -> Result<()> {
+        let list = routing_key(target, id);
+        let Some(fetched) = self.root.get(&list).await? else { return Ok(()) };
+        let parsed: serde_json::Value = serde_json::from_slice(&fetched.bytes).unwrap_or_default();
+        let keys: Vec<String> = parsed["keys"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        // Never a target's own key: only what a deploy's routing wrote.
+        let keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| *k == format!("routes:{id}") || k.starts_with(&format!("r:{id}:")) || k.starts_with(&format!("i:{id}:")))
+            .collect();
+        router::write_keys(&self.kvs, &self.kvs_arn()?, &[], &keys).await?;
+        for (key, result) in self.root.delete(&[list]).await? {
+            result.with_context(|| format!("could not delete `{key}`"))?;
+        }
+        Ok(())
+    }
+
     /// Delete whole deploys (objects and manifest) of a target, and forget them.
     pub async fn delete_deploys(&self, target: &str, ids: &[String]) -> Result<usize> {
         let mut deleted = 0;
         for id in ids {
+            self.delete_routing(target, id).await?;
             let prefix = deploys::deploy_prefix(target, id);
             let store = self.root.with_prefix(&prefix);
             let keys: Vec<String> = store.list().await?.into_keys().collect();
@@ -281,6 +327,11 @@ impl Site {
         .await?;
         Ok(deleted)
     }
+}
+
+/// Where the list of a deploy's routing keys lives: beside its manifest.
+pub fn routing_key(target: &str, id: &str) -> String {
+    format!("_deploys/{target}/{id}.routes.json")
 }
 
 /// Publish `settings.dir` as a new deploy of production or of a preview, and make it live.
@@ -342,8 +393,18 @@ async fn run(
             sources.push((deploys::deploy_prefix(&from, &id), manifest));
         }
     }
-    let scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
+    let mut scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
+    if settings.routing.clean_urls {
+        crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow!(e))?;
+    }
+    let keys: Vec<&str> = scanned.files.iter().map(|f| f.key.as_str()).collect();
+    // Checked before anything is written, also on a dry run (the id is not known yet: the
+    // limits hold for any id up to that length).
+    let probe = routes::compile(&settings.routing, &"0".repeat(31), &keys).map_err(|e| anyhow!(e))?;
+    for warning in &probe.warnings {
+        out.warn(warning);
+    }
     if settings.no_delete {
         out.warn("`--no-delete` does nothing in atomic mode: a deploy holds exactly the site, and the deploy before it stays for rollback");
     }
@@ -445,6 +506,11 @@ async fn run(
             .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));
     }
 
+    let compiled = routes::compile(&settings.routing, &id, &keys).map_err(|e| anyhow!(e))?;
+    site.write_routing(target, &id, &compiled).await.with_context(|| {
+        let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
+        format!("could not write the routing of deploy {id}: {target} still serves {live}")
+    })?;
     let invalidation = site.activate(target, &id, manifest.not_found_page(), out).await?;
     out.info(&format!("{target} now serves deploy {id}"));
 

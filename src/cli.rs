@@ -96,6 +96,11 @@ pub enum Command {
         after_long_help = "Examples:\n  skiff publish --dry-run                    # what would change, nothing written\n  skiff publish                              # [site] dir and bucket from skiff.toml\n  skiff publish public/ --bucket my-site     # no skiff.toml needed\n  skiff publish --preview \"$GITHUB_HEAD_REF\"  # a branch's preview URL (provisioned sites)\n  skiff publish --json | jq -r .url          # in CI"
     )]
     Publish(PublishArgs),
+    /// Serve DIR on 127.0.0.1, routed as the edge routes it (redirects, clean URLs, SPA, headers)
+    #[command(
+        after_long_help = "Examples:\n  skiff serve                # [site] dir from skiff.toml, http://127.0.0.1:8080/\n  skiff serve public --port 3000"
+    )]
+    Serve(ServeArgs),
     /// Invalidate paths on the CloudFront distribution (e.g. `/*`, `/docs/*`, `/about/`)
     Invalidate(InvalidateArgs),
     /// Create or repair the bucket, certificate, DNS, router function and CDN for `[domain]`
@@ -281,6 +286,17 @@ pub struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `skiff serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The built site [default: `[site] dir`]
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The port on 127.0.0.1 (0: any free one)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
 }
 
 /// `skiff init`.

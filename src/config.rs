@@ -102,6 +102,8 @@ struct SiteSection {
     distribution_id: Option<String>,
     checksums: Option<bool>,
     url: Option<String>,
+    clean_urls: Option<bool>,
+    spa: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +153,8 @@ struct RedirectSection {
     to: String,
     #[serde(default = "default_redirect_status")]
     status: u16,
+    #[serde(default)]
+    force: bool,
 }
 
 fn default_redirect_status() -> u16 {
@@ -236,6 +240,10 @@ pub struct Config {
     pub rules: Rules,
     /// `[[redirects]]`.
     pub redirects: Vec<Redirect>,
+    /// `[site] clean_urls`.
+    pub clean_urls: bool,
+    /// `[site] spa`.
+    pub spa: bool,
 }
 
 /// Where requests go and as whom.
@@ -342,6 +350,8 @@ pub struct PublishSettings {
     pub exclude: Excludes,
     /// Header rules.
     pub rules: Rules,
+    /// Clean URLs, SPA and `[[redirects]]` (`_redirects` is read with the site).
+    pub routing: crate::routes::Routing,
     /// One JSON document on stdout.
     pub json: bool,
     /// The CloudFront invalidation after the upload, when a distribution is set and
@@ -355,6 +365,21 @@ pub struct PublishSettings {
     pub site: SiteSettings,
     /// `--hash-cache` or `[deploy] hash_cache`: trust (size, mtime, inode) for unchanged files.
     pub hash_cache: bool,
+}
+
+/// Settings of `skiff serve`.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The site directory.
+    pub dir: PathBuf,
+    /// The port on 127.0.0.1 (0: any free one).
+    pub port: u16,
+    /// Excluded keys.
+    pub exclude: Excludes,
+    /// Header rules.
+    pub rules: Rules,
+    /// Clean URLs, SPA and `[[redirects]]`.
+    pub routing: crate::routes::Routing,
 }
 
 /// Settings of the commands that work on a provisioned site (atomic publish, rollback,
@@ -544,19 +569,25 @@ impl Config {
         let mut redirects = Vec::new();
         for (index, redirect) in file.redirects.into_iter().enumerate() {
             let key = format!("redirects[{index}]");
-            if !redirect.from.starts_with('/') {
-                return Err(err(
-                    &format!("{key}.from"),
-                    format!("`{}` must be a path starting with `/`", redirect.from),
-                ));
+            let rule = Redirect {
+                from: redirect.from,
+                to: redirect.to,
+                status: redirect.status,
+                force: redirect.force,
+                origin: format!("[[redirects]] {}", index + 1),
+            };
+            if let Err(message) = crate::routes::check(&rule) {
+                let field = if message.contains("is not a status") {
+                    "status"
+                } else if message.contains(&format!("`{}`", rule.from)) && !message.contains(" in `") {
+                    "from"
+                } else {
+                    "to"
+                };
+                let message = message.strip_prefix(&format!("{}: ", rule.origin)).unwrap_or(&message).to_string();
+                return Err(err(&format!("{key}.{field}"), message));
             }
-            if !matches!(redirect.status, 301 | 302 | 303 | 307 | 308) {
-                return Err(err(
-                    &format!("{key}.status"),
-                    format!("{} is not a redirect status (301, 302, 303, 307 or 308)", redirect.status),
-                ));
-            }
-            redirects.push(Redirect { from: redirect.from, to: redirect.to, status: redirect.status });
+            redirects.push(rule);
         }
         if let Some(url) = &site.url
             && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -589,6 +620,31 @@ impl Config {
             directory_rewrite: file.cdn.directory_rewrite.unwrap_or(false),
             rules: Rules(rules),
             redirects,
+            clean_urls: site.clean_urls.unwrap_or(false),
+            spa: site.spa.unwrap_or(false),
+        })
+    }
+
+    /// Settings for `skiff serve`: no bucket needed.
+    pub fn serve_settings(&self, args: &crate::cli::ServeArgs) -> Result<ServeSettings, ConfigError> {
+        let dir = match (&args.dir, &self.site_dir) {
+            (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "no site directory: pass one (`skiff serve public`) or set `[site] dir` in skiff.toml",
+                ));
+            }
+        };
+        Ok(ServeSettings {
+            dir,
+            port: args.port,
+            exclude: self.exclude.clone(),
+            rules: self.rules.clone(),
+            routing: crate::routes::Routing {
+                clean_urls: self.clean_urls,
+                spa: self.spa,
+                rules: self.redirects.clone(),
+            },
         })
     }
 
@@ -666,6 +722,11 @@ impl Config {
             multipart_threshold: self.multipart_threshold,
             exclude: self.exclude.clone(),
             rules: self.rules.clone(),
+            routing: crate::routes::Routing {
+                clean_urls: self.clean_urls,
+                spa: self.spa,
+                rules: self.redirects.clone(),
+            },
             json: global.json,
             cdn,
             mode: self.mode,

@@ -15,6 +15,7 @@ pub mod config;
 pub(crate) mod deploys;
 pub(crate) mod distribution;
 pub(crate) mod dns;
+pub(crate) mod edge;
 pub(crate) mod execute;
 pub(crate) mod hashcache;
 pub(crate) mod host;
@@ -32,9 +33,11 @@ pub(crate) mod previews;
 pub(crate) mod provision;
 pub(crate) mod publish;
 pub(crate) mod rollback;
+pub(crate) mod routes;
 pub(crate) mod router;
 pub(crate) mod rules;
 pub(crate) mod scan;
+pub(crate) mod serve;
 pub(crate) mod sorted_map;
 pub(crate) mod state;
 pub(crate) mod status;
@@ -80,6 +83,12 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let settings = config.publish_settings(&args, &cli.global)?;
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             Box::pin(publish::publish(&settings, &out)).await
+        }
+        cli::Command::Serve(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let settings = config.serve_settings(&args)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            serve::serve(&settings, &out).await
         }
         cli::Command::Invalidate(args) => {
             let config = config::Config::load(&cli.global)?;

@@ -52,6 +52,10 @@ pub async fn publish(settings: &PublishSettings, out: &Output) -> Result<()> {
     {
         return Err(crate::config::ConfigError::new(root.refusal(&settings.dir)).into());
     }
+    let mut owned = settings.clone();
+    crate::scan::read_routing_files(&owned.dir, &owned.exclude, &mut owned.routing, &mut owned.rules)
+        .map_err(crate::config::ConfigError::new)?;
+    let settings = &owned;
     let mut prefetched = Prefetch::Unread;
     let mut scanning = None;
     let provisioned = match settings.mode {
@@ -189,6 +193,16 @@ async fn publish_in_place(
             "bucket `{}` holds a site that `skiff provision` set up for atomic deploys (`{SITE_STATE_KEY}`): publishing in place over it would break it\nhint: publish in atomic mode (`[site] mode = \"auto\"` or `\"atomic\"`), or use another bucket or `--prefix`",
             settings.bucket
         );
+    }
+    if let Some(rule) = settings.routing.rules.first() {
+        bail!(
+            "{}: redirects need skiff's router, and {location} is published in place (S3 cannot answer a redirect)\nhint: set the site up with `skiff provision` for atomic deploys, or remove the rules ({} in all)",
+            rule.origin,
+            settings.routing.rules.len()
+        );
+    }
+    if settings.routing.clean_urls {
+        crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow::anyhow!(e))?;
     }
     let mut plan = plan::plan(
         &scanned.files,

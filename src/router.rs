@@ -172,6 +172,14 @@ pub async fn read_keys(
     }
 }
 
+/// What the store holds, in bytes (keys and values), as its data plane counts it.
+pub async fn store_size(client: &aws_sdk_cloudfrontkeyvaluestore::Client, arn: &str) -> Result<u64> {
+    let described = client.describe_key_value_store().kvs_arn(arn).send().await.map_err(|e| {
+        call_error("cloudfront-keyvaluestore:DescribeKeyValueStore", &format!("key value store {arn}"), &e)
+    })?;
+    Ok(u64::try_from(described.total_size_in_bytes()).unwrap_or(0))
+}
+
 /// Write keys (all-or-nothing per batch of 50), retrying when another writer moved the
 /// store's version in between.
 pub async fn write_keys(

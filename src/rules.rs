@@ -13,8 +13,12 @@ pub struct Redirect {
     pub from: String,
     /// Where it goes.
     pub to: String,
-    /// 301, 302, 303, 307 or 308.
+    /// 301, 302, 303, 307 or 308; 200 rewrites.
     pub status: u16,
+    /// Applies even where the site has a file (Netlify's `!`).
+    pub force: bool,
+    /// Where it was written, for messages: `[[redirects]][2]`, `_redirects:7`.
+    pub origin: String,
 }
 
 /// One `[[rules]]` entry, compiled.

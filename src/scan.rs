@@ -361,6 +361,11 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                 excluded += 1;
                 continue;
             }
+            // `_redirects` and `_headers` configure the routing (publish reads them); they
+            // are not pages.
+            if key == crate::routes::REDIRECTS_FILE || key == crate::routes::HEADERS_FILE {
+                continue;
+            }
             if !entry.file_type().is_file() {
                 warnings.push(format!("skipped `{}`: not a regular file", entry.path().display()));
                 continue;
@@ -590,6 +595,54 @@ fn copy_with(reader: &mut impl Read, writer: &mut impl Write, buffer: &mut [u8])
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `[site] clean_urls`: each page `x.html` (not an `index.html`) is also published at key
+/// `x`, as the same bytes with the same headers, so `/x` serves it even without the router.
+pub fn add_clean_copies(scan: &mut Scan) -> Result<(), String> {
+    let keys: Vec<&str> = scan.files.iter().map(|f| f.key.as_str()).collect();
+    let copies = crate::routes::clean_copies(&keys)?;
+    let index: std::collections::HashMap<&str, usize> =
+        scan.files.iter().enumerate().map(|(i, f)| (f.key.as_str(), i)).collect();
+    let mut extra = Vec::with_capacity(copies.len());
+    for (page, key) in copies {
+        let file = &scan.files[index[page.as_str()]];
+        let mut copy = file.clone();
+        copy.relative = Some(file.relative.clone().unwrap_or_else(|| PathBuf::from(&file.key).into_boxed_path()));
+        copy.key = key;
+        extra.push(copy);
+    }
+    scan.bytes += extra.iter().map(|f| f.size).sum::<u64>();
+    scan.files.extend(extra);
+    scan.files.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(())
+}
+
+/// The routing files at the site root (`_redirects`, `_headers`), unless excluded: the
+/// rules of `_redirects` go before `[[redirects]]`, those of `_headers` after `[[rules]]`.
+/// A line skiff cannot follow is an error naming the file and the line.
+pub fn read_routing_files(
+    dir: &Path,
+    exclude: &Excludes,
+    routing: &mut crate::routes::Routing,
+    rules: &mut Rules,
+) -> Result<(), String> {
+    for name in [crate::routes::REDIRECTS_FILE, crate::routes::HEADERS_FILE] {
+        let path = dir.join(name);
+        if exclude.matches(name) || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("could not read `{}`: {e}", path.display()))?;
+        let label = path.display().to_string();
+        if name == crate::routes::REDIRECTS_FILE {
+            let mut parsed = crate::routes::parse_redirects(&text, &label)?;
+            parsed.append(&mut routing.rules);
+            routing.rules = parsed;
+        } else {
+            rules.0.extend(crate::routes::parse_headers(&text, &label)?);
+        }
+    }
+    Ok(())
 }
 
 /// The scan, on the blocking pool while the remote state is read; with `--hash-cache`, it
