@@ -1,16 +1,20 @@
 import cf from 'cloudfront';
 
-// skiff router (CloudFront Functions, runtime cloudfront-js-2.0).
-// Associated with viewer-request AND viewer-response. Keep this file < 10 KB.
-// KVS keys: "production" / "preview-<slug>" -> deploy id,
-//           "redirect:<uri>" -> "<status> <location>".
+// skiff router (CloudFront Functions, runtime cloudfront-js-2.0), on viewer-request and
+// viewer-response. Keep this file < 10 KB. What it answers is router/SPEC.md; the
+// table router/cases.json holds it (and `skiff serve`) to it.
 // The preview domain below is filled in by skiff ('' = previews off).
 const PREVIEWS = '__SKIFF_PREVIEWS__';
 
 const kvs = cf.kvs();
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
-const CODE = /^30[12378]$/;
+// "<canary deploy id> <weight>" (trimmed); the weight, 1..99, has one or two digits.
+const CANARY = /^([A-Za-z0-9][A-Za-z0-9_-]{0,99}) \s*(\d\d?)$/;
+const COHORT = /^\d\d?$/;
+const BAD = /[\s\u0000-\u001f\u007f-\u009f]/;
+const COOKIE = 'skiff-canary';
+const COHORT_HEADER = 'x-skiff-cohort';
 const TEXT = {
   301: 'Moved Permanently',
   302: 'Found',
@@ -89,19 +93,61 @@ function qs(q) {
   return out.length ? '?' + out.join('&') : '';
 }
 
-// "<status> <location>" -> redirect response, or null if malformed.
-function redirect(v, q, noindex) {
+// One trailing '/' removed, unless the path is '/'.
+function norm(x) {
+  return x.length > 1 && x.endsWith('/') ? x.slice(0, -1) : x;
+}
+
+// A rule -> [status, to], or null when malformed; 200 (a rewrite) only when rw.
+function rule(code, to, rw) {
+  const ok = code === 200 ? rw : [301, 302, 303, 307, 308].indexOf(code) !== -1;
+  return ok && typeof to === 'string' && to !== '' && !BAD.test(to) ? [code, to] : null;
+}
+
+// "<status> <to>" -> rule, or null.
+function parse(v, rw) {
   if (typeof v !== 'string') return null;
   v = v.trim();
   const i = v.indexOf(' ');
-  if (i < 1) return null;
   const code = v.slice(0, i);
-  const loc = v.slice(i + 1).trim();
-  if (!CODE.test(code) || loc === '' || /[\s\u0000-\u001f\u007f]/.test(loc)) return null;
-  return respond(+code, {
-    location: { value: loc.indexOf('?') === -1 ? loc + q : loc },
+  return i > 0 && /^(200|30[12378])$/.test(code) ? rule(+code, v.slice(i + 1).trim(), rw) : null;
+}
+
+function redirect(r, q, noindex) {
+  return respond(r[0], {
+    location: { value: r[1].indexOf('?') === -1 ? r[1] + q : r[1] },
     'cache-control': { value: 'public, max-age=300' },
   }, noindex);
+}
+
+// The captures ('$name', '$splat') of a pattern `from` on a normalised path, or null.
+function match(from, path) {
+  const f = norm(from).split('/');
+  const s = path.split('/');
+  const cap = {};
+  for (let i = 0; i < f.length; i++) {
+    const g = f[i];
+    if (g === '*' && i === f.length - 1) {
+      cap.$splat = s.slice(i).join('/');
+      return cap;
+    }
+    if (i >= s.length) return null;
+    if (g.length > 1 && g.charAt(0) === ':') {
+      if (s[i] === '') return null;
+      cap['$' + g.slice(1)] = s[i];
+    } else if (g !== s[i]) return null;
+  }
+  return f.length === s.length ? cap : null;
+}
+
+// 32-bit FNV-1a over UTF-16 code units (h * 16777619 as shifts: no Math.imul here).
+function fnv(s) {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = (h + (h << 1) + (h << 4) + (h << 7) + (h << 8) + (h << 24)) >>> 0;
+  }
+  return h >>> 0;
 }
 
 async function get(key) {
@@ -117,36 +163,125 @@ async function handler(event) {
   const host = hostOf(req);
   const noindex = underPreviews(host);
   const target = targetOf(host);
+  const hs = req.headers || (req.headers = {});
 
   if (event.context && event.context.eventType === 'viewer-response') {
     const res = event.response;
-    if (noindex && target) {
+    if (noindex) {
       if (!res.headers) res.headers = {};
       res.headers['x-robots-tag'] = { value: 'noindex' };
+    }
+    const n = hs[COHORT_HEADER];
+    if (n && COHORT.test(n.value)) {
+      if (!res.cookies) res.cookies = {};
+      res.cookies[COOKIE] = { value: n.value, attributes: 'Path=/; Max-Age=2592000; Secure; SameSite=Lax' };
     }
     return res;
   }
 
-  if (!target) return notFound(noindex);
-  const uri = req.uri;
-  if (!safePath(uri)) return notFound(noindex);
+  let raw = req.uri;
+  if (!target || !safePath(raw)) return notFound(noindex);
+  let p = decodeURIComponent(raw);
   const q = qs(req.querystring);
 
-  const r = redirect(await get('redirect:' + uri), q, noindex);
-  if (r) return r;
+  // The deploy; on production, a canary takes the visitors of its cohorts.
+  let id = await get(target);
+  if (target === 'production') {
+    const m = CANARY.exec(String(await get('canary')).trim());
+    if (m && +m[2] > 0) {
+      const ck = req.cookies && req.cookies[COOKIE];
+      let c = ck && COHORT.test(ck.value) ? +ck.value : -1;
+      if (c < 0) {
+        c = Math.floor(Math.random() * 100);
+        hs[COHORT_HEADER] = { value: '' + c };
+      }
+      if (c < +m[2]) id = m[1];
+    }
+  }
+  const ok = typeof id === 'string' && ID.test(id);
 
-  let path = uri;
-  if (path.endsWith('/')) {
-    path += 'index.html';
-  } else if (path.slice(path.lastIndexOf('/') + 1).indexOf('.') === -1) {
-    // Collapse leading slashes: '//host' would be a protocol-relative URL.
-    return respond(301, {
-      location: { value: '/' + uri.replace(/^\/+/, '') + '/' + q },
-    }, noindex);
+  // Rules: the deploy's route table, or (none) the legacy site-wide redirects.
+  let t = ok ? await get('routes:' + id) : null;
+  let r = null;
+  if (t === null) {
+    r = parse(await get('redirect:' + raw), false);
+    if (r) return redirect(r, q, noindex);
+    if (!ok) return notFound(noindex);
+    t = {};
+  } else {
+    try {
+      t = JSON.parse(t) || {};
+    } catch (e) {
+      t = {};
+    }
+    const v = await get('r:' + id + ':' + norm(p));
+    if (v !== null) {
+      r = v === '-' ? null : parse(v, true);
+    } else if (Array.isArray(t.p)) {
+      for (let i = 0; i < t.p.length; i++) {
+        const e = t.p[i];
+        if (!Array.isArray(e) || typeof e[0] !== 'string' || e[0].charAt(0) !== '/') continue;
+        if (typeof e[1] !== 'string' || typeof e[2] !== 'number') continue;
+        const cap = match(e[0], norm(p));
+        if (!cap) continue;
+        // The first match is the rule (ignored when malformed).
+        r = rule(e[2], e[1].replace(/:(\w+)/g, (x, k) => (cap['$' + k] === undefined ? x : encodeURI(cap['$' + k]))), true);
+        break;
+      }
+    }
+    if (r) {
+      if (r[0] !== 200) return redirect(r, q, noindex);
+      raw = r[1];
+      if (!safePath(raw)) return notFound(noindex);
+      p = decodeURIComponent(raw);
+    }
   }
 
-  const id = await get(target);
-  if (typeof id !== 'string' || !ID.test(id)) return notFound(noindex);
-  req.uri = '/_deploys/' + target + '/' + id + path;
-  return req;
+  // Paths.
+  const serve = (x) => {
+    req.uri = '/_deploys/' + target + '/' + id + x;
+    return req;
+  };
+  const moved = (x) => respond(301, { location: { value: x + q } }, noindex);
+  const last = p.slice(p.lastIndexOf('/') + 1);
+  const dir = p.endsWith('/');
+  const n = typeof t.n === 'number' && t.n >= 1 && t.n % 1 === 0 ? t.n : 0;
+  if (!n) {
+    if (dir) return serve(raw + 'index.html');
+    // Collapse leading slashes: '//host' would be a protocol-relative URL.
+    if (last.indexOf('.') === -1) return moved('/' + raw.replace(/^\/+/, '') + '/');
+    return serve(raw);
+  }
+
+  // The page index: the type letter of a page path, or ''.
+  const seen = {};
+  const look = async (x) => {
+    const h = fnv(x);
+    const k = 'i:' + id + ':' + (h % n);
+    if (!(k in seen)) seen[k] = await get(k);
+    const b = typeof seen[k] === 'string' ? seen[k] : '';
+    const hex = ('0000000' + h.toString(16)).slice(-8);
+    for (let i = 0; i + 9 <= b.length; i += 9) {
+      if (b.slice(i + 1, i + 9) === hex) return b.charAt(i);
+    }
+    return '';
+  };
+  const clean = t.c === 1;
+  const spa = t.s === 1;
+  if (dir) {
+    if ((await look(p)) === 'd') return serve(raw + 'index.html');
+    if (clean && (await look(norm(p))) === 'c') return moved(norm(raw));
+    return serve(spa ? '/index.html' : raw + 'index.html');
+  }
+  if (last.indexOf('.') === -1) {
+    const k = await look(p);
+    if (k === 'c' || k === 'f') return serve(raw);
+    if ((await look(p + '/')) === 'd') return moved(raw + '/');
+    return serve(spa ? '/index.html' : raw);
+  }
+  const html = /\.html$/;
+  if (clean && last !== 'index.html' && html.test(p) && html.test(raw) && (await look(p.slice(0, -5))) === 'c') {
+    return moved(raw.slice(0, -5));
+  }
+  return serve(raw);
 }

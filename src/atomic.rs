@@ -540,6 +540,25 @@ async fn run(
     }
     crate::ci::write(resolved, &id, &counts, out);
     out.url(&resolved.url);
+    if let Some(timeout) = settings.verify {
+        // What changed for visitors: the new deploy against the one it replaced.
+        let before: std::collections::BTreeMap<&str, crate::object::Digest> = sources
+            .first()
+            .filter(|(prefix, _)| entry.live.as_deref().is_some_and(|live| prefix.ends_with(&format!("{live}/"))))
+            .map(|(_, manifest)| manifest.files.iter().map(|(k, f)| (k.as_str(), f.sha256)).collect())
+            .unwrap_or_default();
+        let now: std::collections::BTreeMap<&str, crate::object::Digest> =
+            scanned.files.iter().map(|f| (f.key.as_str(), f.sha256)).collect();
+        let mut changed: Vec<&str> = now.iter().filter(|(k, d)| before.get(*k) != Some(*d)).map(|(k, _)| *k).collect();
+        changed.extend(before.keys().filter(|k| !now.contains_key(*k)));
+        let checks = crate::verify::checks(
+            &scanned.files,
+            &changed,
+            settings.routing.clean_urls,
+            Some((&compiled.entries, id.as_str())),
+        );
+        crate::verify::verify(&resolved.url, checks, timeout, out).await?;
+    }
     Ok(())
 }
 

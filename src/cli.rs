@@ -250,6 +250,13 @@ pub struct PublishArgs {
     /// from this directory (like rsync's quick check; off by default: every byte is read)
     #[arg(long)]
     pub hash_cache: bool,
+    /// After going live, fetch every changed and deleted URL through the site's URL and
+    /// check it serves what was published; exit 1 if any still does not after the time limit
+    #[arg(long)]
+    pub verify: bool,
+    /// How long `--verify` retries while the change reaches the edges [default: 2m]
+    #[arg(long, value_name = "DURATION")]
+    pub verify_timeout: Option<String>,
 }
 
 /// `skiff rollback`.

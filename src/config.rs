@@ -27,6 +27,8 @@ pub const DEFAULT_KEEP: u32 = 10;
 pub const DEFAULT_KEEP_PREVIEWS: u32 = 3;
 /// Default for `--lock-timeout`.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(5);
+/// How long `--verify` retries by default.
+pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_mins(2);
 /// Default for `[deploy] multipart_threshold_mib`.
 pub const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 64;
 /// Default for `[deploy] exclude`.
@@ -127,6 +129,7 @@ struct DeploySection {
     include: Option<Vec<String>>,
     delete_after: Option<String>,
     multipart_threshold_mib: Option<u64>,
+    verify: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -240,6 +243,8 @@ pub struct Config {
     pub rules: Rules,
     /// `[[redirects]]`.
     pub redirects: Vec<Redirect>,
+    /// `[deploy] verify`.
+    pub verify: bool,
     /// `[site] clean_urls`.
     pub clean_urls: bool,
     /// `[site] spa`.
@@ -365,6 +370,8 @@ pub struct PublishSettings {
     pub site: SiteSettings,
     /// `--hash-cache` or `[deploy] hash_cache`: trust (size, mtime, inode) for unchanged files.
     pub hash_cache: bool,
+    /// `--verify` or `[deploy] verify`: how long to retry the check through the site's URL.
+    pub verify: Option<Duration>,
 }
 
 /// Settings of `skiff serve`.
@@ -613,6 +620,7 @@ impl Config {
             keep: deploy.keep.unwrap_or(DEFAULT_KEEP),
             keep_previews: deploy.keep_previews.unwrap_or(DEFAULT_KEEP_PREVIEWS),
             hash_cache: deploy.hash_cache.unwrap_or(false),
+            verify: deploy.verify.unwrap_or(false),
             exclude,
             delete_after,
             multipart_threshold: threshold_mib * 1024 * 1024,
@@ -731,6 +739,13 @@ impl Config {
             cdn,
             mode: self.mode,
             hash_cache: args.hash_cache || self.hash_cache,
+            verify: match (&args.verify_timeout, args.verify || self.verify) {
+                (Some(text), _) => Some(parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
+                    ConfigError::new(format!("invalid `--verify-timeout`: `{text}` is not a duration like `2m` or `90s`"))
+                })?),
+                (None, true) => Some(DEFAULT_VERIFY_TIMEOUT),
+                (None, false) => None,
+            },
             preview: args.preview.clone(),
             site: self.site_settings(&bucket, args.lock_timeout.as_deref(), global.json)?,
         })

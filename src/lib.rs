@@ -43,6 +43,7 @@ pub(crate) mod state;
 pub(crate) mod status;
 pub(crate) mod store;
 pub(crate) mod time;
+pub(crate) mod verify;
 
 use anyhow::Result;
 

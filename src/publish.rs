@@ -364,6 +364,16 @@ async fn publish_in_place(
         (Ok(()), _) => {
             crate::ci::write_in_place(&site_url, &counts, out);
             out.url(&site_url);
+            if let Some(timeout) = settings.verify {
+                if !site_url.starts_with("http") {
+                    bail!(
+                        "--verify needs the site's URL, and {site_url} is not one\nhint: set `[site] url` (or a distribution that serves the bucket)"
+                    );
+                }
+                let keys: Vec<&str> = plan.actions.iter().map(|a| a.key.as_str()).collect();
+                let checks = crate::verify::checks(&scanned.files, &keys, false, None);
+                crate::verify::verify(&site_url, checks, timeout, out).await?;
+            }
             Ok(InPlace::Published)
         }
     }

@@ -13,4 +13,5 @@ mod kill;
 mod provision;
 mod publish;
 mod reliability;
+mod routing;
 mod security;
