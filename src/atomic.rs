@@ -263,7 +263,9 @@ impl Site {
         // Never a target's own key: only what a deploy's routing wrote.
         let keys: Vec<String> = keys
             .into_iter()
-            .filter(|k| *k == format!("routes:{id}") || k.starts_with(&format!("r:{id}:")) || k.starts_with(&format!("i:{id}:")))
+            .filter(|k| {
+                *k == format!("routes:{id}") || k.starts_with(&format!("r:{id}:")) || k.starts_with(&format!("i:{id}:"))
+            })
             .collect();
         router::write_keys(&self.kvs, &self.kvs_arn()?, &[], &keys).await?;
         for (key, result) in self.root.delete(&[list]).await? {

@@ -741,7 +741,9 @@ impl Config {
             hash_cache: args.hash_cache || self.hash_cache,
             verify: match (&args.verify_timeout, args.verify || self.verify) {
                 (Some(text), _) => Some(parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
-                    ConfigError::new(format!("invalid `--verify-timeout`: `{text}` is not a duration like `2m` or `90s`"))
+                    ConfigError::new(format!(
+                        "invalid `--verify-timeout`: `{text}` is not a duration like `2m` or `90s`"
+                    ))
                 })?),
                 (None, true) => Some(DEFAULT_VERIFY_TIMEOUT),
                 (None, false) => None,

@@ -13,6 +13,9 @@ pub const COHORT_HEADER: &str = "x-skiff-cohort";
 /// The target of the site's main host.
 pub const PRODUCTION: &str = "production";
 
+/// Header (or cookie) names and values.
+pub type Headers = Vec<(String, String)>;
+
 /// A viewer request, as far as routing goes.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -241,15 +244,14 @@ pub fn viewer_request(
         && (1..=99).contains(&weight)
     {
         let cookie = request.cookies.iter().find(|(n, _)| n == COHORT_COOKIE).map(|(_, v)| v.as_str());
-        let cohort = match cookie.and_then(cohort_of) {
-            Some(cohort) => cohort,
-            None => {
-                let rolled = (random() * 100.0).floor().clamp(0.0, 99.0);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let cohort = rolled as u32;
-                headers.push((COHORT_HEADER.to_string(), cohort.to_string()));
-                cohort
-            }
+        let cohort = if let Some(cohort) = cookie.and_then(cohort_of) {
+            cohort
+        } else {
+            let rolled = (random() * 100.0).floor().clamp(0.0, 99.0);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let cohort = rolled as u32;
+            headers.push((COHORT_HEADER.to_string(), cohort.to_string()));
+            cohort
         };
         if cohort < weight {
             id = Some(cid.to_string());
@@ -363,11 +365,7 @@ fn legacy(target: &str, id: &str, raw: &str, query: &str, noindex: bool, headers
 }
 
 /// The viewer-response function: the headers and cookies it adds.
-pub fn viewer_response(
-    previews: &str,
-    request: &Request,
-    request_headers: &[(String, String)],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn viewer_response(previews: &str, request: &Request, request_headers: &[(String, String)]) -> (Headers, Headers) {
     let host = host_of(request);
     let mut headers = Vec::new();
     if under_previews(&host, previews) {

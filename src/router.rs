@@ -388,8 +388,14 @@ mod tests {
     #[test]
     fn redirects_become_keys_and_changes() {
         let redirects = vec![
-            Redirect { from: "/old/".into(), to: "/new/".into(), status: 301 },
-            Redirect { from: "/x".into(), to: "https://example.org/".into(), status: 302 },
+            Redirect { from: "/old/".into(), to: "/new/".into(), status: 301, force: false, origin: String::new() },
+            Redirect {
+                from: "/x".into(),
+                to: "https://example.org/".into(),
+                status: 302,
+                force: false,
+                origin: String::new(),
+            },
         ];
         let desired = redirect_entries(&redirects);
         assert_eq!(desired["redirect:/old/"], "301 /new/");

@@ -259,6 +259,9 @@ pub fn parse_redirects(text: &str, file: &str) -> Result<Vec<Redirect>, String> 
     Ok(out)
 }
 
+/// A `_headers` path block: its globs, where it starts, Cache-Control, Content-Type.
+type Block = (Vec<String>, String, Option<String>, Option<String>);
+
 /// The headers `_headers` may set: what S3 stores on an object and serves back.
 const HEADERS: &[&str] = &["cache-control", "content-type"];
 
@@ -267,10 +270,8 @@ const HEADERS: &[&str] = &["cache-control", "content-type"];
 /// become `[[rules]]` after those of skiff.toml. Any other header is an error naming the line.
 pub fn parse_headers(text: &str, file: &str) -> Result<Vec<Rule>, String> {
     let mut out = Vec::new();
-    let mut current: Option<(Vec<String>, String, Option<String>, Option<String>)> = None;
-    let flush = |current: &mut Option<(Vec<String>, String, Option<String>, Option<String>)>,
-                 out: &mut Vec<Rule>|
-     -> Result<(), String> {
+    let mut current: Option<Block> = None;
+    let flush = |current: &mut Option<Block>, out: &mut Vec<Rule>| -> Result<(), String> {
         if let Some((globs, origin, cache_control, content_type)) = current.take() {
             if cache_control.is_none() && content_type.is_none() {
                 return Err(format!("{origin}: the path has no header under it"));
@@ -493,9 +494,10 @@ pub fn compile(routing: &Routing, id: &str, keys: &[&str]) -> Result<Compiled, S
     // the router would otherwise get wrong.
     for path in served(keys, routing.clean_urls) {
         let wanted = rules.iter().find(|(r, p)| r.force && p.captures(&path).is_some());
-        let router = exact.get(&path).map(|i| &rules[*i]).or_else(|| {
-            patterns.iter().map(|i| &rules[*i]).find(|(_, p)| p.captures(&path).is_some())
-        });
+        let router = exact
+            .get(&path)
+            .map(|i| &rules[*i])
+            .or_else(|| patterns.iter().map(|i| &rules[*i]).find(|(_, p)| p.captures(&path).is_some()));
         let same = match (wanted, router) {
             (None, None) => true,
             (Some(a), Some(b)) => std::ptr::eq(a.0, b.0),
@@ -526,7 +528,10 @@ pub fn compile(routing: &Routing, id: &str, keys: &[&str]) -> Result<Compiled, S
             ));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Err(format!("`{}` leads somewhere too long for the router's store (at most {MAX_VALUE_BYTES} bytes)", &key[prefix.len()..]));
+            return Err(format!(
+                "`{}` leads somewhere too long for the router's store (at most {MAX_VALUE_BYTES} bytes)",
+                &key[prefix.len()..]
+            ));
         }
     }
 
@@ -555,7 +560,11 @@ pub fn compile(routing: &Routing, id: &str, keys: &[&str]) -> Result<Compiled, S
     });
     for index in &patterns {
         let (rule, _) = &rules[*index];
-        table["p"].as_array_mut().expect("p is an array").push(serde_json::json!([norm(&rule.from), rule.to, rule.status]));
+        table["p"].as_array_mut().expect("p is an array").push(serde_json::json!([
+            norm(&rule.from),
+            rule.to,
+            rule.status
+        ]));
         let text = table.to_string();
         if text.len() > MAX_VALUE_BYTES {
             return Err(format!(
@@ -608,7 +617,8 @@ mod tests {
 
     #[test]
     fn redirects_file_lines() {
-        let rules = parse_redirects("# c\n/old /new\n/a/* /b/:splat 302!\n\n/x https://e.org/ 308 # t\n", "_redirects").unwrap();
+        let rules = parse_redirects("# c\n/old /new\n/a/* /b/:splat 302!\n\n/x https://e.org/ 308 # t\n", "_redirects")
+            .unwrap();
         assert_eq!(rules.len(), 3);
         assert_eq!((rules[0].status, rules[0].force), (301, false));
         assert_eq!((rules[1].status, rules[1].force, rules[1].origin.as_str()), (302, true, "_redirects:3"));
@@ -628,7 +638,11 @@ mod tests {
 
     #[test]
     fn headers_file_blocks() {
-        let rules = parse_headers("/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n/\n  Content-Type: text/html\n", "_headers").unwrap();
+        let rules = parse_headers(
+            "/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n/\n  Content-Type: text/html\n",
+            "_headers",
+        )
+        .unwrap();
         let set = crate::rules::Rules(rules);
         assert!(set.apply("assets/a/b.css").cache_control.is_some());
         assert!(set.apply("index.html").content_type.is_some());

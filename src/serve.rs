@@ -81,9 +81,9 @@ pub async fn serve(settings: &ServeSettings, out: &Output) -> Result<()> {
         out.warn(warning);
     }
     let site = Arc::new(RwLock::new(Arc::new(local)));
-    let listener = TcpListener::bind(("127.0.0.1", settings.port))
-        .await
-        .with_context(|| format!("could not listen on 127.0.0.1:{}\nhint: pick another port with `--port`", settings.port))?;
+    let listener = TcpListener::bind(("127.0.0.1", settings.port)).await.with_context(|| {
+        format!("could not listen on 127.0.0.1:{}\nhint: pick another port with `--port`", settings.port)
+    })?;
     let address = listener.local_addr()?;
     out.info(&format!(
         "serving {} at http://{address}/ as the edge routes it; it reloads when a file changes (Ctrl-C to stop)",
@@ -233,7 +233,10 @@ async fn answer(site: &Local, request: &edge::Request) -> Response {
             }
         }
     };
-    let sent = match &routed_headers { Some(h) => h.as_slice(), None => &[] };
+    let sent = match &routed_headers {
+        Some(h) => h.as_slice(),
+        None => &[],
+    };
     let (extra, cookies) = edge::viewer_response("", request, sent);
     headers.extend(extra);
     for (name, value) in cookies {

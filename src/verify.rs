@@ -36,6 +36,10 @@ pub enum Want {
     Missing,
 }
 
+/// What stays as is in a URL path: unreserved characters and `/`.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+
 /// The URL path a visitor uses for a key: `x/index.html` is `/x/`, a clean page `x.html`
 /// is `/x`, anything else `/key`; each segment percent-encoded.
 pub fn url_path(key: &str, clean_urls: bool) -> String {
@@ -48,12 +52,6 @@ pub fn url_path(key: &str, clean_urls: bool) -> String {
     } else {
         key
     };
-    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~')
-        .remove(b'/');
     format!("/{}", percent_encoding::utf8_percent_encode(visible, SEGMENT))
 }
 
@@ -81,7 +79,8 @@ pub fn checks(
             Some((entries, id)) => {
                 let (query, path_only) = (String::new(), path.clone());
                 let request = edge::Request { host: None, uri: path_only, query, cookies: Vec::new() };
-                let lookup = |k: &str| if k == edge::PRODUCTION { Some(id.to_string()) } else { entries.get(k).cloned() };
+                let lookup =
+                    |k: &str| if k == edge::PRODUCTION { Some(id.to_string()) } else { entries.get(k).cloned() };
                 match edge::viewer_request("", &request, &lookup, &mut || 0.99) {
                     Answer::Forward { uri, .. } => {
                         let prefix = format!("/_deploys/{}/{id}/", edge::PRODUCTION);

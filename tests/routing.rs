@@ -18,7 +18,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &std::path::Path, config: Option<&str>) -> Self {
-        let mut args = vec!["serve".to_string(), dir.to_str().unwrap().to_string(), "--port".into(), "0".into(), "--json".into()];
+        let mut args =
+            vec!["serve".to_string(), dir.to_str().unwrap().to_string(), "--port".into(), "0".into(), "--json".into()];
         if let Some(config) = config {
             args.extend(["-c".to_string(), config.to_string()]);
         }
@@ -111,7 +112,10 @@ fn routed_site() -> Site {
         ("docs/index.html", b"<h1>docs</h1>"),
         ("404.html", b"<h1>missing</h1>"),
         ("_next/static/app.js", b"console.log(1)"),
-        ("_redirects", b"# moved\n/old /about 301\n/blog/:slug/amp /blog/:slug 302\n/news/* /blog/:splat 308\n/team /about 301\n"),
+        (
+            "_redirects",
+            b"# moved\n/old /about 301\n/blog/:slug/amp /blog/:slug 302\n/news/* /blog/:splat 308\n/team /about 301\n",
+        ),
         ("_headers", b"/_next/static/*\n  Cache-Control: public, max-age=31536000, immutable\n"),
     ])
 }
@@ -171,11 +175,10 @@ fn serve_answers_a_single_page_app_with_its_root_page() {
 #[test]
 fn a_bad_routing_file_is_refused_naming_its_line_and_nothing_is_written() {
     let bucket = Bucket::new("badroute");
-    let site = Site::new(&[("index.html", b"x"), ("_headers", b"/*\n  Cache-Control: no-cache\n  X-Frame-Options: DENY\n")]);
-    skiff(&["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name]).failure(
-        2,
-        &["_headers:3: `X-Frame-Options` is not supported", "response headers policy"],
-    );
+    let site =
+        Site::new(&[("index.html", b"x"), ("_headers", b"/*\n  Cache-Control: no-cache\n  X-Frame-Options: DENY\n")]);
+    skiff(&["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name])
+        .failure(2, &["_headers:3: `X-Frame-Options` is not supported", "response headers policy"]);
     assert!(bucket.keys().is_empty());
     site.write("_headers", b"/*\n  Cache-Control: no-cache\n");
     site.write("_redirects", b"/a /b 302 Country=us\n");
@@ -187,11 +190,18 @@ fn a_bad_routing_file_is_refused_naming_its_line_and_nothing_is_written() {
 #[test]
 fn in_place_clean_urls_store_the_page_at_its_clean_key_and_redirects_are_refused() {
     let bucket = Bucket::new("cleanip");
-    let site = Site::new(&[("index.html", b"home"), ("about.html", b"about"), ("_headers", b"/about\n  Cache-Control: no-cache\n")]);
+    let site = Site::new(&[
+        ("index.html", b"home"),
+        ("about.html", b"about"),
+        ("_headers", b"/about\n  Cache-Control: no-cache\n"),
+    ]);
     let (_guard, config) = write_config("[site]\nclean_urls = true\n");
     skiff(&["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "-c", &config]).success();
     let objects = bucket.objects();
-    assert_eq!(objects.keys().map(String::as_str).collect::<Vec<_>>(), [".skiff/manifest.json", "about", "about.html", "index.html"]);
+    assert_eq!(
+        objects.keys().map(String::as_str).collect::<Vec<_>>(),
+        [".skiff/manifest.json", "about", "about.html", "index.html"]
+    );
     assert_eq!(objects["about"].bytes, b"about");
     assert_eq!(objects["about"].content_type.as_deref(), Some("text/html; charset=utf-8"));
     assert_eq!(objects["about"].cache_control.as_deref(), Some("no-cache"), "_headers applies to the clean key too");
@@ -205,7 +215,8 @@ fn in_place_clean_urls_store_the_page_at_its_clean_key_and_redirects_are_refused
 #[test]
 fn verify_passes_through_a_server_of_the_published_tree_and_reports_one_that_differs() {
     let bucket = Bucket::new("verify");
-    let site = Site::new(&[("index.html", b"home"), ("docs/index.html", b"docs"), ("a.css", b"a{}"), ("gone.txt", b"bye")]);
+    let site =
+        Site::new(&[("index.html", b"home"), ("docs/index.html", b"docs"), ("a.css", b"a{}"), ("gone.txt", b"bye")]);
     let same = Server::start(site.path(), None);
     let (_guard, config) = write_config(&format!("[site]\nurl = \"{}/\"\n", same.url));
     skiff(&["publish", site.path().to_str().unwrap(), "--bucket", &bucket.name, "-c", &config]).success();
@@ -281,7 +292,11 @@ fn an_atomic_deploy_carries_its_routing_and_takes_it_along_when_it_expires() {
         let page = objects.list_objects_v2().bucket(&site.bucket).prefix(&prefix).send().await.unwrap();
         page.contents().iter().map(|o| o.key().unwrap().trim_start_matches(&prefix).to_string()).collect()
     });
-    assert_eq!(keys, ["about", "about.html", "blog/post", "blog/post.html", "index.html"], "no _redirects, clean copies");
+    assert_eq!(
+        keys,
+        ["about", "about.html", "blog/post", "blog/post.html", "index.html"],
+        "no _redirects, clean copies"
+    );
 
     // Two more deploys with keep = 1: the first expires, and its routing keys with it.
     std::fs::write(public.join("index.html"), "home 2").unwrap();
