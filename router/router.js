@@ -140,7 +140,7 @@ function match(from, path) {
   return f.length === s.length ? cap : null;
 }
 
-// 32-bit FNV-1a over UTF-16 code units (h * 16777619 as shifts: no Math.imul here).
+// 32-bit FNV-1a over UTF-16 code units (h * 16777619 as a sum of shifts).
 function fnv(s) {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) {
@@ -243,13 +243,12 @@ async function handler(event) {
     return req;
   };
   const moved = (x) => respond(301, { location: { value: x + q } }, noindex);
-  const last = p.slice(p.lastIndexOf('/') + 1);
-  const dir = p.endsWith('/');
   const n = typeof t.n === 'number' && t.n >= 1 && t.n % 1 === 0 ? t.n : 0;
   if (!n) {
-    if (dir) return serve(raw + 'index.html');
+    // Legacy paths, judged on raw (as before route tables).
+    if (raw.endsWith('/')) return serve(raw + 'index.html');
     // Collapse leading slashes: '//host' would be a protocol-relative URL.
-    if (last.indexOf('.') === -1) return moved('/' + raw.replace(/^\/+/, '') + '/');
+    if (raw.slice(raw.lastIndexOf('/') + 1).indexOf('.') === -1) return moved('/' + raw.replace(/^\/+/, '') + '/');
     return serve(raw);
   }
 
@@ -268,6 +267,8 @@ async function handler(event) {
   };
   const clean = t.c === 1;
   const spa = t.s === 1;
+  const last = p.slice(p.lastIndexOf('/') + 1);
+  const dir = p.endsWith('/');
   if (dir) {
     if ((await look(p)) === 'd') return serve(raw + 'index.html');
     if (clean && (await look(norm(p))) === 'c') return moved(norm(raw));

@@ -202,8 +202,11 @@ async function runCase(c) {
 
 // ---- source constraints -------------------------------------------------
 
-test('source: size under 10 KB', () => {
+test('source: size under 10 KB, also templated with the longest preview domain', () => {
   assert.ok(statSync(SRC_PATH).size < 10240, `size ${statSync(SRC_PATH).size}`);
+  const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`; // 253
+  const templated = Buffer.byteLength(SRC.split(PLACEHOLDER).join(longest));
+  assert.ok(templated < 10240, `templated size ${templated}`);
 });
 
 test('source: import line first, one exact template line, one placeholder', () => {

@@ -1190,7 +1190,10 @@ content_type = "application/octet-stream"
             ("[cdn]\ninvalidate = true\n", &["unknown field `invalidate`"]),
             ("[domain]\nname = \"Example.COM\"\n", &["domain.name", "Example.COM"]),
             ("[[redirects]]\nfrom = \"old\"\nto = \"/new/\"\n", &["redirects[0].from"]),
-            ("[[redirects]]\nfrom = \"/old\"\nto = \"/new/\"\nstatus = 200\n", &["redirects[0].status"]),
+            ("[[redirects]]\nfrom = \"/old\"\nto = \"/new/\"\nstatus = 404\n", &["redirects[0].status"]),
+            ("[[redirects]]\nfrom = \"/a/*/b\"\nto = \"/new/\"\n", &["redirects[0].from", "last segment"]),
+            ("[[redirects]]\nfrom = \"/a/*\"\nto = \"/new/:slug\"\n", &["redirects[0].to", "`:slug`"]),
+            ("[[redirects]]\nfrom = \"/a\"\nto = \"https://e.org/\"\nstatus = 200\n", &["redirects[0].to", "proxying"]),
         ];
         for (text, needles) in cases {
             let err = parse(text).expect_err(text).to_string();

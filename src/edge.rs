@@ -59,7 +59,7 @@ fn host_of(request: &Request) -> String {
 }
 
 fn under_previews(host: &str, previews: &str) -> bool {
-    !previews.is_empty() && host.len() > previews.len() + 1 && host.ends_with(&format!(".{previews}"))
+    !previews.is_empty() && host.ends_with(&format!(".{previews}"))
 }
 
 fn valid_slug(slug: &str) -> bool {
@@ -240,8 +240,8 @@ pub fn viewer_request(
         && let Some(canary) = kvs("canary")
         && let Some((cid, weight)) = canary.trim().split_once(' ')
         && valid_id(cid)
-        && let Ok(weight) = weight.trim().parse::<u32>()
-        && (1..=99).contains(&weight)
+        && let Some(weight) = cohort_of(weight.trim_start())
+        && weight >= 1
     {
         let cookie = request.cookies.iter().find(|(n, _)| n == COHORT_COOKIE).map(|(_, v)| v.as_str());
         let cohort = if let Some(cohort) = cookie.and_then(cohort_of) {
@@ -286,6 +286,9 @@ pub fn viewer_request(
         match rule_value(&value, &query, noindex) {
             Some(Ok(answer)) => return answer,
             Some(Err(to)) => {
+                if !safe_path(&to) {
+                    return not_found(noindex);
+                }
                 let Some(decoded) = decode_uri_component(&to) else { return not_found(noindex) };
                 path = decoded;
                 raw = to;
@@ -336,6 +339,7 @@ pub fn viewer_request(
     if table.clean
         && let Some(stem) = path.strip_suffix(".html")
         && last != "index.html"
+        && raw.ends_with(".html")
         && kind(stem) == Some('c')
     {
         return redirect(format!("{}{query}", raw.strip_suffix(".html").unwrap_or(&raw)));
@@ -373,7 +377,7 @@ pub fn viewer_response(previews: &str, request: &Request, request_headers: &[(St
     }
     let cookies = request_headers
         .iter()
-        .filter(|(n, _)| n == COHORT_HEADER)
+        .filter(|(n, v)| n == COHORT_HEADER && cohort_of(v).is_some())
         .map(|(_, v)| (COHORT_COOKIE.to_string(), v.clone()))
         .collect();
     (headers, cookies)

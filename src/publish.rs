@@ -204,6 +204,9 @@ async fn publish_in_place(
     if settings.routing.clean_urls {
         crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow::anyhow!(e))?;
     }
+    if settings.routing.spa {
+        out.warn("`[site] spa` needs skiff's router (a provisioned site): in place, deep links still answer 404");
+    }
     let mut plan = plan::plan(
         &scanned.files,
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },

@@ -132,15 +132,27 @@ impl Pattern {
     }
 }
 
-/// `to` with `:splat` and `:name` replaced by the captures, each through `encodeURI`.
-/// Longer names first, so `:id` does not eat the start of `:identity`.
+/// `to` with `:splat` and each `:name` replaced by the captures, each through `encodeURI`,
+/// in one pass: a placeholder is `:` and the longest run of `[A-Za-z0-9_]` after it, and it
+/// is replaced only when that name was captured (so `:8080` stays).
 pub fn substitute(to: &str, captures: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = captures.iter().collect();
-    sorted.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
-    let mut out = to.to_string();
-    for (name, value) in sorted {
-        out = out.replace(&format!(":{name}"), &encode_uri(value));
+    let mut out = String::with_capacity(to.len());
+    let mut rest = to;
+    while let Some(at) = rest.find(':') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        let name = &after[..len];
+        match captures.iter().find(|(n, _)| n == name).filter(|_| len > 0) {
+            Some((_, value)) => out.push_str(&encode_uri(value)),
+            None => {
+                out.push(':');
+                out.push_str(name);
+            }
+        }
+        rest = &after[len..];
     }
+    out.push_str(rest);
     out
 }
 

@@ -48,7 +48,7 @@ fn catalogue() -> Vec<Case> {
         with_config("invalid bucket name", "[site]\nbucket = \"Bad_Name\"\n", &["site.bucket", "Bad_Name"]),
         with_config(
             "redirect status",
-            "[[redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = 200\n",
+            "[[redirects]]\nfrom = \"/a\"\nto = \"/b\"\nstatus = 404\n",
             &["redirects[0].status"],
         ),
         with_config(

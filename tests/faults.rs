@@ -130,10 +130,28 @@ fn no_lock_left(site: &Provisioned) {
 }
 
 #[test]
+fn a_failing_routing_write_keeps_the_old_deploy_live_and_says_so() {
+    let (site, old, live) = atomic("fault-routes");
+    let proxy = Proxy::start(&endpoint());
+    // The first UpdateKeys writes the new deploy's routing, before the switch.
+    proxy.fail_next("POST", "/keys", ALWAYS, 500, KVS_INTERNAL);
+    let run = site
+        .skiff_at(&proxy.endpoint, &["publish"])
+        .failure(1, &["could not write the routing of deploy", &format!("production still serves deploy {live}")]);
+    invariants::complete(&site, "production", &run.stderr);
+    invariants::agree(&site, "production", &run.stderr);
+    assert_eq!(crate::provision::served(&site), old, "the old deploy is still live");
+    no_lock_left(&site);
+    site.skiff(&["publish"]).success();
+    invariants::complete(&site, "production", "after the rerun");
+}
+
+#[test]
 fn a_failing_router_switch_keeps_the_old_deploy_live_and_says_so() {
     let (site, old, live) = atomic("fault-kvs");
     let proxy = Proxy::start(&endpoint());
-    proxy.fail_next("POST", "/keys", ALWAYS, 500, KVS_INTERNAL);
+    // After the routing write, the switch itself fails.
+    proxy.fail_after(("POST", "/keys"), "POST", "/keys", ALWAYS, 500, KVS_INTERNAL);
     let run = site.skiff_at(&proxy.endpoint, &["publish"]).failure(1, &["could not make deploy", &live]);
     invariants::complete(&site, "production", &run.stderr);
     invariants::agree(&site, "production", &run.stderr);

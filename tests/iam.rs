@@ -184,7 +184,11 @@ fn every_operation_on_the_wire_is_in_the_iam_table() {
     let plain = crate::harness::Bucket::new("iam-in-place");
     let proxy = Proxy::start(&endpoint());
     let dir = public.to_str().unwrap();
-    let args = ["publish", dir, "--bucket", &plain.name, "--distribution-id", &distribution];
+    // Its own skiff.toml: the site's has `[[redirects]]`, which need the router.
+    let config = site.dir.path().join("in-place.toml");
+    std::fs::write(&config, "[site]\n").unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["publish", dir, "--bucket", &plain.name, "--distribution-id", &distribution, "-c", config];
     site.skiff_at(&proxy.endpoint, &args).success();
     std::fs::write(public.join("index.html"), "<h1>three</h1>").unwrap();
     site.skiff_at(&proxy.endpoint, &[&args[..], &["--wait"]].concat()).success();
