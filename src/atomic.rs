@@ -103,7 +103,7 @@ impl Site {
             ));
             return Ok(());
         }
-        self.record_live(target, &served).await?;
+        self.record_live(target, &served, false).await?;
         out.warn(&format!(
             "{} said {target} was at {}, but the router serves {served} (a run stopped between its two writes): {} now says {served}",
             crate::state::SITE_STATE_KEY,
@@ -115,10 +115,13 @@ impl Site {
 
     /// Record in the state that `id` (complete, since only complete deploys go live) is the
     /// live deploy of `target`.
-    async fn record_live(&self, target: &str, id: &str) -> Result<()> {
+    async fn record_live(&self, target: &str, id: &str, end_canary: bool) -> Result<()> {
         deploys::update_state(&self.root, |state| {
             let entry = state.targets.entry(target.to_string()).or_default();
             entry.live = Some(id.to_string());
+            if end_canary {
+                entry.canary = None;
+            }
             if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
                 deploy.complete = true;
             }
@@ -185,12 +188,22 @@ impl Site {
         out: &Output,
     ) -> Result<Option<serde_json::Value>> {
         let arn = self.kvs_arn()?;
-        router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &[]).await.with_context(|| {
-            let live = self.state.targets.get(target).and_then(|t| t.live.as_deref());
-            let live = live.map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
-            format!("could not make deploy {id} live: {target} still serves {live}")
-        })?;
-        self.record_live(target, id).await.with_context(|| {
+        // A new production deploy ends a canary, in the same write.
+        let canary =
+            if target == PRODUCTION { self.state.targets.get(target).and_then(|t| t.canary.clone()) } else { None };
+        let deletes: Vec<String> = canary.iter().map(|_| CANARY_KEY.to_string()).collect();
+        router::write_keys(&self.kvs, &arn, &[(target.to_string(), id.to_string())], &deletes).await.with_context(
+            || {
+                let live = self.state.targets.get(target).and_then(|t| t.live.as_deref());
+                let live = live.map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
+                format!("could not make deploy {id} live: {target} still serves {live}")
+            },
+        )?;
+        if let Some(canary) = &canary {
+            let how = if canary.id == id { "is production now" } else { "ended" };
+            out.info(&format!("the canary of deploy {} ({} %) {how}", canary.id, canary.weight));
+        }
+        self.record_live(target, id, canary.is_some()).await.with_context(|| {
             format!(
                 "deploy {id} is live ({target} serves it), but {} does not say so yet\nhint: the next `skiff publish` or `skiff rollback` brings it up to date",
                 crate::state::SITE_STATE_KEY
@@ -274,6 +287,40 @@ impl Site {
         Ok(())
     }
 
+    /// Serve deploy `id` (complete, routing written) to `weight` % of production's visitors:
+    /// one KVS write, then the state.
+    pub async fn start_canary(&self, id: &str, weight: u8) -> Result<()> {
+        let arn = self.kvs_arn()?;
+        router::write_keys(&self.kvs, &arn, &[(CANARY_KEY.to_string(), format!("{id} {weight}"))], &[]).await?;
+        deploys::update_state(&self.root, |state| {
+            let entry = state.targets.entry(PRODUCTION.to_string()).or_default();
+            entry.canary = Some(crate::state::Canary { id: id.to_string(), weight });
+            if let Some(deploy) = entry.deploys.iter_mut().find(|d| d.id == id) {
+                deploy.complete = true;
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
+        .with_context(|| {
+            format!("the canary of deploy {id} is running, but {} does not say so yet", crate::state::SITE_STATE_KEY)
+        })
+    }
+
+    /// End the canary: every visitor gets production's live deploy again.
+    pub async fn end_canary(&self) -> Result<()> {
+        let arn = self.kvs_arn()?;
+        router::write_keys(&self.kvs, &arn, &[], &[CANARY_KEY.to_string()]).await?;
+        deploys::update_state(&self.root, |state| {
+            if let Some(entry) = state.targets.get_mut(PRODUCTION) {
+                entry.canary = None;
+            }
+            Ok(())
+        })
+        .await
+        .map(drop)
+    }
+
     /// Delete whole deploys (objects and manifest) of a target, and forget them.
     pub async fn delete_deploys(&self, target: &str, ids: &[String]) -> Result<usize> {
         let mut deleted = 0;
@@ -330,6 +377,9 @@ impl Site {
         Ok(deleted)
     }
 }
+
+/// The KVS key of the canary: `<deploy id> <weight>` (router/SPEC.md).
+pub const CANARY_KEY: &str = "canary";
 
 /// Where the list of a deploy's routing keys lives: beside its manifest.
 pub fn routing_key(target: &str, id: &str) -> String {
@@ -513,8 +563,20 @@ async fn run(
         let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
         format!("could not write the routing of deploy {id}: {target} still serves {live}")
     })?;
-    let invalidation = site.activate(target, &id, manifest.not_found_page(), out).await?;
-    out.info(&format!("{target} now serves deploy {id}"));
+    let invalidation = if let Some(weight) = settings.canary {
+        site.start_canary(&id, weight).await.with_context(|| {
+            format!("could not start the canary of deploy {id}: production still serves it to nobody")
+        })?;
+        let live = entry.live.as_deref().unwrap_or("nothing");
+        out.info(&format!(
+            "deploy {id} serves {weight} % of production's visitors (each keeps their share, by cookie); the rest get deploy {live}\nhint: `skiff promote` makes it production, `skiff rollback` ends the canary"
+        ));
+        None
+    } else {
+        let invalidation = site.activate(target, &id, manifest.not_found_page(), out).await?;
+        out.info(&format!("{target} now serves deploy {id}"));
+        invalidation
+    };
 
     // Retention: never the live deploy, nor the one it replaced (instant rollback).
     let keep = if target == PRODUCTION { site.settings.keep } else { site.settings.keep_previews };
@@ -523,7 +585,8 @@ async fn run(
         fresh = state;
     }
     if let Some(current) = fresh.targets.get(target) {
-        let protect: Vec<&str> = entry.live.iter().map(String::as_str).collect();
+        let mut protect: Vec<&str> = entry.live.iter().map(String::as_str).collect();
+        protect.extend(current.canary.as_ref().map(|c| c.id.as_str()));
         let expired = deploys::expired(current, keep.max(1), &protect);
         if !expired.is_empty() {
             match site.delete_deploys(target, &expired).await {
@@ -542,7 +605,11 @@ async fn run(
     }
     crate::ci::write(resolved, &id, &counts, out);
     out.url(&resolved.url);
-    if let Some(timeout) = settings.verify {
+    if settings.verify.is_some() && settings.canary.is_some() {
+        out.warn(
+            "--verify skipped: a canary reaches only a share of visitors, so the site's URL may answer either deploy",
+        );
+    } else if let Some(timeout) = settings.verify {
         // What changed for visitors: the new deploy against the one it replaced.
         let before: std::collections::BTreeMap<&str, crate::object::Digest> = sources
             .first()

@@ -111,8 +111,11 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `skiff man > ~/.local/share/man/man1/skiff.1`
     Man,
-    /// Make the previous (or the named) deploy live again: no upload, seconds
+    /// Make the previous (or the named) deploy live again: no upload, seconds; with a canary
+    /// running, end the canary
     Rollback(RollbackArgs),
+    /// Make the canary deploy (`publish --canary`) production for every visitor
+    Promote(PromoteArgs),
     /// List the deploys of production (or a preview), newest first, marking the live one
     Deploys(DeploysArgs),
     /// List, delete or prune branch previews
@@ -250,6 +253,10 @@ pub struct PublishArgs {
     /// from this directory (like rsync's quick check; off by default: every byte is read)
     #[arg(long)]
     pub hash_cache: bool,
+    /// Make the new deploy live for PERCENT of production's visitors only (1-99, sticky per
+    /// visitor); `skiff promote` makes it production, `skiff rollback` ends it
+    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=99), conflicts_with = "preview")]
+    pub canary: Option<u8>,
     /// After going live, fetch every changed and deleted URL through the site's URL and
     /// check it serves what was published; exit 1 if any still does not after the time limit
     #[arg(long)]
@@ -272,6 +279,17 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "NAME")]
     pub bucket: Option<String>,
     /// How long to wait for another publish or rollback of the same target [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub lock_timeout: Option<String>,
+}
+
+/// `skiff promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// Bucket of the site (overrides `[site] bucket`)
+    #[arg(long, value_name = "NAME")]
+    pub bucket: Option<String>,
+    /// How long to wait for another publish or rollback of production [default: 5m]
     #[arg(long, value_name = "DURATION")]
     pub lock_timeout: Option<String>,
 }

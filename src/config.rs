@@ -372,6 +372,8 @@ pub struct PublishSettings {
     pub hash_cache: bool,
     /// `--verify` or `[deploy] verify`: how long to retry the check through the site's URL.
     pub verify: Option<Duration>,
+    /// `--canary PERCENT`.
+    pub canary: Option<u8>,
 }
 
 /// Settings of `skiff serve`.
@@ -739,6 +741,7 @@ impl Config {
             cdn,
             mode: self.mode,
             hash_cache: args.hash_cache || self.hash_cache,
+            canary: args.canary,
             verify: match (&args.verify_timeout, args.verify || self.verify) {
                 (Some(text), _) => Some(parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
                     ConfigError::new(format!(

@@ -110,6 +110,13 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             let out = output::Output::new(cli.global.json, cli.global.quiet);
             rollback::rollback(&settings, args.deploy.as_deref(), args.preview.as_deref(), &out).await
         }
+        cli::Command::Promote(args) => {
+            let config = config::Config::load(&cli.global)?;
+            let bucket = config.site_bucket(args.bucket.as_deref())?;
+            let settings = config.site_settings(&bucket, args.lock_timeout.as_deref(), cli.global.json)?;
+            let out = output::Output::new(cli.global.json, cli.global.quiet);
+            rollback::promote(&settings, &out).await
+        }
         cli::Command::Deploys(args) => {
             let config = config::Config::load(&cli.global)?;
             let bucket = config.site_bucket(args.bucket.as_deref())?;

@@ -194,6 +194,11 @@ async fn publish_in_place(
             settings.bucket
         );
     }
+    if settings.canary.is_some() {
+        bail!(
+            "--canary needs skiff's router, and {location} is published in place\nhint: set the site up with `skiff provision` for atomic deploys"
+        );
+    }
     if let Some(rule) = settings.routing.rules.first() {
         bail!(
             "{}: redirects need skiff's router, and {location} is published in place (S3 cannot answer a redirect)\nhint: set the site up with `skiff provision` for atomic deploys, or remove the rules ({} in all)",

@@ -26,6 +26,17 @@ pub async fn rollback(
         site.refresh().await?;
         site.reconcile(&target, out).await?;
         let entry = site.state.targets.get(&target).cloned().unwrap_or_default();
+        if deploy.is_none()
+            && let Some(canary) = &entry.canary
+        {
+            site.end_canary().await?;
+            let live = entry.live.as_deref().unwrap_or("none");
+            out.info(&format!(
+                "the canary of deploy {} ({} %) ended: every visitor gets deploy {live}",
+                canary.id, canary.weight
+            ));
+            return Ok(json!({"target": target, "deploy_id": entry.live, "previous": entry.live, "url": resolved.url, "changed": true, "canary_ended": canary.id, "invalidation": null}));
+        }
         let chosen = match deploy {
             Some(id) => match entry.deploy(id) {
                 Some(d) if d.complete => d.clone(),
@@ -74,6 +85,48 @@ pub async fn rollback(
     Ok(())
 }
 
+/// `skiff promote`: the canary becomes production for every visitor.
+pub async fn promote(settings: &SiteSettings, out: &Output) -> Result<()> {
+    let mut site = Site::require(settings, u64::MAX).await?;
+    let resolved = site.target(None)?;
+    let target = resolved.name.clone();
+    let lock = site.lock(&target, "promote", out).await?;
+    let result = async {
+        site.refresh().await?;
+        site.reconcile(&target, out).await?;
+        let entry = site.state.targets.get(&target).cloned().unwrap_or_default();
+        let Some(canary) = entry.canary.clone() else {
+            bail!("production has no canary to promote\nhint: `skiff publish --canary 10` starts one");
+        };
+        let Some(manifest) = site.manifest(&target, &canary.id).await? else {
+            bail!("the manifest of deploy {} is missing from the bucket: it cannot go live", canary.id);
+        };
+        let invalidation = site.activate(&target, &canary.id, manifest.not_found_page(), out).await?;
+        out.info(&format!(
+            "{target} now serves deploy {} to everyone (was {})",
+            canary.id,
+            entry.live.as_deref().unwrap_or("none")
+        ));
+        Ok(json!({
+            "target": target,
+            "deploy_id": canary.id,
+            "previous": entry.live,
+            "url": resolved.url,
+            "changed": true,
+            "invalidation": invalidation,
+        }))
+    }
+    .await;
+    let released = lock.release(&site.root).await;
+    let document = result?;
+    released?;
+    if out.is_json() {
+        out.json(&document);
+    }
+    out.url(&resolved.url);
+    Ok(())
+}
+
 fn preview_flag(preview: Option<&str>) -> String {
     preview.map(|b| format!(" --preview {b}")).unwrap_or_default()
 }
@@ -95,6 +148,7 @@ pub async fn list(settings: &SiteSettings, preview: Option<&str>, out: &Output) 
             bytes: d.bytes,
             complete: d.complete,
             live: entry.live.as_deref() == Some(d.id.as_str()),
+            canary: entry.canary.as_ref().filter(|c| c.id == d.id).map(|c| c.weight),
         })
         .collect();
     out.render(&DeployList { target: resolved.name, url: resolved.url, deploys });
@@ -119,6 +173,8 @@ struct Row {
     bytes: u64,
     complete: bool,
     live: bool,
+    /// The share of visitors it gets as the canary.
+    canary: Option<u8>,
 }
 
 impl Render for DeployList {
@@ -138,7 +194,11 @@ impl Render for DeployList {
         for deploy in &self.deploys {
             let mark = if deploy.live { "*" } else { " " };
             let commit: String = deploy.commit.as_deref().unwrap_or("-").chars().take(7).collect();
-            let state = if deploy.complete { "" } else { "  incomplete" };
+            let state = match deploy.canary {
+                Some(weight) => format!("  canary: {weight} % of visitors"),
+                None if deploy.complete => String::new(),
+                None => "  incomplete".to_string(),
+            };
             lines.push(format!(
                 "{mark} {:<26} {:<17} {:<8} {:>7} {:>10}{state}",
                 deploy.id,

@@ -448,6 +448,18 @@ pub struct Target {
     /// Every deploy kept, oldest first.
     #[serde(default)]
     pub deploys: Vec<Deploy>,
+    /// Production only: a newer deploy served to a share of visitors (`publish --canary`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+}
+
+/// A canary deploy and the share of visitors it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Canary {
+    /// The deploy.
+    pub id: String,
+    /// Percent of visitors, 1 to 99.
+    pub weight: u8,
 }
 
 /// One deploy.

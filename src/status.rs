@@ -161,7 +161,7 @@ pub async fn status(settings: &Settings, out: &Output) -> Result<()> {
     let mut live = BTreeMap::new();
     if let Some(arn) = &resources.kvs_arn {
         for (key, value) in router::read_keys(&kvs, arn).await? {
-            if key == "production" || key.starts_with("preview-") {
+            if key == "production" || key == "canary" || key.starts_with("preview-") {
                 live.insert(key, value);
             }
         }
@@ -232,6 +232,10 @@ impl Report {
             "production    {}",
             self.live.get("production").cloned().unwrap_or_else(|| "no deploy yet".to_string())
         ));
+        if let Some(canary) = self.live.get("canary") {
+            let (id, weight) = canary.split_once(' ').unwrap_or((canary.as_str(), "?"));
+            lines.push(format!("canary        {id} ({weight} % of visitors)"));
+        }
         lines.push(format!("previews      {}", self.previews));
         lines
     }

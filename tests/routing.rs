@@ -307,3 +307,98 @@ fn an_atomic_deploy_carries_its_routing_and_takes_it_along_when_it_expires() {
     let left: Vec<&String> = kvs.as_object().unwrap().keys().filter(|k| k.contains(&first)).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// What the router (router/router.js, run by node as CloudFront would) answers for `uri` on
+/// production, over the store as the double holds it.
+fn edge(site: &Provisioned, uri: &str, cookie: Option<&str>, random: f64) -> serde_json::Value {
+    let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+    let mut cookies = serde_json::Map::new();
+    if let Some(cohort) = cookie {
+        cookies.insert("skiff-canary".into(), cohort.into());
+    }
+    let input = serde_json::json!({
+        "kvs": kvs_contents()[&arn].clone(),
+        "host": site.domain,
+        "uri": uri,
+        "cookies": cookies,
+        "random": random,
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/edge.mjs");
+    let mut child = Command::new("node").arg(script).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "node failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn served_id(answer: &serde_json::Value) -> String {
+    let uri = answer["uri"].as_str().unwrap_or_else(|| panic!("not forwarded: {answer}"));
+    uri.trim_start_matches("/_deploys/production/").split('/').next().unwrap().to_string()
+}
+
+#[test]
+fn a_canary_serves_its_share_until_it_is_promoted_or_ended() {
+    let site = Provisioned::new("canary");
+    site.skiff(&["provision"]).success();
+    let public = site.dir.path().join("public");
+    std::fs::create_dir_all(&public).unwrap();
+    let publish = |body: &str, extra: &[&str]| -> (String, crate::harness::Run) {
+        std::fs::write(public.join("index.html"), body).unwrap();
+        let run = site.skiff(&[&["publish", "--json"][..], extra].concat()).success();
+        (run.json()["deploy_id"].as_str().unwrap().to_string(), run)
+    };
+    let (first, _) = publish("one", &[]);
+    let (second, run) = publish("two", &["--canary", "10"]);
+    assert!(run.stderr.contains(&format!("deploy {second} serves 10 % of production's visitors")), "{}", run.stderr);
+    let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
+    let store = kvs_contents()[&arn].clone();
+    assert_eq!(
+        (store["production"].as_str(), store["canary"].as_str()),
+        (Some(first.as_str()), Some(&*format!("{second} 10")))
+    );
+
+    // Visitors: by their cookie's cohort, else by the dice, which the cookie then keeps.
+    assert_eq!(served_id(&edge(&site, "/", Some("5"), 0.5)), second);
+    assert_eq!(served_id(&edge(&site, "/", Some("50"), 0.01)), first);
+    let newcomer = edge(&site, "/", None, 0.07);
+    assert_eq!(served_id(&newcomer), second);
+    assert_eq!(newcomer["headers"]["x-skiff-cohort"]["value"], "7");
+    assert_eq!(served_id(&edge(&site, "/", None, 0.5)), first);
+
+    let deploys = site.skiff(&["deploys"]).success();
+    assert!(
+        deploys.stdout.contains(&format!("{second}")) && deploys.stdout.contains("canary: 10 % of visitors"),
+        "{}",
+        deploys.stdout
+    );
+    let status = site.skiff(&["status"]).success();
+    assert!(status.stdout.contains(&format!("canary        {second} (10 % of visitors)")), "{}", status.stdout);
+
+    // Promote: production for everyone, the canary key gone.
+    site.skiff(&["promote"]).success();
+    let store = kvs_contents()[&arn].clone();
+    assert_eq!(store["production"].as_str(), Some(second.as_str()));
+    assert!(store.get("canary").is_none());
+    assert!(site.state()["targets"]["production"].get("canary").is_none());
+    assert_eq!(served_id(&edge(&site, "/", Some("5"), 0.5)), second);
+    site.skiff(&["promote"]).failure(1, &["production has no canary to promote", "--canary"]);
+
+    // Rollback ends a canary and leaves production as it was.
+    let (third, _) = publish("three", &["--canary", "50"]);
+    let run = site.skiff(&["rollback"]).success();
+    assert!(run.stderr.contains(&format!("the canary of deploy {third} (50 %) ended")), "{}", run.stderr);
+    let store = kvs_contents()[&arn].clone();
+    assert_eq!(store["production"].as_str(), Some(second.as_str()));
+    assert!(store.get("canary").is_none());
+
+    // A plain publish during a canary ends it in the same write that switches production.
+    let (fourth, _) = publish("four", &["--canary", "20"]);
+    let (fifth, run) = publish("five", &[]);
+    assert!(run.stderr.contains(&format!("the canary of deploy {fourth} (20 %) ended")), "{}", run.stderr);
+    let store = kvs_contents()[&arn].clone();
+    assert_eq!(store["production"].as_str(), Some(fifth.as_str()));
+    assert!(store.get("canary").is_none());
+
+    site.skiff(&["publish", "--canary", "10", "--preview", "feat"]).failure(2, &["--canary", "--preview"]);
+    site.skiff(&["publish", "--canary", "100"]).failure(2, &["100"]);
+}
