@@ -399,6 +399,7 @@ mod tests {
     #[test]
     fn retention_keeps_the_newest_the_live_and_the_replaced() {
         let target = Target {
+            canary: None,
             branch: None,
             live: Some("d2".into()),
             deploys: vec![
@@ -437,6 +438,7 @@ mod tests {
     #[test]
     fn previous_and_interrupted_deploys() {
         let target = Target {
+            canary: None,
             branch: None,
             live: Some("d3".into()),
             deploys: vec![deploy("d1", true), deploy("d2", false), deploy("d3", true), deploy("d4", false)],

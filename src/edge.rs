@@ -219,6 +219,7 @@ fn table(value: &str) -> Table {
 }
 
 /// The viewer-request function: where `request` goes.
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // keys are case-sensitive
 pub fn viewer_request(
     previews: &str,
     request: &Request,
@@ -339,7 +340,7 @@ pub fn viewer_request(
     if table.clean
         && let Some(stem) = path.strip_suffix(".html")
         && last != "index.html"
-        && raw.ends_with(".html")
+        && raw.ends_with(".html") // as the spec says: case-sensitive, like S3 keys
         && kind(stem) == Some('c')
     {
         return redirect(format!("{}{query}", raw.strip_suffix(".html").unwrap_or(&raw)));

@@ -143,12 +143,11 @@ pub fn substitute(to: &str, captures: &[(String, String)]) -> String {
         let after = &rest[at + 1..];
         let len = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
         let name = &after[..len];
-        match captures.iter().find(|(n, _)| n == name).filter(|_| len > 0) {
-            Some((_, value)) => out.push_str(&encode_uri(value)),
-            None => {
-                out.push(':');
-                out.push_str(name);
-            }
+        if let Some((_, value)) = captures.iter().find(|(n, _)| n == name).filter(|_| len > 0) {
+            out.push_str(&encode_uri(value));
+        } else {
+            out.push(':');
+            out.push_str(name);
         }
         rest = &after[len..];
     }
