@@ -108,6 +108,8 @@ pub struct Distribution {
     pub origins: Vec<(String, String)>,
     /// Alternate domain names.
     pub aliases: Vec<String>,
+    /// Custom error responses: (error code, page path, response code).
+    pub error_pages: Vec<(i32, String, String)>,
 }
 
 /// CloudFront for one account.
@@ -168,6 +170,21 @@ impl Cdn {
             enabled: config.is_some_and(aws_sdk_cloudfront::types::DistributionConfig::enabled),
             origins,
             aliases: config.and_then(|c| c.aliases()).map(|a| a.items().to_vec()).unwrap_or_default(),
+            error_pages: config
+                .and_then(|c| c.custom_error_responses())
+                .map(|e| {
+                    e.items()
+                        .iter()
+                        .map(|r| {
+                            (
+                                r.error_code(),
+                                r.response_page_path().unwrap_or("").to_string(),
+                                r.response_code().unwrap_or("").to_string(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

@@ -209,9 +209,6 @@ async fn publish_in_place(
     if settings.routing.clean_urls {
         crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow::anyhow!(e))?;
     }
-    if settings.routing.spa {
-        out.warn("`[site] spa` needs skiff's router (a provisioned site): in place, deep links still answer 404");
-    }
     let mut plan = plan::plan(
         &scanned.files,
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },
@@ -267,6 +264,9 @@ async fn publish_in_place(
             Err(err) => Some(Err(err)),
         }
     });
+    if settings.routing.spa {
+        spa_in_place(settings, target.as_ref(), out);
+    }
     // Where the site is: `[site] url`, else the distribution that serves the bucket (its
     // first alias or its own name, at the path its origin gives the prefix), else the bucket.
     let site_url = settings.url.clone().unwrap_or_else(|| match &target {
@@ -384,6 +384,39 @@ async fn publish_in_place(
             }
             Ok(InPlace::Published)
         }
+    }
+}
+
+/// `[site] spa` in place: S3 cannot fall back to the root page, but the distribution's
+/// error responses can (403 and 404 → `/index.html`, status 200). skiff reads them and says
+/// what to set; it does not change a distribution it does not own (and the publish job's
+/// IAM policy has no `cloudfront:UpdateDistribution`).
+fn spa_in_place(
+    settings: &PublishSettings,
+    target: Option<&Result<CdnTarget<'_>, crate::cdn::CdnError>>,
+    out: &Output,
+) {
+    let Some(Ok(target)) = target else {
+        out.warn(
+            "`[site] spa` in place needs a CloudFront distribution (`[site] distribution_id`) whose error responses serve /index.html: without one, deep links answer 404",
+        );
+        return;
+    };
+    let page =
+        target.mapping.paths(&format!("{}index.html", settings.prefix)).into_iter().find(|p| p.ends_with("index.html"));
+    let Some(page) = page else { return };
+    let set = |code: i32| {
+        target
+            .distribution
+            .error_pages
+            .iter()
+            .any(|(c, path, response)| *c == code && *path == page && response == "200")
+    };
+    if !(set(403) && set(404)) {
+        out.warn(&format!(
+            "`[site] spa`: distribution {} does not answer missing paths with {page}, so deep links answer 404\nhint: in its error pages (CloudFront console, or `aws cloudfront update-distribution`), set the custom error responses for 403 and 404 to response page {page} with response code 200",
+            target.distribution.id
+        ));
     }
 }
 

@@ -402,3 +402,64 @@ fn a_canary_serves_its_share_until_it_is_promoted_or_ended() {
     site.skiff(&["publish", "--canary", "10", "--preview", "feat"]).failure(2, &["--canary", "--preview"]);
     site.skiff(&["publish", "--canary", "100"]).failure(2, &["100"]);
 }
+
+#[test]
+fn in_place_spa_says_what_the_distribution_lacks_until_its_error_responses_serve_the_root_page() {
+    use aws_sdk_cloudfront::types::{CustomErrorResponse, CustomErrorResponses};
+    let bucket = Bucket::new("spa-in-place");
+    let site = Site::new(&[("index.html", b"<div id=app>")]);
+    let (_guard, config) = write_config("[site]\nspa = true\nprefix = \"app/\"\n");
+    let distribution = crate::harness::Distribution::new(&bucket.name, "/app", true);
+    let publish = || {
+        skiff(&[
+            "publish",
+            site.path().to_str().unwrap(),
+            "--bucket",
+            &bucket.name,
+            "-c",
+            &config,
+            "--distribution-id",
+            &distribution.id,
+        ])
+        .success()
+    };
+    let run = publish();
+    assert!(
+        run.stderr
+            .contains(&format!("distribution {} does not answer missing paths with /index.html", distribution.id))
+            && run.stderr.contains("response code 200"),
+        "{}",
+        run.stderr
+    );
+
+    // Set them as the hint says (the origin path /app maps the prefix away).
+    crate::harness::runtime().block_on(async {
+        let got = distribution.client.get_distribution_config().id(&distribution.id).send().await.unwrap();
+        let mut config = got.distribution_config().unwrap().clone();
+        let errors = [403, 404]
+            .map(|code| {
+                CustomErrorResponse::builder()
+                    .error_code(code)
+                    .response_page_path("/index.html")
+                    .response_code("200")
+                    .error_caching_min_ttl(10)
+                    .build()
+                    .unwrap()
+            })
+            .to_vec();
+        config.custom_error_responses =
+            Some(CustomErrorResponses::builder().quantity(2).set_items(Some(errors)).build().unwrap());
+        distribution
+            .client
+            .update_distribution()
+            .id(&distribution.id)
+            .if_match(got.e_tag().unwrap())
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+    });
+    site.write("index.html", b"<div id=app2>");
+    let run = publish();
+    assert!(!run.stderr.contains("`[site] spa`"), "{}", run.stderr);
+}
