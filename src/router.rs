@@ -30,9 +30,15 @@ pub fn code(previews: Option<&str>) -> String {
     SOURCE.replace("__SKIFF_PREVIEWS__", previews.unwrap_or(""))
 }
 
-/// The KVS entries for `[[redirects]]`.
+/// The site-wide (legacy) KVS entries for `[[redirects]]`: what the router applies to
+/// deploys published before each deploy carried its own routing (`routes:<id>`). Only the
+/// rules such a router understood: exact paths, redirect statuses.
 pub fn redirect_entries(redirects: &[Redirect]) -> BTreeMap<String, String> {
-    redirects.iter().map(|r| (format!("{REDIRECT_PREFIX}{}", r.from), format!("{} {}", r.status, r.to))).collect()
+    redirects
+        .iter()
+        .filter(|r| r.status != 200 && !r.from.contains('*') && !r.from.contains("/:"))
+        .map(|r| (format!("{REDIRECT_PREFIX}{}", r.from), format!("{} {}", r.status, r.to)))
+        .collect()
 }
 
 /// The puts and deletes that turn `current` redirect entries into `desired`.
@@ -396,9 +402,24 @@ mod tests {
                 force: false,
                 origin: String::new(),
             },
+            Redirect {
+                from: "/blog/*".into(),
+                to: "/p/:splat".into(),
+                status: 301,
+                force: false,
+                origin: String::new(),
+            },
+            Redirect {
+                from: "/app".into(),
+                to: "/index.html".into(),
+                status: 200,
+                force: false,
+                origin: String::new(),
+            },
         ];
         let desired = redirect_entries(&redirects);
         assert_eq!(desired["redirect:/old/"], "301 /new/");
+        assert_eq!(desired.len(), 2, "patterns and rewrites are for the routing of each deploy: {desired:?}");
         let current: BTreeMap<String, String> = [
             ("redirect:/old/".to_string(), "302 /new/".to_string()),
             ("redirect:/gone".to_string(), "301 /".to_string()),
