@@ -59,15 +59,19 @@ class Server:
     no-op and change scenarios. `moto` is moto's S3 server (the tests' emulator): correct, but
     in Python its LIST and PUT bound those scenarios for every tool (measured in RESULTS.md)."""
 
-    def __init__(self, kind, binary, root):
+    def __init__(self, kind, binary, root, latency_ms=0):
         self.kind = kind
+        self.latency_ms = latency_ms
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.port = free_port()
         self.log = open(os.path.join(root, f"{kind}.log"), "w")
         if kind == "s3s":
-            argv = [binary, "--port", str(self.port), "--access-key", ACCESS, "--secret-key", SECRET]
+            argv = [binary, "--port", str(self.port), "--access-key", ACCESS, "--secret-key", SECRET,
+                    "--latency-ms", str(latency_ms)]
         else:
+            if latency_ms:
+                raise SystemExit("--latency-ms needs --server s3s")
             argv = [binary, "-H", "127.0.0.1", "-p", str(self.port)]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
@@ -353,7 +357,7 @@ def bench_size(args, tools, server, s3, size):
     files = sum(1 for _ in walk(corpus))
     total = sum(os.path.getsize(p) for _, p in walk(corpus))
     print(f"## {files} files, {total / 1e6:.0f} MB", file=sys.stderr)
-    out = {"files": files, "bytes": total, "tools": {}}
+    out = {"files": files, "bytes": total, "latency_ms": server.latency_ms, "tools": {}}
     runs = args.runs if size <= 20000 else 1
     for tool in args.tools:
         site = os.path.join(args.work, f"{tool}-site")
@@ -407,7 +411,8 @@ def ratios(size_result):
 def markdown(report):
     lines = []
     for size in report["sizes"]:
-        lines.append(f'\n### {size["files"]:,} files, {size["bytes"] / 1e6:,.0f} MB\n')
+        latency = size.get("latency_ms", 0)
+        lines.append(f'\n### {size["files"]:,} files, {size["bytes"] / 1e6:,.0f} MB, {latency} ms per request\n')
         lines.append("| scenario | tool | wall (median) | CPU | peak RSS | requests (by method) | bytes sent | correct |")
         lines.append("|---|---|---:|---:|---:|---|---:|---|")
         for scenario in SCENARIOS:
@@ -432,6 +437,7 @@ def markdown(report):
             lines.append("|---|---|---:|---:|---:|")
             for scenario, v in r.items():
                 lines.append(f'| {scenario} | {v["fastest_peer"]} | {v["peer_s"]:.2f} s | {v["skiff_s"]:.2f} s | {v["speedup"]:.1f}× faster |')
+    lines.extend(latency_table(report))
     if "scan" in report:
         s = report["scan"]
         lines.append(f'\n### Scan + hash alone\n\n{s["bytes"] / 1e9:.2f} GB in {s["wall_s"]:.2f} s (median of 5) = {s["gb_per_s"]:.2f} GB/s; '
@@ -440,6 +446,30 @@ def markdown(report):
             lines.append(f'(best of 5: {s["best_wall_s"]:.2f} s = {s["best_gb_per_s"]:.2f} GB/s, '
                          f'{s["best_gb_per_s"] / s["limit_gb_per_s"] * 100:.0f} %)')
     return "\n".join(lines)
+
+
+def latency_table(report):
+    """One row per size and scenario, one column group per latency: skiff, the fastest
+    correct peer, and the ratio, all from this run."""
+    latencies = sorted({size.get("latency_ms", 0) for size in report["sizes"]})
+    if len(latencies) < 2:
+        return []
+    by = {(size["files"], size.get("latency_ms", 0)): ratios(size) for size in report["sizes"]}
+    files = sorted({size["files"] for size in report["sizes"]})
+    head = " | ".join(f"{l} ms: skiff / best peer" for l in latencies)
+    lines = ["\n### Round-trip latency\n",
+             "Every request held this long by the server (a model of the round trip to S3); skiff's median wall "
+             "time, the fastest correct peer's, and how many times faster skiff is.\n",
+             f"| files | scenario | {head} |", "|---:|---|" + "---:|" * len(latencies)]
+    for n in files:
+        for scenario in SCENARIOS:
+            cells = []
+            for l in latencies:
+                v = by.get((n, l), {}).get(scenario)
+                cells.append(f'{v["skiff_s"]:.2f} s / {v["peer_s"]:.2f} s ({v["fastest_peer"]}) = **{v["speedup"]:.1f}×**' if v else "–")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {n:,} | {scenario} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def scan_alone(args, tools, server, s3):
@@ -496,6 +526,8 @@ def main():
     parser.add_argument("--work", required=True)
     parser.add_argument("--json", required=True)
     parser.add_argument("--no-scan", action="store_true")
+    parser.add_argument("--latency-ms", default="0",
+                        help="comma-separated: every size runs once per latency, each with its own server")
     args = parser.parse_args()
     args.tools = args.tools.split(",")
     args.scenarios = args.scenarios.split(",")
@@ -505,21 +537,30 @@ def main():
 
     import boto3
     from botocore.config import Config
-    server = Server(args.server, args.s3s_server if args.server == "s3s" else args.moto_server, os.path.join(args.work, "server"))
-    s3 = boto3.client("s3", endpoint_url=server.url, region_name=REGION, aws_access_key_id=ACCESS, aws_secret_access_key=SECRET,
-                      config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5}))
-    server.s3 = s3
+    binary = args.s3s_server if args.server == "s3s" else args.moto_server
     tools = Tools(args.work, args.skiff)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "versions": tools.versions(),
               "server": SERVER_NAMES[args.server], "sizes": []}
+    server = None
     try:
-        for size in [int(s) for s in args.sizes.split(",") if s]:
-            report["sizes"].append(bench_size(args, tools, server, s3, size))
-            write(args.json, report)
-        if not args.no_scan:
-            report["scan"] = scan_alone(args, tools, server, s3)
+        for latency in [int(l) for l in args.latency_ms.split(",") if l]:
+            server = Server(args.server, binary, os.path.join(args.work, "server"), latency)
+            s3 = boto3.client("s3", endpoint_url=server.url, region_name=REGION, aws_access_key_id=ACCESS,
+                              aws_secret_access_key=SECRET,
+                              config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5},
+                                            max_pool_connections=32))
+            server.s3 = s3
+            print(f"# {latency} ms per request", file=sys.stderr)
+            for size in [int(s) for s in args.sizes.split(",") if s]:
+                report["sizes"].append(bench_size(args, tools, server, s3, size))
+                write(args.json, report)
+            if not args.no_scan and latency == 0:
+                report["scan"] = scan_alone(args, tools, server, s3)
+            server.stop()
+            server = None
     finally:
-        server.stop()
+        if server:
+            server.stop()
     write(args.json, report)
     print(markdown(report))
 

@@ -139,7 +139,7 @@ async fn publish_in_place(
             .with_checksums(!settings.aws.no_checksums);
     let cdn = settings.cdn.as_ref().map(|c| (c, Cdn::new(aws::cloudfront_client(&shared))));
     out.phase(&format!("scanning {} and reading {}…", settings.dir.display(), store.location()));
-    let (remote, distribution) = tokio::join!(read_remote(&store, prefetched, out), async {
+    let (remote, distribution) = tokio::join!(read_remote(&store, prefetched, settings.concurrency, out), async {
         match &cdn {
             Some((c, client)) => Some(client.distribution(&c.distribution_id).await.and_then(invalidate::usable)),
             None => None,
@@ -149,7 +149,7 @@ async fn publish_in_place(
         Err(StoreError::WrongRegion { region: Some(region), .. }) => {
             tracing::debug!(region, "bucket is in another region; switching");
             store = store.in_region(&region);
-            read_remote(&store, Prefetch::Unread, out).await
+            read_remote(&store, Prefetch::Unread, settings.concurrency, out).await
         }
         other => other,
     };
@@ -453,16 +453,19 @@ fn retry_hint(distribution_id: &str, batch: &Batch) -> String {
     format!("once the problem is fixed, run `skiff invalidate --distribution-id {distribution_id} {paths}`")
 }
 
-async fn read_remote(store: &S3Store, prefetched: Prefetch, out: &Output) -> Result<RemoteState, StoreError> {
-    let (manifest, objects) = tokio::join!(
-        async {
-            match prefetched {
-                Prefetch::Read(fetched) => Ok(fetched),
-                Prefetch::Unread => store.get_manifest(MANIFEST_KEY).await,
-            }
-        },
-        store.list()
-    );
+async fn read_remote(
+    store: &S3Store,
+    prefetched: Prefetch,
+    concurrency: usize,
+    out: &Output,
+) -> Result<RemoteState, StoreError> {
+    let manifest = async {
+        match prefetched {
+            Prefetch::Read(fetched) => Ok(fetched),
+            Prefetch::Unread => store.get_manifest(MANIFEST_KEY).await,
+        }
+    };
+    let (manifest, objects) = Box::pin(store.list_with_manifest(manifest, concurrency)).await;
     let mut objects = objects?;
     objects.retain(|key, _| !key::is_state(key));
     let fetched = manifest?;

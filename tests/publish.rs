@@ -1023,3 +1023,42 @@ fn delete_after_keeps_removed_files_for_a_while_then_deletes_them() {
     assert!(!bucket.keys().contains(&"assets/app.1.js".to_string()), "deleted after an hour");
     assert!(bucket.manifest("").get("retired").is_none(), "and forgotten");
 }
+
+#[test]
+fn a_large_listing_runs_as_parallel_ranges_and_finds_exactly_what_one_listing_would() {
+    // 2,500 files: the manifest splits the listing at its 1,000th and 2,000th keys.
+    let files: Vec<(String, Vec<u8>)> =
+        (0..2500).map(|i| (format!("p/{i:05}.txt"), format!("file {i}").into_bytes())).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+    let site = Site::new(&refs);
+    let bucket = Bucket::new("ranged");
+    publish(&site, &bucket, &[]).success();
+
+    // Behind skiff's back: objects it never wrote, before, between and after the split keys
+    // and beyond the manifest's last key; and objects of the site gone.
+    for extra in ["a-first.txt", "p/00999x.txt", "p/01000.txt.bak", "p/01500x.txt", "p/02000 x.txt", "zz-last.txt"] {
+        bucket.put(extra, b"stray");
+    }
+    // The split keys themselves stay: a range that lost its upper bound would miss them.
+    for gone in ["p/00000.txt", "p/00999.txt", "p/02001.txt", "p/02499.txt"] {
+        bucket.delete(gone);
+    }
+    let proxy = Proxy::start(&endpoint());
+    let run = publish_via(&proxy, &site, &bucket, &["--dry-run", "--json"]).success();
+    let lists: Vec<_> =
+        proxy.requests().into_iter().filter(|r| r.method == "GET" && r.target.contains("list-type=2")).collect();
+    let ranged = lists.iter().filter(|r| r.target.contains("start-after=")).count();
+    assert_eq!(ranged, 2, "one range after each split key: {:?}", lists.iter().map(|r| &r.target).collect::<Vec<_>>());
+    let actions = run.json()["actions"].as_array().unwrap().clone();
+    let of = |op: &str| -> std::collections::BTreeSet<String> {
+        actions.iter().filter(|a| a["op"] == op).map(|a| a["key"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(
+        of("delete"),
+        ["a-first.txt", "p/00999x.txt", "p/01000.txt.bak", "p/01500x.txt", "p/02000 x.txt", "zz-last.txt"]
+            .map(String::from)
+            .into(),
+    );
+    assert_eq!(of("upload"), ["p/00000.txt", "p/00999.txt", "p/02001.txt", "p/02499.txt"].map(String::from).into());
+    assert_eq!(actions.len(), 10, "nothing else: {actions:?}");
+}

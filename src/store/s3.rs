@@ -26,6 +26,11 @@ const MIN_PART: u64 = 8 * 1024 * 1024;
 const MAX_PARTS: u64 = 10_000;
 /// Parts of one file in flight at once.
 const PART_CONCURRENCY: usize = 4;
+/// Keys per range of a parallel listing: one page (S3 lists at most 1,000 keys a page).
+const RANGE_KEYS: usize = 1000;
+
+/// Objects of a listing, in key order (keys relative to the prefix).
+type Listed = Vec<(String, RemoteObject)>;
 
 /// A bucket and a prefix on S3.
 #[derive(Debug, Clone)]
@@ -41,6 +46,118 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// One page of the listing: after `start_after`, or where `token` left off; and the
+    /// token of the next page.
+    async fn list_page(
+        &self,
+        start_after: Option<&str>,
+        token: Option<String>,
+    ) -> Result<(Listed, Option<String>), StoreError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&self.prefix)
+            .set_start_after(start_after.map(|key| self.full(key)))
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| self.error(&e, None))?;
+        let mut objects = Vec::with_capacity(page.contents().len());
+        for object in page.contents() {
+            let Some(full) = object.key() else { continue };
+            let Some(key) = full.strip_prefix(self.prefix.as_str()) else { continue };
+            objects.push((
+                key.to_string(),
+                RemoteObject {
+                    etag: object.e_tag().unwrap_or_default().to_string(),
+                    size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
+                },
+            ));
+        }
+        let token =
+            if page.is_truncated() == Some(true) { page.next_continuation_token().map(str::to_string) } else { None };
+        Ok((objects, token))
+    }
+
+    /// The objects in `(after, upto]`: from `first` (a page already read, and its token) or
+    /// from a page after `after`, following pages until one passes `upto`.
+    async fn list_range(
+        &self,
+        after: Option<String>,
+        upto: Option<String>,
+        first: Option<(Listed, Option<String>)>,
+    ) -> Result<Listed, StoreError> {
+        let (mut page, mut token) = match first {
+            Some(first) => first,
+            None => Box::pin(self.list_page(after.as_deref(), None)).await?,
+        };
+        let mut out = Vec::new();
+        loop {
+            let past = upto.as_ref().is_some_and(|upto| page.last().is_some_and(|(key, _)| key > upto));
+            if let Some(upto) = &upto {
+                page.retain(|(key, _)| key <= upto);
+            }
+            out.append(&mut page);
+            let Some(next) = token.take().filter(|_| !past) else { return Ok(out) };
+            (page, token) = Box::pin(self.list_page(None, Some(next))).await?;
+        }
+    }
+
+    /// The manifest (`manifest`, read meanwhile) and every object under the prefix: the
+    /// first page is read at the same time as the manifest; after it, the rest of the
+    /// listing runs as ranges in parallel, split at every 1,000th key of the manifest
+    /// (`StartAfter`), `concurrency` at a time. The result is exactly what one listing from
+    /// start to end gives: the ranges meet end to end, and the last one runs to the end
+    /// whatever the manifest says. Without a manifest it is one listing, page after page.
+    pub async fn list_with_manifest<F>(
+        &self,
+        manifest: F,
+        concurrency: usize,
+    ) -> (Result<Option<FetchedManifest>, StoreError>, Result<BTreeMap<String, RemoteObject>, StoreError>)
+    where
+        F: Future<Output = Result<Option<FetchedManifest>, StoreError>>,
+    {
+        let (manifest, first) = tokio::join!(manifest, Box::pin(self.list_page(None, None)));
+        let splits: Vec<String> = match &manifest {
+            Ok(Some(FetchedManifest { manifest: Ok(m), .. })) => {
+                m.files.keys().step_by(RANGE_KEYS).skip(1).map(str::to_string).collect()
+            }
+            _ => Vec::new(),
+        };
+        let listed = async {
+            let (head, token) = first?;
+            if token.is_none() || splits.is_empty() {
+                let all = self.list_range(None, None, Some((head, token))).await?;
+                return Ok(all.into_iter().collect());
+            }
+            let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+            let mut ranges = JoinSet::new();
+            for (index, after) in splits.iter().enumerate() {
+                let (store, limit) = (self.clone(), Arc::clone(&limit));
+                let (after, upto) = (after.clone(), splits.get(index + 1).cloned());
+                ranges.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index + 1, store.list_range(Some(after), upto, None).await)
+                });
+            }
+            let mut parts: Vec<Option<Listed>> = vec![None; splits.len() + 1];
+            parts[0] = Some(self.list_range(None, splits.first().cloned(), Some((head, token))).await?);
+            while let Some(done) = ranges.join_next().await {
+                let (index, listed) = done.map_err(|e| StoreError::Other {
+                    bucket: self.bucket.clone(),
+                    key: None,
+                    code: "listing".to_string(),
+                    message: format!("a listing task failed: {e}"),
+                })?;
+                parts[index] = Some(listed?);
+            }
+            Ok(parts.into_iter().flatten().flatten().collect())
+        }
+        .await;
+        (manifest, listed)
+    }
+
     /// A store for `s3://bucket/prefix`; `prefix` is empty or ends with `/`.
     pub fn new(client: Client, bucket: &str, prefix: &str, multipart_threshold: u64) -> Self {
         Self {
@@ -500,23 +617,7 @@ impl super::Store for S3Store {
     async fn list(&self) -> Result<BTreeMap<String, RemoteObject>, StoreError> {
         // Pages arrive in key order: gathered in a Vec, the map is built with full nodes
         // (inserting one by one in order leaves every node half empty: ~2x at 100k keys).
-        let mut objects = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&self.prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error(&e, None))?;
-            for object in page.contents() {
-                let Some(full) = object.key() else { continue };
-                let Some(key) = full.strip_prefix(self.prefix.as_str()) else { continue };
-                objects.push((
-                    key.to_string(),
-                    RemoteObject {
-                        etag: object.e_tag().unwrap_or_default().to_string(),
-                        size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
-                    },
-                ));
-            }
-        }
-        Ok(objects.into_iter().collect())
+        Ok(self.list_range(None, None, None).await?.into_iter().collect())
     }
 
     async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {

@@ -5,7 +5,11 @@
 //! multipart uploads, ListObjects v1 and v2 (with `encoding-type=url`), and S3's conditional
 //! writes (If-Match / If-None-Match).
 //!
-//! Usage: `skiff-bench-s3 --port PORT --access-key KEY --secret-key SECRET`
+//! Usage: `skiff-bench-s3 --port PORT --access-key KEY --secret-key SECRET [--latency-ms N]`
+//!
+//! `--latency-ms N` holds every request N ms before answering it: a model of the round trip
+//! to S3 from a laptop or a CI runner (20–150 ms), where the sequential parts of a publish
+//! dominate. It does not model connection setup (TCP and TLS handshakes) nor bandwidth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -629,8 +633,22 @@ async fn main() -> std::io::Result<()> {
     let mut builder = S3ServiceBuilder::new(Store::default());
     builder.set_auth(SimpleAuth::from_single(arg(&args, "--access-key"), arg(&args, "--secret-key")));
     let service = builder.build();
+    let latency = args
+        .iter()
+        .position(|a| a == "--latency-ms")
+        .map(|_| std::time::Duration::from_millis(arg(&args, "--latency-ms").parse().expect("--latency-ms is a number")))
+        .unwrap_or_default();
+    let service = hyper::service::service_fn(move |request| {
+        let service = service.clone();
+        async move {
+            if !latency.is_zero() {
+                tokio::time::sleep(latency).await;
+            }
+            hyper::service::Service::call(&service, request).await
+        }
+    });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
+    eprintln!("listening on http://{} (latency {} ms)", listener.local_addr()?, latency.as_millis());
     let http = ConnBuilder::new(TokioExecutor::new());
     loop {
         let (socket, _) = tokio::select! {
