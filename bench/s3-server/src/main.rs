@@ -636,7 +636,9 @@ async fn main() -> std::io::Result<()> {
     let latency = args
         .iter()
         .position(|a| a == "--latency-ms")
-        .map(|_| std::time::Duration::from_millis(arg(&args, "--latency-ms").parse().expect("--latency-ms is a number")))
+        .map(|_| {
+            std::time::Duration::from_millis(arg(&args, "--latency-ms").parse().expect("--latency-ms is a number"))
+        })
         .unwrap_or_default();
     let service = hyper::service::service_fn(move |request| {
         let service = service.clone();
