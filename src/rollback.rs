@@ -65,24 +65,10 @@ pub async fn rollback(
             chosen.id,
             entry.live.as_deref().unwrap_or("none")
         ));
-        Ok(json!({
-            "target": target,
-            "deploy_id": chosen.id,
-            "previous": entry.live,
-            "url": resolved.url,
-            "changed": true,
-            "invalidation": invalidation,
-        }))
+        Ok(switched(&target, &chosen.id, entry.live.as_deref(), &resolved.url, invalidation.as_ref()))
     }
     .await;
-    let released = lock.release(&site.root).await;
-    let document = result?;
-    released?;
-    if out.is_json() {
-        out.json(&document);
-    }
-    out.url(&resolved.url);
-    Ok(())
+    conclude(lock, &site, result, &resolved.url, out).await
 }
 
 /// `skiff promote`: the canary becomes production for every visitor.
@@ -107,23 +93,39 @@ pub async fn promote(settings: &SiteSettings, out: &Output) -> Result<()> {
             canary.id,
             entry.live.as_deref().unwrap_or("none")
         ));
-        Ok(json!({
-            "target": target,
-            "deploy_id": canary.id,
-            "previous": entry.live,
-            "url": resolved.url,
-            "changed": true,
-            "invalidation": invalidation,
-        }))
+        Ok(switched(&target, &canary.id, entry.live.as_deref(), &resolved.url, invalidation.as_ref()))
     }
     .await;
+    conclude(lock, &site, result, &resolved.url, out).await
+}
+
+/// The JSON document of a switch: what went live, what it replaced.
+fn switched(
+    target: &str,
+    id: &str,
+    previous: Option<&str>,
+    url: &str,
+    invalidation: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    json!({"target": target, "deploy_id": id, "previous": previous, "url": url, "changed": true, "invalidation": invalidation})
+}
+
+/// Release the lock whatever happened, then report: the command's error first, else a
+/// failed release, else the document and the URL.
+async fn conclude(
+    lock: crate::deploys::Lock,
+    site: &Site,
+    result: Result<serde_json::Value>,
+    url: &str,
+    out: &Output,
+) -> Result<()> {
     let released = lock.release(&site.root).await;
     let document = result?;
     released?;
     if out.is_json() {
         out.json(&document);
     }
-    out.url(&resolved.url);
+    out.url(url);
     Ok(())
 }
 

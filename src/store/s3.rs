@@ -94,7 +94,8 @@ impl S3Store {
         };
         let mut out = Vec::new();
         loop {
-            let past = upto.as_ref().is_some_and(|upto| page.last().is_some_and(|(key, _)| key > upto));
+            // A page that reaches `upto` ends the range: every later key is past it.
+            let past = upto.as_ref().is_some_and(|upto| page.last().is_some_and(|(key, _)| key >= upto));
             if let Some(upto) = &upto {
                 page.retain(|(key, _)| key <= upto);
             }
@@ -106,8 +107,9 @@ impl S3Store {
 
     /// The manifest (`manifest`, read meanwhile) and every object under the prefix: the
     /// first page is read at the same time as the manifest; after it, the rest of the
-    /// listing runs as ranges in parallel, split at every 1,000th key of the manifest
-    /// (`StartAfter`), `concurrency` at a time. The result is exactly what one listing from
+    /// listing runs as ranges in parallel, split after every 1,000th key of the manifest
+    /// (`StartAfter`; the first range is the first page when the bucket holds what the
+    /// manifest says), `concurrency` at a time. The result is exactly what one listing from
     /// start to end gives: the ranges meet end to end, and the last one runs to the end
     /// whatever the manifest says. Without a manifest it is one listing, page after page.
     pub async fn list_with_manifest<F>(
@@ -119,30 +121,37 @@ impl S3Store {
         F: Future<Output = Result<Option<FetchedManifest>, StoreError>>,
     {
         let (manifest, first) = tokio::join!(manifest, Box::pin(self.list_page(None, None)));
-        let splits: Vec<String> = match &manifest {
-            Ok(Some(FetchedManifest { manifest: Ok(m), .. })) => {
-                m.files.keys().step_by(RANGE_KEYS).skip(1).map(str::to_string).collect()
-            }
+        let keys: Vec<&str> = match &manifest {
+            Ok(Some(FetchedManifest { manifest: Ok(m), .. })) => m.files.keys().collect(),
             _ => Vec::new(),
         };
         let listed = async {
             let (head, token) = first?;
+            // The first page is the first range. After its last key, the manifest's keys
+            // split the rest every 1,000: each range is one page when the bucket holds what
+            // the manifest says, and the last one runs to the end.
+            let last = head.last().map(|(key, _)| key.clone()).unwrap_or_default();
+            let from = keys.partition_point(|key| *key <= last.as_str());
+            let splits: Vec<String> =
+                keys.iter().skip(from + RANGE_KEYS - 1).step_by(RANGE_KEYS).map(|k| (*k).to_string()).collect();
             if token.is_none() || splits.is_empty() {
                 let all = self.list_range(None, None, Some((head, token))).await?;
                 return Ok(all.into_iter().collect());
             }
+            let mut bounds = vec![last];
+            bounds.extend(splits);
             let limit = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
             let mut ranges = JoinSet::new();
-            for (index, after) in splits.iter().enumerate() {
+            for (index, after) in bounds.iter().enumerate() {
                 let (store, limit) = (self.clone(), Arc::clone(&limit));
-                let (after, upto) = (after.clone(), splits.get(index + 1).cloned());
+                let (after, upto) = (after.clone(), bounds.get(index + 1).cloned());
                 ranges.spawn(async move {
                     let _permit = limit.acquire_owned().await;
                     (index + 1, store.list_range(Some(after), upto, None).await)
                 });
             }
-            let mut parts: Vec<Option<Listed>> = vec![None; splits.len() + 1];
-            parts[0] = Some(self.list_range(None, splits.first().cloned(), Some((head, token))).await?);
+            let mut parts: Vec<Option<Listed>> = vec![None; bounds.len() + 1];
+            parts[0] = Some(head);
             while let Some(done) = ranges.join_next().await {
                 let (index, listed) = done.map_err(|e| StoreError::Other {
                     bucket: self.bucket.clone(),
