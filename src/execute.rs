@@ -175,7 +175,8 @@ pub async fn execute<'p, S: Store>(
             let (action, file, store) = (action.clone(), file.clone(), Arc::clone(store));
             async move { (i, write_one(&*store, &action, &file).await) }
         };
-        let skipped = run_bounded(jobs, concurrency, cancel, work, |i, result| {
+        let cost = |(_, action, _): &(usize, &Action, &LocalFile)| permits(action.op);
+        let skipped = run_bounded(jobs, concurrency * UPLOAD_PERMITS, cost, cancel, work, |i, result| {
             let action = phase[i];
             reporter.finished(action, result.as_ref().err());
             match result {
@@ -211,7 +212,7 @@ pub async fn execute<'p, S: Store>(
             let keys: Vec<String> = batches[i].iter().map(|a| a.key.clone()).collect();
             async move { (i, store.delete(&keys).await) }
         };
-        let skipped = run_bounded(0..batches.len(), concurrency.min(8), cancel, work, |i, result| match result {
+        let skipped = run_bounded(0..batches.len(), concurrency.min(8), |_| 1, cancel, work, |i, result| match result {
             Ok(results) => {
                 let mut by_key: HashMap<String, Result<(), StoreError>> = results.into_iter().collect();
                 for &action in batches[i] {
@@ -300,12 +301,30 @@ fn is_cancelled(cancel: &Cancel) -> bool {
     *cancel.borrow()
 }
 
-/// Run `work` on every job with at most `limit` in flight, calling `finished` with what each
-/// task hands back (on this task, in completion order). Stops scheduling when `cancel` flips
-/// and returns the jobs that never started.
+/// An upload's share of the executor's permits: `concurrency` uploads fill them.
+const UPLOAD_PERMITS: usize = 4;
+
+/// The permits a write holds while in flight. A server-side copy or a header update moves no
+/// bytes through skiff and S3 answers it in one short request, so it holds one permit where
+/// an upload holds [`UPLOAD_PERMITS`]: up to 4 × `concurrency` copies run at once. That is
+/// what makes an atomic deploy, one copy per unchanged file, bounded by S3 rather than by
+/// round trips (bench/ATOMIC.md); at 32 × 4 copies of ~50 ms each it stays under S3's 3,500
+/// writes a second per prefix.
+fn permits(op: Op) -> usize {
+    match op {
+        Op::Copy | Op::UpdateMetadata => 1,
+        Op::Upload | Op::Delete => UPLOAD_PERMITS,
+    }
+}
+
+/// Run `work` on every job while the jobs in flight hold at most `limit` permits (a job holds
+/// `cost(job)`, at least 1 and at most `limit`), calling `finished` with what each task hands
+/// back (on this task, in completion order). Stops scheduling when `cancel` flips and returns
+/// the jobs that never started.
 async fn run_bounded<I, J, T, F, Fut>(
     jobs: impl IntoIterator<Item = I>,
     limit: usize,
+    cost: impl Fn(&I) -> usize,
     cancel: &Cancel,
     work: F,
     mut finished: impl FnMut(J, Result<T, StoreError>),
@@ -331,7 +350,7 @@ where
         let permit = tokio::select! {
             biased;
             () = stop => None,
-            permit = Arc::clone(&semaphore).acquire_owned() => permit.ok(),
+            permit = Arc::clone(&semaphore).acquire_many_owned(permit_count(cost(&job), limit)) => permit.ok(),
         };
         let Some(permit) = permit else {
             skipped.push(job);
@@ -352,6 +371,11 @@ where
         collect(done, &mut finished);
     }
     skipped
+}
+
+/// `cost` as a semaphore count: at least 1, at most `limit` (so a job can always start).
+fn permit_count(cost: usize, limit: usize) -> u32 {
+    u32::try_from(cost.clamp(1, limit.max(1))).unwrap_or(u32::MAX)
 }
 
 fn collect<J, T>(
@@ -548,5 +572,51 @@ mod tests {
         assert!(report.is_complete());
         let redone: Vec<_> = report.done.iter().map(String::as_str).collect();
         assert_eq!(redone, ["bad.js", "index.html", "old.css"], "ok.js is not uploaded again");
+    }
+
+    /// Copies hold one permit and uploads four: with `concurrency` 4, up to 16 copies run at
+    /// once but never more than 4 uploads, and the two together never exceed the 16 permits.
+    #[tokio::test]
+    async fn copies_run_four_times_as_wide_as_uploads() {
+        use std::sync::Mutex;
+        use std::time::Duration;
+        #[derive(Default)]
+        struct Flight {
+            now: [usize; 2],
+            peak: [usize; 2],
+            permits_peak: usize,
+        }
+        let flight = Arc::new(Mutex::new(Flight::default()));
+        let (tx, cancel) = watch::channel(false);
+        // Jobs in the order a plan gives them: uploads and copies interleaved.
+        let jobs: Vec<Op> = (0..96).map(|i| if i % 3 == 0 { Op::Upload } else { Op::Copy }).collect();
+        let work = |op: Op| {
+            let flight = Arc::clone(&flight);
+            async move {
+                let kind = usize::from(op == Op::Copy);
+                {
+                    let mut f = flight.lock().unwrap();
+                    f.now[kind] += 1;
+                    f.peak[kind] = f.peak[kind].max(f.now[kind]);
+                    let held = f.now[0] * UPLOAD_PERMITS + f.now[1];
+                    f.permits_peak = f.permits_peak.max(held);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                flight.lock().unwrap().now[kind] -= 1;
+                (op, Ok::<(), StoreError>(()))
+            }
+        };
+        let mut finished = 0;
+        let skipped =
+            run_bounded(jobs, 4 * UPLOAD_PERMITS, |op| permits(*op), &cancel, work, |_, _| finished += 1).await;
+        drop(tx);
+        assert!(skipped.is_empty());
+        assert_eq!(finished, 96);
+        let f = flight.lock().unwrap();
+        assert!(f.peak[0] <= 4, "uploads in flight: {}", f.peak[0]);
+        assert!(f.peak[1] > 4, "copies must run wider than uploads: {}", f.peak[1]);
+        assert!(f.peak[1] <= 16 && f.permits_peak <= 16, "permits held: {}", f.permits_peak);
+        assert_eq!(permits(Op::UpdateMetadata), 1);
+        assert_eq!(permit_count(100, 16), 16, "a job costlier than the limit still starts");
     }
 }
