@@ -348,21 +348,27 @@ def prepare_skiff_configs(work):
             f.write(f'[deploy]\nconcurrency = 32\n[[rules]]\nmatch = "**/*.html"\ncache_control = "public, max-age={age}"\n')
 
 
-def bench_size(args, tools, server, s3, size):
-    corpus = os.path.join(args.cache, f"corpus-{size}-seed{args.seed}")
-    if not os.path.isdir(corpus):
-        subprocess.run([sys.executable, os.path.join(HERE, "corpus.py"), corpus + ".partial", str(size), "--seed", str(args.seed)],
+def corpus(args, size):
+    """The corpus of `size` files (generated once, then cached)."""
+    path = os.path.join(args.cache, f"corpus-{size}-seed{args.seed}")
+    if not os.path.isdir(path):
+        subprocess.run([sys.executable, os.path.join(HERE, "corpus.py"), path + ".partial", str(size), "--seed", str(args.seed)],
                        check=True, stdout=subprocess.DEVNULL)
-        os.replace(corpus + ".partial", corpus)
-    files = sum(1 for _ in walk(corpus))
-    total = sum(os.path.getsize(p) for _, p in walk(corpus))
+        os.replace(path + ".partial", path)
+    return path
+
+
+def bench_size(args, tools, server, s3, size):
+    tree = corpus(args, size)
+    files = sum(1 for _ in walk(tree))
+    total = sum(os.path.getsize(p) for _, p in walk(tree))
     print(f"## {files} files, {total / 1e6:.0f} MB", file=sys.stderr)
     out = {"files": files, "bytes": total, "latency_ms": server.latency_ms, "tools": {}}
     runs = args.runs if size <= 20000 else 1
     for tool in args.tools:
         site = os.path.join(args.work, f"{tool}-site")
         shutil.rmtree(site, ignore_errors=True)
-        shutil.copytree(corpus, site, symlinks=True)
+        shutil.copytree(tree, site, symlinks=True)
         bucket = f"bench-{tool}-{size}"
         server.reset_bucket(bucket)
         mutator = Mutator(site, args.seed)
@@ -528,7 +534,15 @@ def main():
     parser.add_argument("--no-scan", action="store_true")
     parser.add_argument("--latency-ms", default="0",
                         help="comma-separated: every size runs once per latency, each with its own server")
+    parser.add_argument("--atomic", action="store_true",
+                        help="atomic mode instead (bench/atomic.py): skiff on a provisioned site, beside in place")
+    parser.add_argument("--baseline", help="with --atomic: a second skiff binary run through the same scenarios")
     args = parser.parse_args()
+    if args.atomic:
+        os.makedirs(args.work, exist_ok=True)
+        import atomic
+        atomic.main(args)
+        return
     args.tools = args.tools.split(",")
     args.scenarios = args.scenarios.split(",")
     os.makedirs(args.work, exist_ok=True)

@@ -10,6 +10,11 @@
 //! `--latency-ms N` holds every request N ms before answering it: a model of the round trip
 //! to S3 from a laptop or a CI runner (20–150 ms), where the sequential parts of a publish
 //! dominate. It does not model connection setup (TCP and TLS handshakes) nor bandwidth.
+//!
+//! `GET /__bench/counts` answers the requests served so far by operation (JSON: `GET`,
+//! `HEAD`, `PUT`, `COPY` for a PUT with `x-amz-copy-source`, `LIST` for a GET of a bucket,
+//! `POST`, `DELETE`), unsigned and without the latency: the benchmark's request counts
+//! without a proxy in the way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -621,6 +626,29 @@ impl S3 for Store {
 
 type Bucket_ = s3s::dto::Bucket;
 
+/// Requests served, by operation (see the module's doc).
+static COUNTS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
+
+fn operation<B>(request: &hyper::Request<B>) -> &'static str {
+    let method = request.method();
+    let path = request.uri().path().trim_start_matches('/');
+    let bucket_only = !path.is_empty() && !path.trim_end_matches('/').contains('/');
+    if method == hyper::Method::PUT && request.headers().contains_key("x-amz-copy-source") {
+        "COPY"
+    } else if method == hyper::Method::GET && bucket_only {
+        "LIST"
+    } else {
+        match *method {
+            hyper::Method::GET => "GET",
+            hyper::Method::HEAD => "HEAD",
+            hyper::Method::PUT => "PUT",
+            hyper::Method::POST => "POST",
+            hyper::Method::DELETE => "DELETE",
+            _ => "OTHER",
+        }
+    }
+}
+
 fn arg(args: &[String], name: &str) -> String {
     let i = args.iter().position(|a| a == name).unwrap_or_else(|| panic!("missing {name}"));
     args.get(i + 1).unwrap_or_else(|| panic!("{name} needs a value")).clone()
@@ -643,6 +671,15 @@ async fn main() -> std::io::Result<()> {
     let service = hyper::service::service_fn(move |request| {
         let service = service.clone();
         async move {
+            if request.uri().path() == "/__bench/counts" {
+                let counts = COUNTS.lock().unwrap().clone();
+                let body = format!(
+                    "{{{}}}",
+                    counts.iter().map(|(op, n)| format!("\"{op}\": {n}")).collect::<Vec<_>>().join(", ")
+                );
+                return Ok(hyper::Response::new(s3s::Body::from(body)));
+            }
+            *COUNTS.lock().unwrap().entry(operation(&request)).or_default() += 1;
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
