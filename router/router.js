@@ -1,7 +1,8 @@
 import cf from 'cloudfront';
 
 // skiff router (CloudFront Functions, runtime cloudfront-js-2.0), on viewer-request and
-// viewer-response. Keep this file < 10 KB. What it answers is router/SPEC.md; the
+// viewer-response. skiff deploys it without whole-line comments: keep that < 10 KB. What
+// it answers is router/SPEC.md; the
 // table router/cases.json holds it (and `skiff serve`) to it.
 // The preview domain below is filled in by skiff ('' = previews off).
 const PREVIEWS = '__SKIFF_PREVIEWS__';
@@ -9,6 +10,8 @@ const PREVIEWS = '__SKIFF_PREVIEWS__';
 const kvs = cf.kvs();
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+// A delta deploy's base: '<target>/<deploy id>'.
+const BASE = /^(production|preview-[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\/[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 // "<canary deploy id> <weight>" (trimmed); the weight, 1..99, has one or two digits.
 const CANARY = /^([A-Za-z0-9][A-Za-z0-9_-]{0,99}) \s*(\d\d?)$/;
 const COHORT = /^\d\d?$/;
@@ -237,13 +240,29 @@ async function handler(event) {
     }
   }
 
-  // Paths.
-  const serve = (x) => {
-    req.uri = '/_deploys/' + target + '/' + id + x;
+  // Paths. A delta deploy (b, m) holds the paths of its delta index; its base the rest.
+  const count = (v) => (typeof v === 'number' && v >= 1 && v % 1 === 0 ? v : 0);
+  const n = count(t.n);
+  const m = typeof t.b === 'string' && BASE.test(t.b) ? count(t.m) : 0;
+  const seen = {};
+  // The letter of path x's entry in index `pre` of `k` buckets, or ''.
+  const look = async (x, pre, k) => {
+    const h = fnv(x);
+    const key = pre + id + ':' + (h % k);
+    if (!(key in seen)) seen[key] = await get(key);
+    const b = typeof seen[key] === 'string' ? seen[key] : '';
+    const hex = ('0000000' + h.toString(16)).slice(-8);
+    for (let i = 0; i + 9 <= b.length; i += 9) {
+      if (b.slice(i + 1, i + 9) === hex) return b.charAt(i);
+    }
+    return '';
+  };
+  const serve = async (x) => {
+    const own = !m || (await look(decodeURIComponent(x), 'd:', m)) !== '';
+    req.uri = '/_deploys/' + (own ? target + '/' + id : t.b) + x;
     return req;
   };
   const moved = (x) => respond(301, { location: { value: x + q } }, noindex);
-  const n = typeof t.n === 'number' && t.n >= 1 && t.n % 1 === 0 ? t.n : 0;
   if (!n) {
     // Legacy paths, judged on raw (as before route tables).
     if (raw.endsWith('/')) return serve(raw + 'index.html');
@@ -253,35 +272,24 @@ async function handler(event) {
   }
 
   // The page index: the type letter of a page path, or ''.
-  const seen = {};
-  const look = async (x) => {
-    const h = fnv(x);
-    const k = 'i:' + id + ':' + (h % n);
-    if (!(k in seen)) seen[k] = await get(k);
-    const b = typeof seen[k] === 'string' ? seen[k] : '';
-    const hex = ('0000000' + h.toString(16)).slice(-8);
-    for (let i = 0; i + 9 <= b.length; i += 9) {
-      if (b.slice(i + 1, i + 9) === hex) return b.charAt(i);
-    }
-    return '';
-  };
+  const page = (x) => look(x, 'i:', n);
   const clean = t.c === 1;
   const spa = t.s === 1;
   const last = p.slice(p.lastIndexOf('/') + 1);
   const dir = p.endsWith('/');
   if (dir) {
-    if ((await look(p)) === 'd') return serve(raw + 'index.html');
-    if (clean && (await look(norm(p))) === 'c') return moved(norm(raw));
+    if ((await page(p)) === 'd') return serve(raw + 'index.html');
+    if (clean && (await page(norm(p))) === 'c') return moved(norm(raw));
     return serve(spa ? '/index.html' : raw + 'index.html');
   }
   if (last.indexOf('.') === -1) {
-    const k = await look(p);
+    const k = await page(p);
     if (k === 'c' || k === 'f') return serve(raw);
-    if ((await look(p + '/')) === 'd') return moved(raw + '/');
+    if ((await page(p + '/')) === 'd') return moved(raw + '/');
     return serve(spa ? '/index.html' : raw);
   }
   const html = /\.html$/;
-  if (clean && last !== 'index.html' && html.test(p) && html.test(raw) && (await look(p.slice(0, -5))) === 'c') {
+  if (clean && last !== 'index.html' && html.test(p) && html.test(raw) && (await page(p.slice(0, -5))) === 'c') {
     return moved(raw.slice(0, -5));
   }
   return serve(raw);

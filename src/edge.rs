@@ -190,6 +190,23 @@ struct Table {
     spa: bool,
     buckets: u64,
     patterns: Vec<(crate::routes::Pattern, String, u16)>,
+    /// A delta deploy: its base (`<target>/<id>`) and the bucket count of its delta index.
+    delta: Option<(String, u64)>,
+}
+
+/// A delta deploy's base: `production/<id>` or `preview-<slug>/<id>`.
+fn valid_base(base: &str) -> bool {
+    base.split_once('/').is_some_and(|(target, id)| {
+        (target == PRODUCTION || target.strip_prefix("preview-").is_some_and(valid_slug)) && valid_id(id)
+    })
+}
+
+/// The letter of `path`'s entry in the index `<prefix><id>:<k>` of `buckets` buckets.
+fn index_entry(kvs: &dyn Fn(&str) -> Option<String>, prefix: &str, id: &str, buckets: u64, path: &str) -> Option<char> {
+    let hash = fnv1a(path);
+    let bucket = kvs(&format!("{prefix}{id}:{}", u64::from(hash) % buckets))?;
+    let hex = format!("{hash:08x}");
+    bucket.as_bytes().chunks(9).find(|e| e.len() == 9 && e[1..] == *hex.as_bytes()).map(|e| char::from(e[0]))
 }
 
 fn table(value: &str) -> Table {
@@ -210,11 +227,14 @@ fn table(value: &str) -> Table {
                 .collect()
         })
         .unwrap_or_default();
+    let base = json.get("b").and_then(serde_json::Value::as_str).filter(|b| valid_base(b));
+    let delta_buckets = json.get("m").and_then(serde_json::Value::as_u64).unwrap_or(0);
     Table {
         clean: flag("c"),
         spa: flag("s"),
         buckets: json.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0),
         patterns,
+        delta: base.filter(|_| delta_buckets > 0).map(|b| (b.to_string(), delta_buckets)),
     }
 }
 
@@ -268,7 +288,8 @@ pub fn viewer_request(
             return answer;
         }
         let Some(id) = id else { return not_found(noindex) };
-        return legacy(&target, &id, raw, &query, noindex, headers);
+        let place = |key: &str| format!("/_deploys/{target}/{id}{key}");
+        return legacy(&place, raw, &query, noindex, headers);
     };
     let id = id.expect("a table belongs to a deploy");
     let table = table(&routes);
@@ -297,20 +318,22 @@ pub fn viewer_request(
             None => {}
         }
     }
+    // Where a key is: in the deploy, or (a delta deploy's key not in its delta index) in
+    // its base.
+    let place = |key: &str| match &table.delta {
+        Some((base, buckets))
+            if decode_uri_component(key).is_some_and(|k| index_entry(kvs, "d:", &id, *buckets, &k).is_none()) =>
+        {
+            format!("/_deploys/{base}{key}")
+        }
+        _ => format!("/_deploys/{target}/{id}{key}"),
+    };
     if table.buckets == 0 {
-        return legacy(&target, &id, &raw, &query, noindex, headers);
+        return legacy(&place, &raw, &query, noindex, headers);
     }
 
-    let kind = |p: &str| -> Option<char> {
-        let hash = fnv1a(p);
-        let bucket = kvs(&format!("i:{id}:{}", u64::from(hash) % table.buckets))?;
-        let hex = format!("{hash:08x}");
-        bucket.as_bytes().chunks(9).find(|e| e.len() == 9 && e[1..] == *hex.as_bytes()).map(|e| char::from(e[0]))
-    };
-    let serve = |key: &str, headers: Vec<(String, String)>| Answer::Forward {
-        uri: format!("/_deploys/{target}/{id}{key}"),
-        headers,
-    };
+    let kind = |p: &str| index_entry(kvs, "i:", &id, table.buckets, p);
+    let serve = |key: &str, headers: Vec<(String, String)>| Answer::Forward { uri: place(key), headers };
     let redirect = |location: String| respond(301, vec![("location".to_string(), location)], noindex, None);
     let last = path.rsplit('/').next().unwrap_or("");
     if path.ends_with('/') {
@@ -356,7 +379,13 @@ fn cohort_of(value: &str) -> Option<u32> {
 
 /// The paths of a deploy without an index: folders get their `index.html`, and a last
 /// segment without a dot is a folder (301 to it with a slash).
-fn legacy(target: &str, id: &str, raw: &str, query: &str, noindex: bool, headers: Vec<(String, String)>) -> Answer {
+fn legacy(
+    place: &dyn Fn(&str) -> String,
+    raw: &str,
+    query: &str,
+    noindex: bool,
+    headers: Vec<(String, String)>,
+) -> Answer {
     let last = raw.rsplit('/').next().unwrap_or("");
     let key = if raw.ends_with('/') {
         format!("{raw}index.html")
@@ -366,7 +395,7 @@ fn legacy(target: &str, id: &str, raw: &str, query: &str, noindex: bool, headers
     } else {
         raw.to_string()
     };
-    Answer::Forward { uri: format!("/_deploys/{target}/{id}{key}"), headers }
+    Answer::Forward { uri: place(&key), headers }
 }
 
 /// The viewer-response function: the headers and cookies it adds.

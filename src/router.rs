@@ -25,9 +25,12 @@ const KEYS_PER_UPDATE: usize = 50;
 /// Retries of an UpdateKeys that lost a race with another writer.
 const CONFLICT_RETRIES: u32 = 8;
 
-/// The function code for a site (`previews`: the preview domain, if any).
+/// The function code for a site (`previews`: the preview domain, if any): router.js without
+/// its whole-line comments (CloudFront takes at most 10 KB; router.test.mjs runs the same
+/// text).
 pub fn code(previews: Option<&str>) -> String {
-    SOURCE.replace("__SKIFF_PREVIEWS__", previews.unwrap_or(""))
+    let lines: Vec<&str> = SOURCE.lines().filter(|line| !line.trim_start().starts_with("//")).collect();
+    (lines.join("\n") + "\n").replace("__SKIFF_PREVIEWS__", previews.unwrap_or(""))
 }
 
 /// The site-wide (legacy) KVS entries for `[[redirects]]`: what the router applies to
@@ -375,6 +378,9 @@ mod tests {
         assert!(code.contains("'preview.example.com'"));
         assert!(!code.contains("__SKIFF_"));
         assert!(code.len() < 10 * 1024, "CloudFront Functions are at most 10 KB");
+        assert!(!code.contains("\n//") && !code.contains("  // "), "whole-line comments are removed");
+        let longest = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61));
+        assert!(super::code(Some(&longest)).len() < 10 * 1024);
         assert!(super::code(None).contains("const PREVIEWS = '';"));
     }
 
