@@ -390,6 +390,50 @@ impl Compiled {
     pub fn bytes(&self) -> u64 {
         self.entries.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
     }
+
+    /// Make deploy `id` a delta deploy over `base` (`<target>/<id>`): it holds `keys` (those
+    /// that differ from the base, deleted ones included) and the router serves every other
+    /// key from the base (router/SPEC.md, "Delta deploys").
+    pub fn delta(&mut self, id: &str, base: &str, keys: &[&str]) -> Result<(), String> {
+        let paths: BTreeMap<String, char> = keys.iter().map(|k| (format!("/{k}"), 'o')).collect();
+        let (buckets, filled) = spread(&paths);
+        for (bucket, value) in filled {
+            self.entries.insert(format!("d:{id}:{bucket}"), value);
+        }
+        let key = format!("routes:{id}");
+        let mut table: serde_json::Value =
+            self.entries.get(&key).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_else(|| serde_json::json!({}));
+        table["b"] = serde_json::Value::from(base);
+        table["m"] = serde_json::Value::from(buckets);
+        let text = table.to_string();
+        if text.len() > MAX_VALUE_BYTES {
+            return Err(format!(
+                "the route table of this deploy takes {} bytes with its base, over the router's limit of {MAX_VALUE_BYTES}\nhint: write fewer rules with `*` or `:name`",
+                text.len()
+            ));
+        }
+        self.entries.insert(key, text);
+        if self.bytes() > MAX_STORE_BYTES {
+            return Err(format!(
+                "the routing of this deploy takes {} bytes in the router's store, over its limit of {MAX_STORE_BYTES}",
+                self.bytes()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An index (page or delta) in as few buckets as keep each under [`BUCKET_ENTRIES`]
+/// entries: the bucket count and bucket number → value.
+fn spread(paths: &BTreeMap<String, char>) -> (usize, BTreeMap<usize, String>) {
+    let mut buckets = paths.len().div_ceil(BUCKET_ENTRIES - 13).max(1);
+    loop {
+        let filled = index_buckets(paths, buckets);
+        if filled.values().all(|v| v.len() <= BUCKET_ENTRIES * 9) {
+            return (buckets, filled);
+        }
+        buckets += buckets / 8 + 1;
+    }
 }
 
 /// The page types of the page index.
@@ -549,17 +593,10 @@ pub fn compile(routing: &Routing, id: &str, keys: &[&str]) -> Result<Compiled, S
     // The page index, when the router must know which pages exist.
     let mut buckets = 0;
     if routing.clean_urls || spa {
-        let pages = pages(keys, routing.clean_urls);
-        buckets = pages.len().div_ceil(BUCKET_ENTRIES - 13).max(1);
-        loop {
-            let filled = index_buckets(&pages, buckets);
-            if filled.values().all(|v| v.len() <= BUCKET_ENTRIES * 9) {
-                for (bucket, value) in filled {
-                    compiled.entries.insert(format!("i:{id}:{bucket}"), value);
-                }
-                break;
-            }
-            buckets += buckets / 8 + 1;
+        let filled;
+        (buckets, filled) = spread(&pages(keys, routing.clean_urls));
+        for (bucket, value) in filled {
+            compiled.entries.insert(format!("i:{id}:{bucket}"), value);
         }
     }
 
@@ -699,6 +736,41 @@ mod tests {
         let bucket = &compiled.entries[&format!("i:d1:{}", u64::from(hash) % n)];
         assert!(bucket.contains(&format!("c{hash:08x}")));
         assert!(compiled.entries.iter().filter(|(k, _)| k.starts_with("i:")).all(|(_, v)| v.len() <= MAX_VALUE_BYTES));
+    }
+
+    /// A delta deploy's entries, read by the edge: the keys it holds from itself, the rest
+    /// from its base, with enough buckets for 2,000 keys.
+    #[test]
+    fn a_delta_routes_its_keys_to_itself_and_the_rest_to_the_base() {
+        let routing = Routing { clean_urls: true, ..Routing::default() };
+        let mut held: Vec<String> = (0..2000).map(|i| format!("a/{i}.js")).collect();
+        // A clean URL's copy (`about` for `about.html`) is a key of its own.
+        held.extend(["about.html", "about", "café.txt"].map(String::from));
+        let refs: Vec<&str> = held.iter().map(String::as_str).collect();
+        let all: Vec<&str> = [&refs[..], &["index.html", "b.css"]].concat().into_iter().filter(|k| *k != "about").collect();
+        let mut compiled = compile(&routing, "d2", &all).unwrap();
+        compiled.delta("d2", "production/d1", &refs).unwrap();
+        let table: serde_json::Value = serde_json::from_str(&compiled.entries["routes:d2"]).unwrap();
+        assert_eq!((table["b"].as_str(), table["c"].as_u64()), (Some("production/d1"), Some(1)));
+        assert!(table["m"].as_u64().unwrap() >= 20, "{table}");
+        assert!(compiled.entries.values().all(|v| v.len() <= MAX_VALUE_BYTES));
+        let kvs = |k: &str| compiled.entries.get(k).cloned().or_else(|| (k == "production").then(|| "d2".into()));
+        let at = |uri: &str| {
+            let request = crate::edge::Request { host: Some("example.com".into()), uri: uri.into(), ..Default::default() };
+            match crate::edge::viewer_request("", &request, &kvs, &mut || 0.5) {
+                crate::edge::Answer::Forward { uri, .. } => uri,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(at("/a/1999.js"), "/_deploys/production/d2/a/1999.js");
+        assert_eq!(at("/about"), "/_deploys/production/d2/about");
+        assert_eq!(at("/caf%C3%A9.txt"), "/_deploys/production/d2/caf%C3%A9.txt");
+        assert_eq!(at("/b.css"), "/_deploys/production/d1/b.css");
+        assert_eq!(at("/"), "/_deploys/production/d1/index.html");
+        // No key held (a no-op deploy): everything from the base.
+        let mut none = compile(&Routing::default(), "d3", &["index.html"]).unwrap();
+        none.delta("d3", "production/d1", &[]).unwrap();
+        assert!(!none.entries.keys().any(|k| k.starts_with("d:")));
     }
 
     #[test]
