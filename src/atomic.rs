@@ -184,6 +184,7 @@ impl Site {
         &self,
         target: &str,
         id: &str,
+        base: Option<&str>,
         error_page: Option<&Headers>,
         out: &Output,
     ) -> Result<Option<serde_json::Value>> {
@@ -219,8 +220,13 @@ impl Site {
             return Ok(None);
         };
         let source = format!("{}{NOT_FOUND_PAGE}", deploys::deploy_prefix(target, id));
+        let mut copied = self.root.copy(&source, ERROR_PAGE_KEY, headers).await;
+        // A delta deploy that did not change its 404 page leaves it in its base.
+        if let (Err(StoreError::NotFound { .. }), Some(base)) = (&copied, base) {
+            copied = self.root.copy(&format!("_deploys/{base}/{NOT_FOUND_PAGE}"), ERROR_PAGE_KEY, headers).await;
+        }
         // The deploy is live already: a failed copy is a stale error page, not a failed publish.
-        if let Err(err) = self.root.copy(&source, ERROR_PAGE_KEY, headers).await {
+        if let Err(err) = copied {
             out.warn(&format!(
                 "deploy {id} is live, but /{ERROR_PAGE_KEY} could not be updated ({err}): the next publish or rollback retries"
             ));
@@ -277,7 +283,8 @@ impl Site {
         let keys: Vec<String> = keys
             .into_iter()
             .filter(|k| {
-                *k == format!("routes:{id}") || k.starts_with(&format!("r:{id}:")) || k.starts_with(&format!("i:{id}:"))
+                *k == format!("routes:{id}")
+                    || ["r", "i", "d"].iter().any(|index| k.starts_with(&format!("{index}:{id}:")))
             })
             .collect();
         router::write_keys(&self.kvs, &self.kvs_arn()?, &[], &keys).await?;
@@ -440,11 +447,31 @@ async fn run(
     {
         wanted.push((PRODUCTION.to_string(), live));
     }
+    let mut source_bases: Vec<Option<String>> = Vec::new();
     for (from, id) in wanted {
         if let Some(manifest) = site.manifest(&from, &id).await? {
             sources.push((deploys::deploy_prefix(&from, &id), manifest));
+            source_bases.push(site.state.targets.get(&from).and_then(|t| t.deploy(&id)).and_then(|d| d.base.clone()));
         }
     }
+    // A delta deploy stands on the base of the deploy it follows (or on that deploy, when it
+    // is full): a router that serves delta deploys, and no `--force`.
+    let old_router = site.state.resources.router.is_none_or(|v| v < router::VERSION);
+    let base = if settings.force || old_router {
+        if old_router && !settings.force && entry.live.is_some() {
+            out.info("a full deploy: the site's router predates delta deploys (which hold only what changed)\nhint: `skiff provision` updates it");
+        }
+        None
+    } else {
+        delta_base(site, target, &entry)
+    };
+    let base_manifest = match &base {
+        Some(base) => match base.split_once('/') {
+            Some((t, id)) => site.manifest(t, id).await?,
+            None => None,
+        },
+        None => None,
+    };
     let mut scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
     if settings.routing.clean_urls {
@@ -463,8 +490,42 @@ async fn run(
     for warning in &scanned.warnings {
         out.warn(warning);
     }
-    let refs: Vec<Source<'_>> = sources.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
-    let plan = plan::deploy(&scanned.files, &refs, settings.force);
+    let delta = match (&base, &base_manifest) {
+        (Some(base), Some(manifest)) => delta_keys(&scanned.files, manifest).map(|keys| (base.clone(), keys)),
+        _ => None,
+    };
+    if let (Some(base), None) = (&base, &delta) {
+        out.info(&format!("a full deploy (a new base): more than a fifth of the site differs from deploy {base}"));
+    }
+    // What each source's prefix holds: a delta deploy only its own part.
+    let mut held: Vec<(String, Manifest)> = Vec::new();
+    for ((prefix, manifest), source_base) in sources.iter().zip(&source_bases) {
+        match (source_base, &base, &base_manifest) {
+            (None, _, _) => held.push((prefix.clone(), manifest.clone())),
+            (Some(of), Some(base), Some(base_manifest)) if of == base => {
+                held.push((prefix.clone(), manifest.clone().own_part(base_manifest)));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(base), Some(manifest)) = (&base, &base_manifest)
+        && !held.iter().any(|(prefix, _)| prefix == &format!("_deploys/{base}/"))
+    {
+        held.push((format!("_deploys/{base}/"), manifest.clone()));
+    }
+    let refs: Vec<Source<'_>> = held.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
+    let plan = match &delta {
+        Some((_, keys)) => {
+            let own: Vec<crate::scan::LocalFile> =
+                scanned.files.iter().filter(|f| keys.binary_search(&f.key).is_ok()).cloned().collect();
+            let mut plan = plan::deploy(&own, &refs, false);
+            plan.files = scanned.files.len();
+            plan.bytes = scanned.files.iter().map(|f| f.size).sum();
+            plan
+        }
+        None => plan::deploy(&scanned.files, &refs, settings.force),
+    };
+    drop(held);
     let location = format!("{} ({target})", resolved.url);
     out.plan(&plan, &location, settings.dry_run);
     if settings.dry_run {
@@ -496,6 +557,7 @@ async fn run(
         files: plan.files,
         bytes: plan.bytes,
         complete: false,
+        base: delta.as_ref().map(|(base, _)| base.clone()),
     };
     let branch = resolved.branch.clone();
     deploys::update_state(&site.root, |state| {
@@ -536,7 +598,16 @@ async fn run(
 
     // The deploy's manifest records what is in it, even part way: the next publish copies
     // from it instead of uploading again.
-    let manifest = Manifest::next(&scanned.files, None, &[], &report.etags);
+    // A delta deploy's manifest is the whole tree: the keys it does not hold as its base has
+    // them.
+    let unchanged: Vec<String> = match &delta {
+        Some((_, keys)) => {
+            scanned.files.iter().filter(|f| keys.binary_search(&f.key).is_err()).map(|f| f.key.clone()).collect()
+        }
+        None => Vec::new(),
+    };
+    let old = if delta.is_some() { base_manifest.as_ref() } else { None };
+    let manifest = Manifest::next(&scanned.files, old, &unchanged, &report.etags);
     let manifest_key = deploys::manifest_key(target, &id);
     execute::put_manifest(&site.root, &manifest_key, &manifest, Condition::Always)
         .await
@@ -558,7 +629,11 @@ async fn run(
             .context(format!("deploy {id} is incomplete and did not go live: {target} still serves {live}")));
     }
 
-    let compiled = routes::compile(&settings.routing, &id, &keys).map_err(|e| anyhow!(e))?;
+    let mut compiled = routes::compile(&settings.routing, &id, &keys).map_err(|e| anyhow!(e))?;
+    if let Some((base, held)) = &delta {
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        compiled.delta(&id, base, &held).map_err(|e| anyhow!(e))?;
+    }
     site.write_routing(target, &id, &compiled).await.with_context(|| {
         let live = entry.live.as_deref().map_or_else(|| "nothing".to_string(), |l| format!("deploy {l}"));
         format!("could not write the routing of deploy {id}: {target} still serves {live}")
@@ -573,7 +648,8 @@ async fn run(
         ));
         None
     } else {
-        let invalidation = site.activate(target, &id, manifest.not_found_page(), out).await?;
+        let base = delta.as_ref().map(|(base, _)| base.as_str());
+        let invalidation = site.activate(target, &id, base, manifest.not_found_page(), out).await?;
         out.info(&format!("{target} now serves deploy {id}"));
         invalidation
     };
@@ -587,7 +663,10 @@ async fn run(
     if let Some(current) = fresh.targets.get(target) {
         let mut protect: Vec<&str> = entry.live.iter().map(String::as_str).collect();
         protect.extend(current.canary.as_ref().map(|c| c.id.as_str()));
-        let expired = deploys::expired(current, keep.max(1), &protect);
+        let mut expired = deploys::expired(current, keep.max(1), &protect);
+        // Never a base that a deploy staying (of any target) stands on.
+        let in_use = deploys::bases_in_use(&fresh, target, &expired);
+        expired.retain(|id| !in_use.contains(&format!("{target}/{id}")));
         if !expired.is_empty() {
             match site.delete_deploys(target, &expired).await {
                 Ok(objects) => out.info(&format!(
@@ -629,6 +708,40 @@ async fn run(
         crate::verify::verify(&resolved.url, checks, timeout, out).await?;
     }
     Ok(())
+}
+
+/// At most this many keys in a delta deploy (~45 KB of delta index in the router's store).
+const MAX_DELTA_KEYS: usize = 5_000;
+
+/// The base a new delta deploy of `target` would stand on: the live deploy's base, or the
+/// live deploy itself when it is full; for a preview without a live deploy, production's.
+fn delta_base(site: &Site, target: &str, entry: &crate::state::Target) -> Option<String> {
+    let (from, live) = match &entry.live {
+        Some(live) => (target, live.clone()),
+        None if target != PRODUCTION => (PRODUCTION, site.state.targets.get(PRODUCTION)?.live.clone()?),
+        None => return None,
+    };
+    let record = site.state.targets.get(from)?.deploy(&live)?;
+    Some(record.base.clone().unwrap_or_else(|| format!("{from}/{live}")))
+}
+
+/// The keys a delta deploy over `base` holds (sorted): the files whose bytes or headers
+/// differ from the base's, and the base's keys the site no longer has. `None` when they are
+/// more than a fifth of the site (at least 100) or [`MAX_DELTA_KEYS`]: then the deploy is a
+/// full one, a new base.
+fn delta_keys(local: &[crate::scan::LocalFile], base: &Manifest) -> Option<Vec<String>> {
+    let limit = (local.len() / 5).max(100).min(MAX_DELTA_KEYS);
+    let mut keys: Vec<String> = local
+        .iter()
+        .filter(|f| {
+            base.files.get(&f.key).is_none_or(|e| e.sha256 != f.sha256 || e.size != f.size || e.headers != f.headers)
+        })
+        .map(|f| f.key.clone())
+        .collect();
+    let here: std::collections::HashSet<&str> = local.iter().map(|f| f.key.as_str()).collect();
+    keys.extend(base.files.keys().filter(|k| !here.contains(k)).map(str::to_string));
+    keys.sort();
+    (keys.len() <= limit).then_some(keys)
 }
 
 fn incomplete(report: &Report, planned: usize) -> anyhow::Error {

@@ -122,6 +122,18 @@ pub fn expired(target: &Target, keep: usize, protect: &[&str]) -> Vec<String> {
     out
 }
 
+/// The deploys of `target` that a deploy staying stands on (`<target>/<id>`, from any
+/// target's records), when `expiring` of `target` go.
+pub fn bases_in_use(state: &crate::state::SiteState, target: &str, expiring: &[String]) -> std::collections::HashSet<String> {
+    state
+        .targets
+        .iter()
+        .flat_map(|(name, t)| t.deploys.iter().map(move |d| (name, d)))
+        .filter(|(name, d)| !(name.as_str() == target && expiring.contains(&d.id)))
+        .filter_map(|(_, d)| d.base.clone())
+        .collect()
+}
+
 /// The git commit being published: `SKIFF_COMMIT`, `GITHUB_SHA`, `CI_COMMIT_SHA`, else
 /// `git rev-parse HEAD` in `dir` when it is a repository.
 pub fn commit(dir: &std::path::Path) -> Option<String> {
@@ -346,7 +358,7 @@ mod tests {
     use crate::state::Deploy;
 
     fn deploy(id: &str, complete: bool) -> Deploy {
-        Deploy { id: id.into(), created: 0, commit: None, files: 1, bytes: 1, complete }
+        Deploy { id: id.into(), created: 0, commit: None, files: 1, bytes: 1, complete, base: None }
     }
 
     #[test]

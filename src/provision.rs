@@ -577,6 +577,8 @@ impl Run<'_> {
                 let function = router::find_function(cloudfront, &name).await?;
                 self.observed.function =
                     function.map(|f| Function { arn: if arn.is_empty() { f.arn.clone() } else { arn }, ..f });
+                self.state.resources.router = Some(router::VERSION);
+                self.save().await?;
             }
             Action::CreateOriginAccessControl => {
                 let id = distribution::create_oac(cloudfront, &distribution::oac_name(&bucket), &bucket).await?;
@@ -817,6 +819,7 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     out.status_done();
     let plan = steps(&desired, &observed, crate::time::now());
 
+    let recorded_router = stored.as_ref().and_then(|(state, _)| state.resources.router);
     let (mut state, etag) = stored.unwrap_or_else(|| (SiteState::new(&settings.bucket, &region), String::new()));
     state.domain = Some(settings.domain.clone());
     let zone = &zones[&settings.domain];
@@ -826,6 +829,13 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     }
     state.resources.kvs_arn = observed.store.as_ref().map(|s| s.arn.clone());
     state.resources.function_name = observed.function.as_ref().map(|_| resource_name(&settings.bucket));
+    // The router serving now: this skiff's when its code is live, else (a change to make)
+    // whatever provision recorded.
+    if observed.function.as_ref().is_some_and(|f| f.live_code.as_deref() == Some(desired.code.as_str())) {
+        state.resources.router = Some(router::VERSION);
+    } else if observed.function.is_none() {
+        state.resources.router = None;
+    }
     state.resources.oac_id = observed.oac.as_ref().map(|(id, _)| id.clone());
     if let Some(live) = &observed.distribution {
         state.resources.distribution_id = Some(live.id.clone());
@@ -850,6 +860,11 @@ pub async fn provision(settings: &Settings, out: &Output) -> Result<()> {
     if settings.dry_run || plan.is_empty() {
         if settings.dry_run && !plan.is_empty() {
             out.info("dry run: nothing was changed");
+        }
+        // Nothing to change, but the state did not say which router serves (a site
+        // provisioned by an older skiff): record it.
+        if !settings.dry_run && !etag.is_empty() && recorded_router != state.resources.router {
+            deploys::write_state(&root, &state, &mut Some(etag.clone())).await?;
         }
         report(out, settings, &plan, &state, &url, plan.is_empty());
         return Ok(());

@@ -59,7 +59,7 @@ pub async fn rollback(
         let Some(manifest) = site.manifest(&target, &chosen.id).await? else {
             bail!("the manifest of deploy {} is missing from the bucket: it cannot go live", chosen.id);
         };
-        let invalidation = site.activate(&target, &chosen.id, manifest.not_found_page(), out).await?;
+        let invalidation = site.activate(&target, &chosen.id, chosen.base.as_deref(), manifest.not_found_page(), out).await?;
         out.info(&format!(
             "{target} now serves deploy {} again (was {})",
             chosen.id,
@@ -87,7 +87,8 @@ pub async fn promote(settings: &SiteSettings, out: &Output) -> Result<()> {
         let Some(manifest) = site.manifest(&target, &canary.id).await? else {
             bail!("the manifest of deploy {} is missing from the bucket: it cannot go live", canary.id);
         };
-        let invalidation = site.activate(&target, &canary.id, manifest.not_found_page(), out).await?;
+        let base = entry.deploy(&canary.id).and_then(|d| d.base.clone());
+        let invalidation = site.activate(&target, &canary.id, base.as_deref(), manifest.not_found_page(), out).await?;
         out.info(&format!(
             "{target} now serves deploy {} to everyone (was {})",
             canary.id,

@@ -18,6 +18,9 @@ use crate::rules::Redirect;
 
 /// The function's source, with `__SKIFF_PREVIEWS__` to fill in.
 const SOURCE: &str = include_str!("../router/router.js");
+/// The router's version, recorded in the state when provision publishes it. 2: delta
+/// deploys (route table `b` and `m`).
+pub const VERSION: u32 = 2;
 /// The KVS key prefix of redirects.
 pub const REDIRECT_PREFIX: &str = "redirect:";
 /// CloudFront takes at most 50 keys per UpdateKeys request.

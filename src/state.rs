@@ -65,6 +65,11 @@ impl Files {
         }
     }
 
+    /// Keep only the entries for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &Entry) -> bool) {
+        self.0.retain(|(k, e)| keep(k, e));
+    }
+
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
@@ -287,6 +292,16 @@ impl Manifest {
         NextManifest { local, old, unchanged, done, retired: None }
     }
 
+    /// The part of a delta deploy's manifest that its own prefix holds: the entries that
+    /// differ from its base's (bytes or headers).
+    #[must_use]
+    pub fn own_part(mut self, base: &Manifest) -> Self {
+        self.files.retain(|key, entry| {
+            base.files.get(key).is_none_or(|b| b.sha256 != entry.sha256 || b.size != entry.size || b.headers != entry.headers)
+        });
+        self
+    }
+
     /// The headers of the site's `404.html`, when it has one.
     pub fn not_found_page(&self) -> Option<&Headers> {
         self.files.get(NOT_FOUND_PAGE).map(|entry| &entry.headers)
@@ -478,6 +493,10 @@ pub struct Deploy {
     pub bytes: u64,
     /// Whether every file is in it (only complete deploys go live).
     pub complete: bool,
+    /// A delta deploy's base, `<target>/<id>`: the deploy holds only the keys that differ
+    /// from the base's, and the router serves the rest from the base (router/SPEC.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 impl Target {
@@ -552,6 +571,10 @@ pub struct Resources {
     /// CloudFront Function (the router).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub function_name: Option<String>,
+    /// The version of the router provision published last ([`crate::router::VERSION`]):
+    /// publish makes delta deploys only for a router that serves them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<u32>,
     /// Origin Access Control.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oac_id: Option<String>,

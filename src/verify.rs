@@ -83,8 +83,13 @@ pub fn checks(
                     |k: &str| if k == edge::PRODUCTION { Some(id.to_string()) } else { entries.get(k).cloned() };
                 match edge::viewer_request("", &request, &lookup, &mut || 0.99) {
                     Answer::Forward { uri, .. } => {
-                        let prefix = format!("/_deploys/{}/{id}/", edge::PRODUCTION);
-                        let key = uri.strip_prefix(&prefix).and_then(edge::decode_uri_component).unwrap_or_default();
+                        // `/_deploys/<target>/<id>/<key>`: the deploy's own, or (a delta
+                        // deploy) its base's, which holds the same bytes.
+                        let key = uri
+                            .strip_prefix("/_deploys/")
+                            .and_then(|rest| rest.splitn(3, '/').nth(2))
+                            .and_then(edge::decode_uri_component)
+                            .unwrap_or_default();
                         body(&key)
                     }
                     Answer::Respond { status, headers, .. } if (300..400).contains(&status) => {

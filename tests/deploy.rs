@@ -75,12 +75,39 @@ fn deployed(site: &Site, target: &str, id: &str) -> BTreeMap<String, Vec<u8>> {
     objects(site).into_iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v))).collect()
 }
 
+/// What a deploy serves (key → bytes), as the router resolves it: every key of its
+/// manifest from the deploy's own prefix, or (a delta deploy's key it does not hold) from
+/// its base's.
+fn served(site: &Site, target: &str, id: &str) -> BTreeMap<String, Vec<u8>> {
+    let all = objects(site);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&all[&format!("_deploys/{target}/{id}.json")]).expect("the deploy's manifest");
+    let base = base_of(site, target, id);
+    manifest["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|key| {
+            let own = all.get(&format!("_deploys/{target}/{id}/{key}"));
+            let from_base = base.as_ref().and_then(|b| all.get(&format!("_deploys/{b}/{key}")));
+            (key.clone(), own.or(from_base).unwrap_or_else(|| panic!("{key} of deploy {id} is nowhere")).clone())
+        })
+        .collect()
+}
+
+/// The base (`<target>/<id>`) a deploy stands on, per the state.
+fn base_of(site: &Site, target: &str, id: &str) -> Option<String> {
+    let state = site.state();
+    let deploys = state["targets"][target]["deploys"].as_array().unwrap().clone();
+    deploys.iter().find(|d| d["id"] == id).and_then(|d| d["base"].as_str().map(str::to_string))
+}
+
 fn expected(files: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
     files.iter().map(|(k, v)| ((*k).to_string(), v.as_bytes().to_vec())).collect()
 }
 
 #[test]
-fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what_did_not_change() {
+fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_holds_only_what_changed() {
     let site = provisioned("atomic", SITE);
     let first = site.skiff(&["publish", "--json"]).success().json();
     assert_eq!(first["mode"], "atomic");
@@ -105,7 +132,8 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what
     assert_eq!(invalidations.invalidation_list().unwrap().quantity(), 1);
     assert_eq!(first["invalidation"]["paths"], serde_json::json!(["/_skiff/404.html"]));
 
-    // One change: one upload, four server-side copies (no bytes through skiff).
+    // One change: one upload and nothing else; the new deploy stands on the first (a delta
+    // deploy), which the router serves every other key from.
     write(&site, &[("about/index.html", "<h1>about us</h1>")]);
     let proxy = Proxy::start(&endpoint());
     let second = site.skiff_at(&proxy.endpoint, &["publish", "--json"]).success().json();
@@ -113,7 +141,11 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what
     assert_ne!(id2, id);
     assert!(id2 > id, "deploy ids sort by time: {id} then {id2}");
     assert_eq!(second["summary"]["uploaded"], 1);
-    assert_eq!(second["summary"]["copied"], 4);
+    assert_eq!(second["summary"]["copied"], 0, "a delta deploy copies nothing");
+    assert_eq!(base_of(&site, "production", &id2), Some(format!("production/{id}")));
+    let routes: serde_json::Value = serde_json::from_str(kvs(&site)[format!("routes:{id2}")].as_str().unwrap()).unwrap();
+    assert_eq!((routes["b"].as_str(), routes["m"].as_u64()), (Some(format!("production/{id}").as_str()), Some(1)));
+    assert!(kvs(&site)[format!("d:{id2}:0")].is_string(), "the delta index names what it holds");
     let uploads: Vec<_> = proxy
         .requests()
         .into_iter()
@@ -125,7 +157,8 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_copies_what
     assert!(uploads[0].target.contains("about/index.html"));
     let mut files = SITE.to_vec();
     files[1] = ("about/index.html", "<h1>about us</h1>");
-    assert_eq!(deployed(&site, "production", &id2), expected(&files));
+    assert_eq!(deployed(&site, "production", &id2), expected(&files[1..2]), "it holds only what changed");
+    assert_eq!(served(&site, "production", &id2), expected(&files));
     assert_eq!(deployed(&site, "production", &id), expected(SITE), "the old deploy is untouched");
     assert_eq!(kvs(&site)["production"], id2.as_str());
 
@@ -194,7 +227,7 @@ fn a_publish_that_fails_part_way_leaves_the_old_deploy_live_and_the_next_run_com
     files[0] = ("index.html", "<h1>v2</h1>");
     files[3] = ("assets/site.css", "body{color:blue}");
     files[4] = ("assets/app.js", "console.log(2)");
-    assert_eq!(deployed(&site, "production", &id3), expected(&files));
+    assert_eq!(served(&site, "production", &id3), expected(&files));
 }
 
 #[test]
@@ -289,25 +322,44 @@ fn a_publish_refused_by_the_lock_stops_its_scan() {
 }
 
 #[test]
-fn retention_keeps_the_live_deploy_and_the_one_it_replaced() {
+fn retention_keeps_the_live_deploy_the_one_it_replaced_and_the_base_they_stand_on() {
     let site = provisioned("retention", SITE);
     site.configure("\n[deploy]\nkeep = 1\n");
     let mut ids = Vec::new();
-    for n in 0..3 {
+    let mut publish = |n: usize, args: &[&str]| {
         write(&site, &[("index.html", &format!("<h1>v{n}</h1>"))]);
-        ids.push(site.skiff(&["publish", "--json"]).success().json()["deploy_id"].as_str().unwrap().to_string());
-    }
-    let state = site.state();
-    let kept: Vec<&str> = state["targets"]["production"]["deploys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(kept, [ids[1].as_str(), ids[2].as_str()], "live and the one it replaced");
-    assert!(deployed(&site, "production", &ids[0]).is_empty(), "the oldest deploy's objects are gone");
+        let args = [&["publish", "--json"], args].concat();
+        ids.push(site.skiff(&args).success().json()["deploy_id"].as_str().unwrap().to_string());
+        ids.clone()
+    };
+    let kept = |site: &Site| -> Vec<String> {
+        let state = site.state();
+        let deploys = state["targets"]["production"]["deploys"].as_array().unwrap().clone();
+        deploys.iter().map(|d| d["id"].as_str().unwrap().to_string()).collect()
+    };
+    publish(0, &[]);
+    publish(1, &[]);
+    let ids = publish(2, &[]);
+    // Both later deploys stand on the first: it stays, beyond `keep`.
+    assert_eq!(base_of(&site, "production", &ids[2]), Some(format!("production/{}", ids[0])));
+    assert_eq!(kept(&site), [ids[0].clone(), ids[1].clone(), ids[2].clone()]);
+    assert_eq!(deployed(&site, "production", &ids[0]).len(), 5, "the base is whole");
+    let mut files = SITE.to_vec();
+    files[0] = ("index.html", "<h1>v1</h1>");
+    assert_eq!(served(&site, "production", &ids[1]), expected(&files));
+    // `--force` makes a full deploy, a new base; the next deploy stands on it, and then no
+    // deploy kept stands on the first any more.
+    let ids = publish(3, &["--force"]);
+    assert_eq!(base_of(&site, "production", &ids[3]), None);
+    assert_eq!(kept(&site), [ids[0].clone(), ids[2].clone(), ids[3].clone()], "the replaced deploy still stands on the first");
+    let ids = publish(4, &[]);
+    assert_eq!(base_of(&site, "production", &ids[4]), Some(format!("production/{}", ids[3])));
+    assert_eq!(kept(&site), [ids[3].clone(), ids[4].clone()]);
+    assert!(deployed(&site, "production", &ids[0]).is_empty(), "the old base's objects are gone");
     assert!(!objects(&site).contains_key(&format!("_deploys/production/{}.json", ids[0])));
-    assert_eq!(deployed(&site, "production", &ids[1]).len(), 5);
+    assert!(!kvs(&site).as_object().unwrap().keys().any(|k| k.contains(&ids[0]) || k.contains(&ids[2])));
+    files[0] = ("index.html", "<h1>v4</h1>");
+    assert_eq!(served(&site, "production", &ids[4]), expected(&files));
 }
 
 #[test]
@@ -329,16 +381,15 @@ fn previews_get_their_own_url_seeded_from_production_and_can_be_listed_and_delet
     assert_eq!(doc["target"], "preview-feature-login");
     assert_eq!(doc["branch"], "Feature/Login");
     assert_eq!(doc["url"], url.as_str());
-    let copies: Vec<_> = doc["actions"].as_array().unwrap().iter().filter(|a| a["op"] == "copy").collect();
-    assert_eq!(copies.len(), 4, "{doc}");
-    assert!(
-        copies.iter().all(|a| a["status"] == "done" && a["from"].as_str().unwrap().starts_with("_deploys/production/")),
-        "{doc}"
-    );
     let id = doc["deploy_id"].as_str().unwrap();
     assert!(id.ends_with("-0123456"), "the deploy id carries the commit: {id}");
-    assert_eq!(doc["summary"]["uploaded"], 1, "a new preview copies unchanged files from production");
-    assert_eq!(doc["summary"]["copied"], 4);
+    assert_eq!(doc["summary"]["uploaded"], 1, "a new preview stands on production's deploy: {doc}");
+    assert_eq!(doc["summary"]["copied"], 0);
+    let production = site.state()["targets"]["production"]["live"].as_str().unwrap().to_string();
+    assert_eq!(base_of(&site, "preview-feature-login", id), Some(format!("production/{production}")));
+    let mut files = SITE.to_vec();
+    files[0] = ("index.html", "<h1>new feature</h1>");
+    assert_eq!(served(&site, "preview-feature-login", id), expected(&files));
     assert_eq!(kvs(&site)["preview-feature-login"], id);
     assert_ne!(kvs(&site)["production"], id, "production is untouched");
     let written = std::fs::read_to_string(&outputs).unwrap();

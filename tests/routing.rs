@@ -299,8 +299,9 @@ fn an_atomic_deploy_carries_its_routing_and_takes_it_along_when_it_expires() {
     );
 
     // Two more deploys with keep = 1: the first expires, and its routing keys with it.
+    // (The second a full deploy, so that no deploy kept stands on the first.)
     std::fs::write(public.join("index.html"), "home 2").unwrap();
-    site.skiff(&["publish"]).success();
+    site.skiff(&["publish", "--force"]).success();
     std::fs::write(public.join("index.html"), "home 3").unwrap();
     site.skiff(&["publish"]).success();
     let kvs = kvs_contents()[&arn].clone();
@@ -329,6 +330,71 @@ fn edge(site: &Provisioned, uri: &str, cookie: Option<&str>, random: f64) -> ser
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "node failed");
     serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_delta_deploy_is_served_from_itself_and_its_base_through_the_router() {
+    let site = Provisioned::new("delta");
+    site.skiff(&["provision"]).success();
+    let public = site.dir.path().join("public");
+    std::fs::create_dir_all(public.join("a")).unwrap();
+    std::fs::create_dir_all(public.join("about")).unwrap();
+    for i in 0..150 {
+        std::fs::write(public.join(format!("a/{i}.css")), format!("a{{n:{i}}}")).unwrap();
+    }
+    for (path, body) in [("index.html", "home"), ("about/index.html", "about"), ("404.html", "gone")] {
+        std::fs::write(public.join(path), body).unwrap();
+    }
+    let publish = |args: &[&str]| site.skiff(&[&["publish", "--json"], args].concat()).success();
+    let id = |run: &crate::harness::Run| run.json()["deploy_id"].as_str().unwrap().to_string();
+    let first = id(&publish(&[]));
+
+    std::fs::write(public.join("about/index.html"), "about us").unwrap();
+    std::fs::remove_file(public.join("a/0.css")).unwrap();
+    let run = publish(&[]);
+    let second = id(&run);
+    assert_eq!((run.json()["summary"]["uploaded"].as_u64(), run.json()["summary"]["copied"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(run.json()["invalidation"]["paths"], serde_json::json!(["/_skiff/404.html"]), "the 404 page, from the base");
+    let at = |uri: &str| edge(&site, uri, None, 0.5)["uri"].as_str().unwrap_or_default().to_string();
+    assert_eq!(at("/about/"), format!("/_deploys/production/{second}/about/index.html"));
+    assert_eq!(at("/a/1.css"), format!("/_deploys/production/{first}/a/1.css"));
+    assert_eq!(at("/"), format!("/_deploys/production/{first}/index.html"));
+    // A file deleted since the base is looked up where the deploy holds nothing.
+    assert_eq!(at("/a/0.css"), format!("/_deploys/production/{second}/a/0.css"));
+    let s3 = crate::harness::client_for(&endpoint());
+    let gone = crate::harness::runtime()
+        .block_on(s3.head_object().bucket(&site.bucket).key(format!("_deploys/production/{second}/a/0.css")).send());
+    assert!(gone.is_err(), "nothing there: the origin answers 404");
+
+    // More than a fifth of the site changed: a full deploy, the new base.
+    for i in 1..150 {
+        std::fs::write(public.join(format!("a/{i}.css")), format!("b{{n:{i}}}")).unwrap();
+    }
+    let run = publish(&[]);
+    assert!(run.stderr.contains("a full deploy (a new base)"), "{}", run.stderr);
+    let third = id(&run);
+    assert_eq!(run.json()["summary"]["copied"].as_u64(), Some(3), "index, about and 404 copied");
+    assert_eq!(at("/"), format!("/_deploys/production/{third}/index.html"));
+    let state = site.state();
+    let record = state["targets"]["production"]["deploys"].as_array().unwrap().iter().find(|d| d["id"] == third.as_str()).unwrap().clone();
+    assert!(record.get("base").is_none(), "{record}");
+
+    // A router that predates delta deploys (a site provisioned by an older skiff) gets full
+    // deploys, and the hint to update it.
+    let mut state = site.state();
+    state["resources"].as_object_mut().unwrap().remove("router");
+    crate::harness::runtime()
+        .block_on(s3.put_object().bucket(&site.bucket).key("_skiff/state.json").body(state.to_string().into_bytes().into()).send())
+        .unwrap();
+    std::fs::write(public.join("index.html"), "home 2").unwrap();
+    let run = publish(&[]);
+    assert!(run.stderr.contains("predates delta deploys") && run.stderr.contains("skiff provision"), "{}", run.stderr);
+    assert_eq!(run.json()["summary"]["copied"].as_u64(), Some(151));
+    // Provision updates it; delta deploys again.
+    site.skiff(&["provision"]).success();
+    assert_eq!(site.state()["resources"]["router"], 2);
+    std::fs::write(public.join("index.html"), "home 3").unwrap();
+    assert_eq!(publish(&[]).json()["summary"]["copied"].as_u64(), Some(0));
 }
 
 fn served_id(answer: &serde_json::Value) -> String {
