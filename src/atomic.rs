@@ -730,7 +730,7 @@ fn delta_base(site: &Site, target: &str, entry: &crate::state::Target) -> Option
 /// more than a fifth of the site (at least 100) or [`MAX_DELTA_KEYS`]: then the deploy is a
 /// full one, a new base.
 fn delta_keys(local: &[crate::scan::LocalFile], base: &Manifest) -> Option<Vec<String>> {
-    let limit = (local.len() / 5).max(100).min(MAX_DELTA_KEYS);
+    let limit = (local.len() / 5).clamp(100, MAX_DELTA_KEYS);
     let mut keys: Vec<String> = local
         .iter()
         .filter(|f| {

@@ -124,7 +124,11 @@ pub fn expired(target: &Target, keep: usize, protect: &[&str]) -> Vec<String> {
 
 /// The deploys of `target` that a deploy staying stands on (`<target>/<id>`, from any
 /// target's records), when `expiring` of `target` go.
-pub fn bases_in_use(state: &crate::state::SiteState, target: &str, expiring: &[String]) -> std::collections::HashSet<String> {
+pub fn bases_in_use(
+    state: &crate::state::SiteState,
+    target: &str,
+    expiring: &[String],
+) -> std::collections::HashSet<String> {
     state
         .targets
         .iter()

@@ -212,31 +212,38 @@ pub async fn execute<'p, S: Store>(
             let keys: Vec<String> = batches[i].iter().map(|a| a.key.clone()).collect();
             async move { (i, store.delete(&keys).await) }
         };
-        let skipped = run_bounded(0..batches.len(), concurrency.min(8), |_| 1, cancel, work, |i, result| match result {
-            Ok(results) => {
-                let mut by_key: HashMap<String, Result<(), StoreError>> = results.into_iter().collect();
-                for &action in batches[i] {
-                    match by_key.remove(&action.key).unwrap_or(Ok(())) {
-                        Ok(()) => {
-                            reporter.finished(action, None);
-                            report.done.push(action);
-                        }
-                        Err(err) => {
-                            reporter.finished(action, Some(&err));
-                            report.failed.push((action, err));
+        let skipped = run_bounded(
+            0..batches.len(),
+            concurrency.min(8),
+            |_| 1,
+            cancel,
+            work,
+            |i, result| match result {
+                Ok(results) => {
+                    let mut by_key: HashMap<String, Result<(), StoreError>> = results.into_iter().collect();
+                    for &action in batches[i] {
+                        match by_key.remove(&action.key).unwrap_or(Ok(())) {
+                            Ok(()) => {
+                                reporter.finished(action, None);
+                                report.done.push(action);
+                            }
+                            Err(err) => {
+                                reporter.finished(action, Some(&err));
+                                report.failed.push((action, err));
+                            }
                         }
                     }
                 }
-            }
-            Err(err) => {
-                let message = err.to_string();
-                for &action in batches[i] {
-                    let err = StoreError::DeleteFailed { key: action.key.clone(), cause: message.clone() };
-                    reporter.finished(action, Some(&err));
-                    report.failed.push((action, err));
+                Err(err) => {
+                    let message = err.to_string();
+                    for &action in batches[i] {
+                        let err = StoreError::DeleteFailed { key: action.key.clone(), cause: message.clone() };
+                        reporter.finished(action, Some(&err));
+                        report.failed.push((action, err));
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         report.skipped.extend(skipped.into_iter().flat_map(|i| batches[i].iter().copied()));
     }

@@ -747,7 +747,8 @@ mod tests {
         // A clean URL's copy (`about` for `about.html`) is a key of its own.
         held.extend(["about.html", "about", "café.txt"].map(String::from));
         let refs: Vec<&str> = held.iter().map(String::as_str).collect();
-        let all: Vec<&str> = [&refs[..], &["index.html", "b.css"]].concat().into_iter().filter(|k| *k != "about").collect();
+        let all: Vec<&str> =
+            [&refs[..], &["index.html", "b.css"]].concat().into_iter().filter(|k| *k != "about").collect();
         let mut compiled = compile(&routing, "d2", &all).unwrap();
         compiled.delta("d2", "production/d1", &refs).unwrap();
         let table: serde_json::Value = serde_json::from_str(&compiled.entries["routes:d2"]).unwrap();
@@ -756,10 +757,11 @@ mod tests {
         assert!(compiled.entries.values().all(|v| v.len() <= MAX_VALUE_BYTES));
         let kvs = |k: &str| compiled.entries.get(k).cloned().or_else(|| (k == "production").then(|| "d2".into()));
         let at = |uri: &str| {
-            let request = crate::edge::Request { host: Some("example.com".into()), uri: uri.into(), ..Default::default() };
+            let request =
+                crate::edge::Request { host: Some("example.com".into()), uri: uri.into(), ..Default::default() };
             match crate::edge::viewer_request("", &request, &kvs, &mut || 0.5) {
                 crate::edge::Answer::Forward { uri, .. } => uri,
-                other => panic!("{other:?}"),
+                other @ crate::edge::Answer::Respond { .. } => panic!("{other:?}"),
             }
         };
         assert_eq!(at("/a/1999.js"), "/_deploys/production/d2/a/1999.js");

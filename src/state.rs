@@ -297,7 +297,9 @@ impl Manifest {
     #[must_use]
     pub fn own_part(mut self, base: &Manifest) -> Self {
         self.files.retain(|key, entry| {
-            base.files.get(key).is_none_or(|b| b.sha256 != entry.sha256 || b.size != entry.size || b.headers != entry.headers)
+            base.files
+                .get(key)
+                .is_none_or(|b| b.sha256 != entry.sha256 || b.size != entry.size || b.headers != entry.headers)
         });
         self
     }

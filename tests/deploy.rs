@@ -143,7 +143,8 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_holds_only_
     assert_eq!(second["summary"]["uploaded"], 1);
     assert_eq!(second["summary"]["copied"], 0, "a delta deploy copies nothing");
     assert_eq!(base_of(&site, "production", &id2), Some(format!("production/{id}")));
-    let routes: serde_json::Value = serde_json::from_str(kvs(&site)[format!("routes:{id2}")].as_str().unwrap()).unwrap();
+    let routes: serde_json::Value =
+        serde_json::from_str(kvs(&site)[format!("routes:{id2}")].as_str().unwrap()).unwrap();
     assert_eq!((routes["b"].as_str(), routes["m"].as_u64()), (Some(format!("production/{id}").as_str()), Some(1)));
     assert!(kvs(&site)[format!("d:{id2}:0")].is_string(), "the delta index names what it holds");
     let uploads: Vec<_> = proxy
@@ -351,7 +352,11 @@ fn retention_keeps_the_live_deploy_the_one_it_replaced_and_the_base_they_stand_o
     // deploy kept stands on the first any more.
     let ids = publish(3, &["--force"]);
     assert_eq!(base_of(&site, "production", &ids[3]), None);
-    assert_eq!(kept(&site), [ids[0].clone(), ids[2].clone(), ids[3].clone()], "the replaced deploy still stands on the first");
+    assert_eq!(
+        kept(&site),
+        [ids[0].clone(), ids[2].clone(), ids[3].clone()],
+        "the replaced deploy still stands on the first"
+    );
     let ids = publish(4, &[]);
     assert_eq!(base_of(&site, "production", &ids[4]), Some(format!("production/{}", ids[3])));
     assert_eq!(kept(&site), [ids[3].clone(), ids[4].clone()]);

@@ -353,8 +353,15 @@ fn a_delta_deploy_is_served_from_itself_and_its_base_through_the_router() {
     std::fs::remove_file(public.join("a/0.css")).unwrap();
     let run = publish(&[]);
     let second = id(&run);
-    assert_eq!((run.json()["summary"]["uploaded"].as_u64(), run.json()["summary"]["copied"].as_u64()), (Some(1), Some(0)));
-    assert_eq!(run.json()["invalidation"]["paths"], serde_json::json!(["/_skiff/404.html"]), "the 404 page, from the base");
+    assert_eq!(
+        (run.json()["summary"]["uploaded"].as_u64(), run.json()["summary"]["copied"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        run.json()["invalidation"]["paths"],
+        serde_json::json!(["/_skiff/404.html"]),
+        "the 404 page, from the base"
+    );
     let at = |uri: &str| edge(&site, uri, None, 0.5)["uri"].as_str().unwrap_or_default().to_string();
     assert_eq!(at("/about/"), format!("/_deploys/production/{second}/about/index.html"));
     assert_eq!(at("/a/1.css"), format!("/_deploys/production/{first}/a/1.css"));
@@ -376,7 +383,13 @@ fn a_delta_deploy_is_served_from_itself_and_its_base_through_the_router() {
     assert_eq!(run.json()["summary"]["copied"].as_u64(), Some(3), "index, about and 404 copied");
     assert_eq!(at("/"), format!("/_deploys/production/{third}/index.html"));
     let state = site.state();
-    let record = state["targets"]["production"]["deploys"].as_array().unwrap().iter().find(|d| d["id"] == third.as_str()).unwrap().clone();
+    let record = state["targets"]["production"]["deploys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == third.as_str())
+        .unwrap()
+        .clone();
     assert!(record.get("base").is_none(), "{record}");
 
     // A router that predates delta deploys (a site provisioned by an older skiff) gets full
@@ -384,7 +397,13 @@ fn a_delta_deploy_is_served_from_itself_and_its_base_through_the_router() {
     let mut state = site.state();
     state["resources"].as_object_mut().unwrap().remove("router");
     crate::harness::runtime()
-        .block_on(s3.put_object().bucket(&site.bucket).key("_skiff/state.json").body(state.to_string().into_bytes().into()).send())
+        .block_on(
+            s3.put_object()
+                .bucket(&site.bucket)
+                .key("_skiff/state.json")
+                .body(state.to_string().into_bytes().into())
+                .send(),
+        )
         .unwrap();
     std::fs::write(public.join("index.html"), "home 2").unwrap();
     let run = publish(&[]);
