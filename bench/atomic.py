@@ -8,8 +8,8 @@ latency), while CloudFront and the KVS stay on the double (`AWS_ENDPOINT_URL_S3`
 `AWS_ENDPOINT_URL`). Scenarios, in order, each run once: cold (the first deploy), no-op, 1 %
 changed, rollback (to the deploy before) and a new preview from production. Requests by
 operation come from the S3 server's `/__bench/counts` and the double's request log; the cost
-of each deploy is priced at list prices (PRICES). `--baseline BINARY` runs the same
-scenarios with a second skiff (an older build) in the same run.
+of each deploy is priced at list prices (PRICES). `--baseline NAME=BINARY[,...]` runs
+the same scenarios with other skiff builds (older ones) in the same run.
 """
 
 import json
@@ -208,7 +208,7 @@ def in_place(args, server, corpus, size):
 def atomic_size(args, server, double, size, latency):
     corpus = bench.corpus(args, size)
     out = {"files": sum(1 for _ in bench.walk(corpus)), "latency_ms": latency, "builds": {}}
-    builds = [("skiff", args.skiff)] + ([("baseline", args.baseline)] if args.baseline else [])
+    builds = [("skiff", args.skiff)] + [tuple(b.split("=", 1)) for b in (args.baseline or "").split(",") if b]
     for name, binary in builds:
         site = Site(args, binary, f"{name}-{size}-{latency}", server, double, corpus)
         mutator = bench.Mutator(site.site, args.seed)

@@ -536,7 +536,7 @@ def main():
                         help="comma-separated: every size runs once per latency, each with its own server")
     parser.add_argument("--atomic", action="store_true",
                         help="atomic mode instead (bench/atomic.py): skiff on a provisioned site, beside in place")
-    parser.add_argument("--baseline", help="with --atomic: a second skiff binary run through the same scenarios")
+    parser.add_argument("--baseline", help="with --atomic: NAME=BINARY[,...], other skiff builds run through the same scenarios")
     args = parser.parse_args()
     if args.atomic:
         os.makedirs(args.work, exist_ok=True)

@@ -116,23 +116,36 @@ impl Site {
     }
 }
 
-/// What the router serves for production: the files of the deploy the KVS names, key →
-/// bytes (relative to the deploy).
+/// What the router serves for production: the files of the deploy the KVS names (and, for
+/// a delta deploy, of its base where the router looks there), key → bytes (relative to the
+/// deploy).
 pub fn served(site: &Site) -> std::collections::BTreeMap<String, Vec<u8>> {
     let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
-    let id = kvs_contents()[&arn]["production"].as_str().unwrap().to_string();
-    let prefix = format!("_deploys/production/{id}/");
+    let kvs = kvs_contents()[&arn].clone();
+    let id = kvs["production"].as_str().unwrap().to_string();
+    let table: serde_json::Value =
+        kvs[format!("routes:{id}")].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let mut prefixes = vec![format!("_deploys/production/{id}/")];
+    prefixes.extend(table["b"].as_str().map(|base| format!("_deploys/{base}/")));
     let client = client_for(&endpoint());
     runtime().block_on(async {
-        let mut out = std::collections::BTreeMap::new();
-        let mut pages = client.list_objects_v2().bucket(&site.bucket).prefix(&prefix).into_paginator().send();
-        while let Some(page) = pages.next().await {
-            for object in page.unwrap().contents() {
-                let key = object.key().unwrap();
-                let got = client.get_object().bucket(&site.bucket).key(key).send().await.unwrap();
-                let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
-                out.insert(key.strip_prefix(&prefix).unwrap().to_string(), bytes);
+        let mut objects = std::collections::BTreeMap::new();
+        for prefix in &prefixes {
+            let mut pages = client.list_objects_v2().bucket(&site.bucket).prefix(prefix).into_paginator().send();
+            while let Some(page) = pages.next().await {
+                for object in page.unwrap().contents() {
+                    objects.insert(object.key().unwrap().to_string(), prefix.clone());
+                }
             }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for (object, prefix) in &objects {
+            let key = object.strip_prefix(prefix.as_str()).unwrap();
+            if crate::harness::invariants::location(&kvs, "production", &id, key) != *object {
+                continue;
+            }
+            let got = client.get_object().bucket(&site.bucket).key(object).send().await.unwrap();
+            out.insert(key.to_string(), got.body.collect().await.unwrap().into_bytes().to_vec());
         }
         out
     })

@@ -73,24 +73,49 @@ pub fn in_place(bucket: &Bucket, context: &str) {
     }
 }
 
-/// Atomic: the deploy the router's KVS names for `target` is complete (every file of its
-/// manifest there, byte for byte); returns its id, `None` when the KVS routes no such target.
+/// Atomic: the deploy the router's KVS names for `target` is complete: every file of its
+/// manifest is where the router looks for it (the deploy's prefix, or for a delta deploy's
+/// key outside its delta index, its base's), byte for byte. Returns its id, `None` when the
+/// KVS routes no such target.
 #[track_caller]
 pub fn complete(site: &crate::provision::Site, target: &str, context: &str) -> Option<String> {
     let arn = site.state()["resources"]["kvs_arn"].as_str().unwrap().to_string();
-    let id = crate::provision::kvs_contents()[&arn][target].as_str()?.to_string();
+    let kvs = crate::provision::kvs_contents()[&arn].clone();
+    let id = kvs[target].as_str()?.to_string();
     let objects = Bucket { name: site.bucket.clone(), client: super::client_for(&super::endpoint()) }.objects();
     let manifest = objects
         .get(&format!("_deploys/{target}/{id}.json"))
         .unwrap_or_else(|| panic!("{context}: the live deploy {id} of {target} has a manifest"));
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
     for (key, entry) in manifest["files"].as_object().unwrap() {
+        let at = location(&kvs, target, &id, key);
         let object = objects
-            .get(&format!("_deploys/{target}/{id}/{key}"))
-            .unwrap_or_else(|| panic!("{context}: `{key}` of the live deploy of {target} is missing"));
+            .get(&at)
+            .unwrap_or_else(|| panic!("{context}: `{key}` of the live deploy of {target} is missing (at `{at}`)"));
         assert_eq!(entry["sha256"].as_str(), Some(sha256_hex(&object.bytes).as_str()), "{context}: `{key}`");
     }
     Some(id)
+}
+
+/// Where the router looks for `key` of deploy `id` of `target`, over the KVS `kvs`: the
+/// deploy's prefix, or (a delta deploy's key outside its delta index) its base's.
+pub fn location(kvs: &serde_json::Value, target: &str, id: &str, key: &str) -> String {
+    let table: serde_json::Value =
+        kvs[format!("routes:{id}")].as_str().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    if let (Some(base), Some(buckets)) = (table["b"].as_str(), table["m"].as_u64()) {
+        let hash = fnv1a(&format!("/{key}"));
+        let bucket = kvs[format!("d:{id}:{}", u64::from(hash) % buckets)].as_str().unwrap_or_default();
+        let held = bucket.as_bytes().chunks(9).any(|e| e.len() == 9 && e[1..] == *format!("{hash:08x}").as_bytes());
+        if !held {
+            return format!("_deploys/{base}/{key}");
+        }
+    }
+    format!("_deploys/{target}/{id}/{key}")
+}
+
+/// 32-bit FNV-1a over UTF-16 code units (router/SPEC.md).
+fn fnv1a(s: &str) -> u32 {
+    s.encode_utf16().fold(2_166_136_261_u32, |h, unit| (h ^ u32::from(unit)).wrapping_mul(16_777_619))
 }
 
 /// Atomic: state.json records as live what the router's KVS serves for `target`.
