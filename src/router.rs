@@ -189,7 +189,23 @@ pub async fn store_size(client: &aws_sdk_cloudfrontkeyvaluestore::Client, arn: &
     let described = client.describe_key_value_store().kvs_arn(arn).send().await.map_err(|e| {
         call_error("cloudfront-keyvaluestore:DescribeKeyValueStore", &format!("key value store {arn}"), &e)
     })?;
+    remember_etag(arn, described.e_tag());
     Ok(u64::try_from(described.total_size_in_bytes()).unwrap_or(0))
+}
+
+/// The store's ETag as this process last saw it (from a describe or a write), so that the
+/// next write need not describe the store first: a routing write and the switch after it
+/// cost one `UpdateKeys` each. Stale when another writer came in between, and then the
+/// write answers `ConflictException` and is retried after a describe.
+static LAST_ETAG: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
+
+fn remember_etag(arn: &str, etag: &str) {
+    *LAST_ETAG.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((arn.to_string(), etag.to_string()));
+}
+
+fn last_etag(arn: &str) -> Option<String> {
+    let mut last = LAST_ETAG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    last.take().filter(|(of, _)| of == arn).map(|(_, etag)| etag)
 }
 
 /// Write keys (all-or-nothing per batch of 50), retrying when another writer moved the
@@ -205,10 +221,25 @@ pub async fn write_keys(
     for batch in items.chunks(KEYS_PER_UPDATE) {
         let mut attempt = 0;
         loop {
-            let described = client.describe_key_value_store().kvs_arn(arn).send().await.map_err(|e| {
-                call_error("cloudfront-keyvaluestore:DescribeKeyValueStore", &format!("key value store {arn}"), &e)
-            })?;
-            let mut request = client.update_keys().kvs_arn(arn).if_match(described.e_tag());
+            let remembered = last_etag(arn);
+            let etag = match &remembered {
+                Some(etag) => etag.clone(),
+                None => client
+                    .describe_key_value_store()
+                    .kvs_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        call_error(
+                            "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                            &format!("key value store {arn}"),
+                            &e,
+                        )
+                    })?
+                    .e_tag()
+                    .to_string(),
+            };
+            let mut request = client.update_keys().kvs_arn(arn).if_match(etag);
             for (key, value) in batch {
                 request = match value {
                     Some(value) => request.puts(PutKeyRequestListItem::builder().key(key).value(value).build()?),
@@ -216,7 +247,12 @@ pub async fn write_keys(
                 };
             }
             match request.send().await {
-                Ok(_) => break,
+                Ok(written) => {
+                    remember_etag(arn, written.e_tag());
+                    break;
+                }
+                // The remembered ETag was stale: describe the store, at once.
+                Err(e) if crate::aws::code(&e).as_deref() == Some("ConflictException") && remembered.is_some() => {}
                 // Another writer moved the version between our read and write: read again,
                 // after a growing, jittered pause.
                 Err(e)

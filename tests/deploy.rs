@@ -156,6 +156,20 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_holds_only_
         .collect();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
     assert!(uploads[0].target.contains("about/index.html"));
+    // The router's store: one describe (its size, and the ETag both writes chain from), the
+    // routing write, the switch; and the read of what production serves.
+    let store_calls: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.target.contains("/key-value-stores/"))
+        .map(|r| match (r.method.as_str(), r.target.split('?').next().unwrap().rsplit_once("/keys")) {
+            ("POST", _) => "UpdateKeys".to_string(),
+            ("GET", Some((_, ""))) => "ListKeys".to_string(),
+            ("GET", Some(_)) => "GetKey".to_string(),
+            (method, _) => format!("{method} Describe"),
+        })
+        .collect();
+    assert_eq!(store_calls, ["GetKey", "GET Describe", "UpdateKeys", "UpdateKeys"], "{store_calls:?}");
     let mut files = SITE.to_vec();
     files[1] = ("about/index.html", "<h1>about us</h1>");
     assert_eq!(deployed(&site, "production", &id2), expected(&files[1..2]), "it holds only what changed");

@@ -161,6 +161,23 @@ fn a_failing_router_switch_keeps_the_old_deploy_live_and_says_so() {
     assert_eq!(crate::provision::served(&site), tree(&site.dir.path().join("public")));
 }
 
+/// The switch reuses the store version the routing write answered; when another writer moved
+/// it in between (CloudFront answers 409 ConflictException), skiff reads the store again and
+/// the switch goes through.
+#[test]
+fn a_store_version_moved_by_another_writer_is_read_again_and_the_switch_goes_through() {
+    let (site, _old, _live) = atomic("fault-kvs-stale");
+    let proxy = Proxy::start(&endpoint());
+    let stale = "{\"__type\":\"ConflictException\",\"message\":\"The If-Match ETag is stale\"}";
+    proxy.fail_after(("POST", "/keys"), "POST", "/keys", 1, 409, stale);
+    let run = site.skiff_at(&proxy.endpoint, &["publish", "--json"]).success();
+    invariants::complete(&site, "production", &run.stderr);
+    invariants::agree(&site, "production", &run.stderr);
+    assert_eq!(crate::provision::served(&site), tree(&site.dir.path().join("public")));
+    let updates = proxy.requests().into_iter().filter(|r| r.method == "POST" && r.target.contains("/keys")).count();
+    assert_eq!(updates, 3, "the routing write, the refused switch, the switch");
+}
+
 #[test]
 fn a_failing_state_write_after_the_switch_is_said_and_the_next_run_repairs_it() {
     let (site, _, _) = atomic("fault-state");
