@@ -75,6 +75,24 @@ class Double:
             proc.wait()
 
 
+def fnv1a(text):
+    h = 2166136261
+    data = text.encode("utf-16-le")
+    for i in range(0, len(data), 2):
+        h = ((h ^ int.from_bytes(data[i:i + 2], "little")) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def location(kvs, table, target, deploy, key):
+    """Where the router looks for `key` of `deploy` (router/SPEC.md, "Delta deploys")."""
+    if isinstance(table.get("b"), str) and isinstance(table.get("m"), int) and table["m"] > 0:
+        h = fnv1a("/" + key)
+        bucket = kvs.get(f"d:{deploy}:{h % table['m']}", "")
+        if f"{h:08x}" not in [bucket[i + 1:i + 9] for i in range(0, len(bucket) - 8, 9)]:
+            return f"_deploys/{table['b']}/{key}"
+    return f"_deploys/{target}/{deploy}/{key}"
+
+
 def s3_counts(server):
     with urllib.request.urlopen(f"{server.url}/__bench/counts") as answer:
         return json.load(answer)
@@ -131,13 +149,21 @@ class Site:
         return json.loads(body)
 
     def check(self, target):
-        """The live deploy of `target` against the tree: keys and bytes (MD5)."""
+        """The live deploy of `target` against the tree, as the router serves it: each key from
+        the deploy's prefix, or (a delta deploy's key outside its delta index) from its base's;
+        keys and bytes (MD5)."""
         live = self.state()["targets"][target]["live"]
-        prefix = f"_deploys/{target}/{live}/"
+        with urllib.request.urlopen(f"{self.double.url}/__double/kvs") as answer:
+            kvs = next(iter(json.load(answer).values()))
+        table = json.loads(kvs.get(f"routes:{live}", "{}"))
+        prefixes = [f"_deploys/{target}/{live}/"] + ([f"_deploys/{table['b']}/"] if "b" in table else [])
         remote = {}
-        for page in self.server.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                remote[item["Key"][len(prefix):]] = item["ETag"].strip('"')
+        for prefix in reversed(prefixes):
+            for page in self.server.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    key = item["Key"][len(prefix):]
+                    if location(kvs, table, target, live, key) == item["Key"]:
+                        remote[key] = item["ETag"].strip('"')
         local = dict(bench.walk(self.site))
         missing = [k for k in local if k not in remote]
         extra = [k for k in remote if k not in local]
