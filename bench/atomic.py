@@ -154,7 +154,7 @@ class Site:
         keys and bytes (MD5)."""
         live = self.state()["targets"][target]["live"]
         with urllib.request.urlopen(f"{self.double.url}/__double/kvs") as answer:
-            kvs = next(iter(json.load(answer).values()))
+            kvs = json.load(answer)[self.state()["resources"]["kvs_arn"]]
         table = json.loads(kvs.get(f"routes:{live}", "{}"))
         prefixes = [f"_deploys/{target}/{live}/"] + ([f"_deploys/{table['b']}/"] if "b" in table else [])
         remote = {}
