@@ -498,12 +498,13 @@ async fn run(
         out.info(&format!("a full deploy (a new base): more than a fifth of the site differs from deploy {base}"));
     }
     // What each source's prefix holds: a delta deploy only its own part.
-    let mut held: Vec<(String, Manifest)> = Vec::new();
+    // Borrowed where a prefix holds its whole manifest: at 100k files a copy is ~16 MB.
+    let mut held: Vec<(String, std::borrow::Cow<'_, Manifest>)> = Vec::new();
     for ((prefix, manifest), source_base) in sources.iter().zip(&source_bases) {
         match (source_base, &base, &base_manifest) {
-            (None, _, _) => held.push((prefix.clone(), manifest.clone())),
+            (None, _, _) => held.push((prefix.clone(), std::borrow::Cow::Borrowed(manifest))),
             (Some(of), Some(base), Some(base_manifest)) if of == base => {
-                held.push((prefix.clone(), manifest.clone().own_part(base_manifest)));
+                held.push((prefix.clone(), std::borrow::Cow::Owned(manifest.clone().own_part(base_manifest))));
             }
             _ => {}
         }
@@ -511,7 +512,7 @@ async fn run(
     if let (Some(base), Some(manifest)) = (&base, &base_manifest)
         && !held.iter().any(|(prefix, _)| prefix == &format!("_deploys/{base}/"))
     {
-        held.push((format!("_deploys/{base}/"), manifest.clone()));
+        held.push((format!("_deploys/{base}/"), std::borrow::Cow::Borrowed(manifest)));
     }
     let refs: Vec<Source<'_>> = held.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
     let plan = match &delta {
