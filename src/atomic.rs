@@ -490,11 +490,14 @@ async fn run(
     for warning in &scanned.warnings {
         out.warn(warning);
     }
+    if let (Some(base), None) = (&base, &base_manifest) {
+        out.warn(&format!("a full deploy: the manifest of deploy {base}, the base, is missing from the bucket"));
+    }
     let delta = match (&base, &base_manifest) {
         (Some(base), Some(manifest)) => delta_keys(&scanned.files, manifest).map(|keys| (base.clone(), keys)),
         _ => None,
     };
-    if let (Some(base), None) = (&base, &delta) {
+    if let (Some(base), Some(_), None) = (&base, &base_manifest, &delta) {
         out.info(&format!("a full deploy (a new base): more than a fifth of the site differs from deploy {base}"));
     }
     // What each source's prefix holds: a delta deploy only its own part.
