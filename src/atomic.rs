@@ -465,10 +465,11 @@ async fn run(
     } else {
         delta_base(site, target, &entry)
     };
-    let base_manifest = match &base {
-        Some(base) => match base.split_once('/') {
-            Some((t, id)) => site.manifest(t, id).await?,
-            None => None,
+    // The base is often the live deploy, whose manifest is read already.
+    let base_manifest: Option<std::borrow::Cow<'_, Manifest>> = match base.as_deref().and_then(|b| b.split_once('/')) {
+        Some((t, id)) => match sources.iter().find(|(prefix, _)| *prefix == deploys::deploy_prefix(t, id)) {
+            Some((_, manifest)) => Some(std::borrow::Cow::Borrowed(manifest)),
+            None => site.manifest(t, id).await?.map(std::borrow::Cow::Owned),
         },
         None => None,
     };
@@ -515,7 +516,7 @@ async fn run(
     if let (Some(base), Some(manifest)) = (&base, &base_manifest)
         && !held.iter().any(|(prefix, _)| prefix == &format!("_deploys/{base}/"))
     {
-        held.push((format!("_deploys/{base}/"), std::borrow::Cow::Borrowed(manifest)));
+        held.push((format!("_deploys/{base}/"), std::borrow::Cow::Borrowed(&**manifest)));
     }
     let refs: Vec<Source<'_>> = held.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
     let plan = match &delta {
@@ -610,7 +611,7 @@ async fn run(
         }
         None => Vec::new(),
     };
-    let old = if delta.is_some() { base_manifest.as_ref() } else { None };
+    let old = if delta.is_some() { base_manifest.as_deref() } else { None };
     let manifest = Manifest::next(&scanned.files, old, &unchanged, &report.etags);
     let manifest_key = deploys::manifest_key(target, &id);
     execute::put_manifest(&site.root, &manifest_key, &manifest, Condition::Always)

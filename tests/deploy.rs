@@ -170,6 +170,13 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_holds_only_
         })
         .collect();
     assert_eq!(store_calls, ["GetKey", "GET Describe", "UpdateKeys", "UpdateKeys"], "{store_calls:?}");
+    // The base is the live deploy: its manifest is read once, for both roles.
+    let manifest_reads = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.target.contains(&format!("_deploys/production/{id}.json")))
+        .count();
+    assert_eq!(manifest_reads, 1);
     let mut files = SITE.to_vec();
     files[1] = ("about/index.html", "<h1>about us</h1>");
     assert_eq!(deployed(&site, "production", &id2), expected(&files[1..2]), "it holds only what changed");
