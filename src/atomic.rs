@@ -466,18 +466,22 @@ async fn run(
         delta_base(site, target, &entry)
     };
     // The base is often the live deploy, whose manifest is read already.
-    let base_manifest: Option<std::borrow::Cow<'_, Manifest>> = match base.as_deref().and_then(|b| b.split_once('/')) {
-        Some((t, id)) => match sources.iter().find(|(prefix, _)| *prefix == deploys::deploy_prefix(t, id)) {
-            Some((_, manifest)) => Some(std::borrow::Cow::Borrowed(manifest)),
-            None => site.manifest(t, id).await?.map(std::borrow::Cow::Owned),
-        },
-        None => None,
+    let base_at = base.as_deref().and_then(|b| b.split_once('/'));
+    let base_prefix = base_at.map(|(t, id)| deploys::deploy_prefix(t, id));
+    let mut base_read = match (base_at, &base_prefix) {
+        (Some((t, id)), Some(prefix)) if !sources.iter().any(|(p, _)| p == prefix) => site.manifest(t, id).await?,
+        _ => None,
     };
     let mut scanned = out.scanned(scanning, &settings.dir).await.context("the scan stopped unexpectedly")??;
     out.left_out(&scanned.left_out);
     if settings.routing.clean_urls {
         crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow!(e))?;
     }
+    crate::state::adopt_format_1(sources.iter_mut().map(|(_, m)| m).chain(base_read.as_mut()), &scanned.files);
+    let base_manifest: Option<&Manifest> = base_prefix
+        .as_ref()
+        .and_then(|prefix| sources.iter().find(|(p, _)| p == prefix).map(|(_, m)| m))
+        .or(base_read.as_ref());
     let keys: Vec<&str> = scanned.files.iter().map(|f| f.key.as_str()).collect();
     // Checked before anything is written, also on a dry run (the id is not known yet: the
     // limits hold for any id up to that length).
@@ -513,10 +517,10 @@ async fn run(
             _ => {}
         }
     }
-    if let (Some(base), Some(manifest)) = (&base, &base_manifest)
-        && !held.iter().any(|(prefix, _)| prefix == &format!("_deploys/{base}/"))
+    if let (Some(prefix), Some(manifest)) = (&base_prefix, base_manifest)
+        && !held.iter().any(|(held, _)| held == prefix)
     {
-        held.push((format!("_deploys/{base}/"), std::borrow::Cow::Borrowed(&**manifest)));
+        held.push((prefix.clone(), std::borrow::Cow::Borrowed(manifest)));
     }
     let refs: Vec<Source<'_>> = held.iter().map(|(prefix, manifest)| Source { prefix, manifest }).collect();
     let plan = match &delta {
@@ -611,7 +615,7 @@ async fn run(
         }
         None => Vec::new(),
     };
-    let old = if delta.is_some() { base_manifest.as_deref() } else { None };
+    let old = if delta.is_some() { base_manifest } else { None };
     let manifest = Manifest::next(&scanned.files, old, &unchanged, &report.etags);
     let manifest_key = deploys::manifest_key(target, &id);
     execute::put_manifest(&site.root, &manifest_key, &manifest, Condition::Always)
@@ -698,10 +702,10 @@ async fn run(
         let before: std::collections::BTreeMap<&str, crate::object::Digest> = sources
             .first()
             .filter(|(prefix, _)| entry.live.as_deref().is_some_and(|live| prefix.ends_with(&format!("{live}/"))))
-            .map(|(_, manifest)| manifest.files.iter().map(|(k, f)| (k.as_str(), f.sha256)).collect())
+            .map(|(_, manifest)| manifest.files.iter().filter_map(|(k, f)| Some((k.as_str(), f.blake3?))).collect())
             .unwrap_or_default();
         let now: std::collections::BTreeMap<&str, crate::object::Digest> =
-            scanned.files.iter().map(|f| (f.key.as_str(), f.sha256)).collect();
+            scanned.files.iter().map(|f| (f.key.as_str(), f.blake3)).collect();
         let mut changed: Vec<&str> = now.iter().filter(|(k, d)| before.get(*k) != Some(*d)).map(|(k, _)| *k).collect();
         changed.extend(before.keys().filter(|k| !now.contains_key(*k)));
         let checks = crate::verify::checks(
@@ -738,9 +742,7 @@ fn delta_keys(local: &[crate::scan::LocalFile], base: &Manifest) -> Option<Vec<S
     let limit = (local.len() / 5).clamp(100, MAX_DELTA_KEYS);
     let mut keys: Vec<String> = local
         .iter()
-        .filter(|f| {
-            base.files.get(&f.key).is_none_or(|e| e.sha256 != f.sha256 || e.size != f.size || e.headers != f.headers)
-        })
+        .filter(|f| base.files.get(&f.key).is_none_or(|e| !e.holds(&f.blake3, f.size) || e.headers != f.headers))
         .map(|f| f.key.clone())
         .collect();
     let here: std::collections::HashSet<&str> = local.iter().map(|f| f.key.as_str()).collect();

@@ -298,7 +298,7 @@ async fn write_one<S: Store>(store: &S, action: &Action, file: &LocalFile) -> Re
         path: &path,
         source: &source,
         size: file.size,
-        sha256: file.sha256,
+        blake3: file.blake3,
         headers: &file.headers,
     };
     store.put_file(upload).await

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::object::Digest;
 use crate::sorted_map::SortedMap;
 
-/// The cache file format.
-const FORMAT: u32 = 1;
+/// The cache file format: 2 since the scan hashes with BLAKE3 (a format-1 file, of SHA-256
+/// digests, is not read: every file is hashed once more).
+const FORMAT: u32 = 2;
 /// Files modified this recently are hashed and not cached.
 const SETTLE_NANOS: i128 = 2_000_000_000;
 
@@ -49,7 +50,7 @@ impl Stamp {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct Entry {
     stamp: Stamp,
-    sha256: Digest,
+    blake3: Digest,
 }
 
 /// The cached hashes of one site directory. A file the scan finds as cached is marked as
@@ -63,7 +64,7 @@ pub struct HashCache {
     file: PathBuf,
 }
 
-/// The cache file: `{"format": 1, "entries": {path: {"stamp": …, "sha256": …}}}`.
+/// The cache file: `{"format": 2, "entries": {path: {"stamp": …, "blake3": …}}}`.
 #[derive(Serialize, Deserialize)]
 struct CacheFile<E> {
     format: u32,
@@ -109,7 +110,7 @@ impl HashCache {
         let entry = &self.entries[i].1;
         (entry.stamp == stamp).then(|| {
             self.seen[i].store(true, Ordering::Relaxed);
-            entry.sha256
+            entry.blake3
         })
     }
 
@@ -132,7 +133,7 @@ impl HashCache {
                     .filter(|(_, seen)| seen.load(Ordering::Relaxed))
                     .map(|((path, entry), _)| (path, *entry));
                 let fresh =
-                    self.fresh.iter().map(|(path, stamp, sha256)| (path, Entry { stamp: *stamp, sha256: *sha256 }));
+                    self.fresh.iter().map(|(path, stamp, blake3)| (path, Entry { stamp: *stamp, blake3: *blake3 }));
                 let (mut kept, mut fresh) = (kept.peekable(), fresh.peekable());
                 let mut map = serializer.serialize_map(None)?;
                 loop {
@@ -196,7 +197,7 @@ mod tests {
         let later = crate::time::now_ns() + 10 * SETTLE_NANOS;
         let stamp = Stamp::of(&meta, later).unwrap();
         let cache = HashCache {
-            entries: vec![(file.clone(), Entry { stamp, sha256: Digest([7; 32]) })],
+            entries: vec![(file.clone(), Entry { stamp, blake3: Digest([7; 32]) })],
             seen: vec![AtomicBool::new(false)],
             file: PathBuf::new(),
         };

@@ -248,7 +248,7 @@ pub fn plan(local: &[LocalFile], remote: Remote<'_>, options: Options<'_>) -> Pl
                     let intact = listed.is_some_and(|o| o.size == entry.size && same_etag(&o.etag, &entry.etag));
                     if !intact {
                         (Op::Upload, Reason::Drift)
-                    } else if entry.sha256 != file.sha256 || entry.size != file.size {
+                    } else if !entry.holds(&file.blake3, file.size) {
                         (Op::Upload, Reason::Changed)
                     } else if entry.headers == file.headers {
                         unchanged.push(file.key.clone());
@@ -324,7 +324,9 @@ pub fn deploy(local: &[LocalFile], sources: &[Source<'_>], force: bool) -> Plan 
     let mut by_bytes: HashMap<(crate::object::Digest, u64), String> = HashMap::new();
     for source in sources.iter().rev() {
         for (key, entry) in &source.manifest.files {
-            by_bytes.insert((entry.sha256, entry.size), format!("{}{key}", source.prefix));
+            if let Some(blake3) = entry.blake3 {
+                by_bytes.insert((blake3, entry.size), format!("{}{key}", source.prefix));
+            }
         }
     }
     let mut actions = Vec::new();
@@ -333,11 +335,11 @@ pub fn deploy(local: &[LocalFile], sources: &[Source<'_>], force: bool) -> Plan 
             s.manifest
                 .files
                 .get(&file.key)
-                .filter(|e| e.sha256 == file.sha256 && e.size == file.size)
+                .filter(|e| e.holds(&file.blake3, file.size))
                 .map(|_| format!("{}{}", s.prefix, file.key))
         });
         let known_key = sources.iter().any(|s| s.manifest.files.contains_key(&file.key));
-        let (op, reason, source) = match (force, same_key, by_bytes.get(&(file.sha256, file.size))) {
+        let (op, reason, source) = match (force, same_key, by_bytes.get(&(file.blake3, file.size))) {
             (true, _, _) => (Op::Upload, Reason::Force, None),
             (false, Some(source), _) if file.size <= MAX_COPY_BYTES => (Op::Copy, Reason::Unchanged, Some(source)),
             (false, None, Some(source)) if file.size <= MAX_COPY_BYTES => {
@@ -395,7 +397,7 @@ mod tests {
             relative: None,
             gzipped: None,
             size: 10,
-            sha256: Digest([byte; 32]),
+            blake3: Digest([byte; 32]),
             headers: Headers {
                 content_type: crate::mime::content_type(key).into(),
                 cache_control: cache.map(Into::into),
@@ -407,10 +409,14 @@ mod tests {
     #[test]
     fn a_deploy_copies_known_bytes_and_uploads_the_rest() {
         let old = [file("index.html", 1, None), file("a.css", 2, None), file("old-name.js", 3, None)];
-        let (live, _) = published(&old);
+        let (mut live, _) = published(&old);
+        // Known by SHA-256 only (format 1, no local file had its bytes): never copied.
+        let mut legacy = live.files.get("a.css").unwrap().clone();
+        (legacy.sha256, legacy.blake3) = (Some(Digest([5; 32])), None);
+        live.files.insert("legacy.css".into(), legacy);
         let pending = {
             let (mut m, _) = published(&[file("b.css", 9, None)]);
-            m.files.get_mut("b.css").unwrap().sha256 = Digest([9; 32]);
+            m.files.get_mut("b.css").unwrap().blake3 = Some(Digest([9; 32]));
             m
         };
         let local = [
@@ -419,6 +425,7 @@ mod tests {
             file("new-name.js", 3, None), // renamed
             file("b.css", 9, None),       // uploaded by an interrupted deploy
             file("c.css", 4, None),       // new
+            file("legacy.css", 5, None),  // its entry names SHA-256 only
         ];
         let sources = [
             Source { prefix: "_deploys/production/d1/", manifest: &live },
@@ -432,9 +439,10 @@ mod tests {
         assert_eq!(row("new-name.js").source.as_deref(), Some("_deploys/production/d1/old-name.js"));
         assert_eq!(row("b.css").source.as_deref(), Some("_deploys/production/d2/b.css"));
         assert_eq!((row("c.css").op, row("c.css").reason), (Op::Upload, Reason::New));
+        assert_eq!((row("legacy.css").op, row("legacy.css").reason), (Op::Upload, Reason::Changed));
         assert_eq!(plan.actions.last().unwrap().key, "index.html", "HTML last");
         let counts = plan.counts();
-        assert_eq!((counts.uploaded, counts.copied), (2, 3));
+        assert_eq!((counts.uploaded, counts.copied), (3, 3));
         let forced = deploy(&local, &sources, true);
         assert!(forced.actions.iter().all(|a| a.op == Op::Upload && a.reason == Reason::Force));
     }
@@ -444,10 +452,16 @@ mod tests {
         let mut manifest = Manifest::new();
         let mut objects = BTreeMap::new();
         for f in files {
-            let etag = format!("\"{}\"", f.sha256.to_hex());
+            let etag = format!("\"{}\"", f.blake3.to_hex());
             manifest.files.insert(
                 f.key.clone(),
-                Entry { sha256: f.sha256, size: f.size, headers: f.headers.clone(), etag: etag.clone() },
+                Entry {
+                    blake3: Some(f.blake3),
+                    sha256: None,
+                    size: f.size,
+                    headers: f.headers.clone(),
+                    etag: etag.clone(),
+                },
             );
             objects.insert(f.key.clone(), RemoteObject { etag, size: f.size });
         }

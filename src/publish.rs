@@ -165,7 +165,7 @@ async fn publish_in_place(
         "scanned {}",
         settings.dir.display()
     );
-    let remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
+    let mut remote = remote.with_context(|| format!("cannot read the current state of {location}"))?;
     if let Some(err) = &remote.too_new {
         bail!("{location}{MANIFEST_KEY}: {err}");
     }
@@ -209,6 +209,7 @@ async fn publish_in_place(
     if settings.routing.clean_urls {
         crate::scan::add_clean_copies(&mut scanned).map_err(|e| anyhow::anyhow!(e))?;
     }
+    crate::state::adopt_format_1(remote.manifest.as_mut(), &scanned.files);
     let mut plan = plan::plan(
         &scanned.files,
         Remote { manifest: remote.manifest.as_ref(), objects: &remote.objects },

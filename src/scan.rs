@@ -1,4 +1,4 @@
-//! Walk the site directory and hash every file (streaming SHA-256 on all cores), giving each
+//! Walk the site directory and hash every file (streaming BLAKE3 on all cores), giving each
 //! its key and headers. Reads the filesystem only: knows nothing of S3 or the remote state.
 //! Symlinks are followed only while they stay inside the site directory.
 
@@ -30,8 +30,8 @@ pub struct LocalFile {
     pub gzipped: Option<PathBuf>,
     /// Size of the bytes to upload.
     pub size: u64,
-    /// SHA-256 of the bytes to upload.
-    pub sha256: Digest,
+    /// BLAKE3 of the bytes to upload.
+    pub blake3: Digest,
     /// The headers to store.
     pub headers: Headers,
 }
@@ -391,7 +391,7 @@ pub fn scan(root: &Path, options: ScanOptions<'_>) -> Result<Scan, ScanError> {
                             progress.add(file.size);
                         }
                         if let Some((path, stamp)) = learned {
-                            stamps.lock().unwrap().push((path, stamp, file.sha256));
+                            stamps.lock().unwrap().push((path, stamp, file.blake3));
                         }
                         files.lock().unwrap().push(file);
                     }
@@ -494,7 +494,7 @@ fn hash_one(
         (Some(gz_path), None) => gzip_and_hash(&source, gz_path),
         (None, None) => hash_file(&source),
     };
-    let (size, sha256) = match hashed {
+    let (size, blake3) = match hashed {
         Ok(hashed) => hashed,
         Err(e) => return Err(Some((source, format!("cannot read it: {e}")))),
     };
@@ -514,7 +514,7 @@ fn hash_one(
         dir: std::sync::Arc::clone(dir),
         relative,
         size,
-        sha256,
+        blake3,
         headers: Headers {
             content_type,
             cache_control: rules.cache_control,
@@ -528,17 +528,27 @@ fn problem(root: &Path, path: &Path, what: String) -> ScanError {
     ScanError::Problems { dir: root.to_path_buf(), problems: vec![(path.to_path_buf(), what)] }
 }
 
-/// A writer that hashes and counts what passes through it.
+/// A writer that hashes (BLAKE3, and SHA-256 when asked) and counts what passes through it.
 struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    blake3: blake3::Hasher,
+    sha256: Option<Sha256>,
     bytes: u64,
+}
+
+impl<W> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        Self { inner, blake3: blake3::Hasher::new(), sha256: None, bytes: 0 }
+    }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.blake3.update(&buf[..n]);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -550,25 +560,47 @@ impl<W: Write> Write for HashingWriter<W> {
 
 const BUFFER: usize = 256 * 1024;
 
-/// Size and SHA-256 of a file, read in fixed-size chunks (never whole in memory).
+/// Size and BLAKE3 of a file, read in fixed-size chunks (never whole in memory).
 pub fn hash_file(path: &Path) -> io::Result<(u64, Digest)> {
     let mut file = File::open(path)?;
-    let mut sink = HashingWriter { inner: io::sink(), hasher: Sha256::new(), bytes: 0 };
+    let mut sink = HashingWriter::new(io::sink());
     copy_chunked(&mut file, &mut sink)?;
-    Ok((sink.bytes, Digest(sink.hasher.finalize().into())))
+    Ok((sink.bytes, Digest(sink.blake3.finalize().into())))
+}
+
+/// Size, BLAKE3 and SHA-256 of a file, in one read: the SHA-256 is an upload's checksum,
+/// the BLAKE3 tells whether the bytes are still the ones scanned.
+pub fn hash_file_for_upload(path: &Path) -> io::Result<(u64, Digest, Digest)> {
+    let mut file = File::open(path)?;
+    let mut sink = HashingWriter { sha256: Some(Sha256::new()), ..HashingWriter::new(io::sink()) };
+    copy_chunked(&mut file, &mut sink)?;
+    let sha256 = Digest(sink.sha256.take().expect("asked for above").finalize().into());
+    Ok((sink.bytes, Digest(sink.blake3.finalize().into()), sha256))
+}
+
+/// The SHA-256 → BLAKE3 of these files' bytes, read on all cores: what a format-1 manifest
+/// (which names bytes by SHA-256) needs to be read in BLAKE3 ([`crate::state::Manifest::adopt`]).
+/// A file that cannot be read is left out (its upload says why).
+pub fn sha256_to_blake3(files: &[&LocalFile]) -> std::collections::HashMap<Digest, Digest> {
+    use rayon::prelude::*;
+    files
+        .par_iter()
+        .filter_map(|file| hash_file_for_upload(&file.upload_path()).ok())
+        .map(|(_, blake3, sha256)| (sha256, blake3))
+        .collect()
 }
 
 /// Gzip `source` into `target` (deterministically: no name, no time in the header) and return
-/// the size and SHA-256 of the compressed bytes.
+/// the size and BLAKE3 of the compressed bytes.
 fn gzip_and_hash(source: &Path, target: &Path) -> io::Result<(u64, Digest)> {
     let mut input = File::open(source)?;
     let output = io::BufWriter::with_capacity(BUFFER, File::create(target)?);
-    let tee = HashingWriter { inner: output, hasher: Sha256::new(), bytes: 0 };
+    let tee = HashingWriter::new(output);
     let mut encoder = flate2::GzBuilder::new().mtime(0).write(tee, flate2::Compression::default());
     copy_chunked(&mut input, &mut encoder)?;
     let mut tee = encoder.finish()?;
     tee.flush()?;
-    Ok((tee.bytes, Digest(tee.hasher.finalize().into())))
+    Ok((tee.bytes, Digest(tee.blake3.finalize().into())))
 }
 
 fn copy_chunked(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<()> {
@@ -756,7 +788,11 @@ mod tests {
         assert_eq!(scan.left_out, [".git/", "a/.DS_Store"], "by the guard; .git/ is pruned without being walked");
         assert_eq!(scan.bytes, 12);
         let js = &scan.files[0];
-        assert_eq!(js.sha256.to_hex(), "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
+        assert_eq!(
+            js.blake3.to_hex(),
+            "3ae7d805f6789a6402acb70ad4096a85a56bf6804eaf25c0493ac697548d30b5",
+            "BLAKE3 of `x`"
+        );
         assert_eq!(js.headers.cache_control.as_deref(), Some("max-age=1"));
         assert_eq!(js.headers.content_type, "text/javascript; charset=utf-8");
         assert!(scan.files[1].is_html());
@@ -790,7 +826,7 @@ mod tests {
         assert_eq!(file.headers.content_encoding.as_deref(), Some("gzip"));
         assert!(file.size < 2000);
         assert_ne!(file.upload_path(), file.source());
-        assert_eq!(file.sha256, second.files[0].sha256);
+        assert_eq!(file.blake3, second.files[0].blake3);
         let mut plain = String::new();
         flate2::read::GzDecoder::new(File::open(file.upload_path()).unwrap()).read_to_string(&mut plain).unwrap();
         assert_eq!(plain.len(), 2000);

@@ -1,6 +1,7 @@
 //! skiff's remote state for in-place publishes: the manifest at `<prefix>.skiff/manifest.json`
-//! that records, per key, what skiff stored (SHA-256, size, headers, ETag). One GET of it
-//! replaces a HEAD per object. Pure data and JSON here; `store` moves the bytes.
+//! that records, per key, what skiff stored (BLAKE3, size, headers, ETag). One GET of it
+//! replaces a HEAD per object. Pure data and JSON here (but for [`adopt_format_1`], which
+//! has `scan` read files); `store` moves the bytes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,8 +13,9 @@ use crate::sorted_map::SortedMap;
 
 /// The manifest's key, relative to the prefix.
 pub const MANIFEST_KEY: &str = ".skiff/manifest.json";
-/// The manifest format this version writes and reads.
-pub const FORMAT: u32 = 1;
+/// The manifest format this version writes. It reads format 1 too, whose entries name their
+/// bytes by SHA-256 rather than BLAKE3 ([`Manifest::adopt`]).
+pub const FORMAT: u32 = 2;
 
 /// What skiff stored under a prefix, as of its last publish. Read with
 /// [`Manifest::parse`] or [`Manifest::from_reader`], which check the format first.
@@ -121,8 +123,14 @@ impl<'de> Deserialize<'de> for Files {
 /// One stored object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    /// SHA-256 of the stored bytes.
-    pub sha256: Digest,
+    /// BLAKE3 of the stored bytes. `None` only in an entry of a format-1 manifest whose
+    /// bytes no file of this publish has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<Digest>,
+    /// SHA-256 of the stored bytes, as format 1 named them: kept only while the BLAKE3 is
+    /// not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
     /// Size of the stored bytes.
     pub size: u64,
     /// The headers it was stored with.
@@ -142,6 +150,7 @@ impl<'de> Deserialize<'de> for Entry {
         #[derive(Deserialize)]
         #[serde(field_identifier, rename_all = "snake_case")]
         enum Field {
+            Blake3,
             Sha256,
             Size,
             ContentType,
@@ -165,10 +174,11 @@ impl<'de> Deserialize<'de> for Entry {
                         None => Ok(()),
                     }
                 }
-                let (mut sha256, mut size, mut content_type, mut etag) = (None, None, None, None);
+                let (mut blake3, mut sha256, mut size, mut content_type, mut etag) = (None, None, None, None, None);
                 let (mut cache_control, mut content_encoding) = (None, None);
                 while let Some(field) = map.next_key()? {
                     match field {
+                        Field::Blake3 => once(&mut blake3, "blake3", map.next_value()?)?,
                         Field::Sha256 => once(&mut sha256, "sha256", map.next_value()?)?,
                         Field::Size => once(&mut size, "size", map.next_value()?)?,
                         Field::ContentType => once(&mut content_type, "content_type", map.next_value()?)?,
@@ -180,8 +190,12 @@ impl<'de> Deserialize<'de> for Entry {
                         }
                     }
                 }
+                if blake3.is_none() && sha256.is_none() {
+                    return Err(A::Error::missing_field("blake3"));
+                }
                 Ok(Entry {
-                    sha256: sha256.ok_or_else(|| A::Error::missing_field("sha256"))?,
+                    sha256: sha256.filter(|_| blake3.is_none()),
+                    blake3,
                     size: size.ok_or_else(|| A::Error::missing_field("size"))?,
                     headers: Headers {
                         content_type: content_type.ok_or_else(|| A::Error::missing_field("content_type"))?,
@@ -193,6 +207,40 @@ impl<'de> Deserialize<'de> for Entry {
             }
         }
         deserializer.deserialize_map(EntryVisitor)
+    }
+}
+
+impl Entry {
+    /// Whether it stores exactly these bytes. An entry known only by SHA-256 never does
+    /// (until [`Manifest::adopt`] names it by BLAKE3): its object is sent again.
+    pub fn holds(&self, blake3: &Digest, size: u64) -> bool {
+        self.blake3.as_ref() == Some(blake3) && self.size == size
+    }
+
+    /// Whether both store the same bytes, by the same rule as [`Self::holds`].
+    pub fn same_bytes(&self, other: &Entry) -> bool {
+        other.blake3.as_ref().is_some_and(|blake3| self.holds(blake3, other.size))
+    }
+}
+
+/// Name by BLAKE3 the entries of these manifests that a format-1 manifest named by SHA-256,
+/// where a local file has their bytes: the files of a size such an entry has are read once
+/// more (by [`crate::scan::sha256_to_blake3`], on all cores). Only the first publish after
+/// an upgrade from format 1 pays it; without it, that publish would send every file again.
+pub fn adopt_format_1<'m>(manifests: impl IntoIterator<Item = &'m mut Manifest>, local: &[LocalFile]) {
+    let mut manifests: Vec<&mut Manifest> = manifests.into_iter().filter(|m| m.names_by_sha256()).collect();
+    if manifests.is_empty() {
+        return;
+    }
+    let sizes: std::collections::HashSet<u64> = manifests
+        .iter()
+        .flat_map(|m| m.files.iter().filter(|(_, e)| e.blake3.is_none()).map(|(_, e)| e.size))
+        .collect();
+    let candidates: Vec<&LocalFile> = local.iter().filter(|f| sizes.contains(&f.size)).collect();
+    let table = crate::scan::sha256_to_blake3(&candidates);
+    for manifest in &mut manifests {
+        let adopted = manifest.adopt(&table);
+        tracing::debug!(adopted, "named format-1 manifest entries by BLAKE3");
     }
 }
 
@@ -292,14 +340,32 @@ impl Manifest {
         NextManifest { local, old, unchanged, done, retired: None }
     }
 
+    /// Whether some entry is known only by its SHA-256 (a manifest of format 1).
+    pub fn names_by_sha256(&self) -> bool {
+        self.files.iter().any(|(_, entry)| entry.blake3.is_none())
+    }
+
+    /// Name by BLAKE3 the entries known only by SHA-256 whose bytes a local file has
+    /// (`sha256_to_blake3`: SHA-256 → BLAKE3 of the site's files). Returns how many; the rest
+    /// stay as they are, and their objects are sent again.
+    pub fn adopt(&mut self, sha256_to_blake3: &HashMap<Digest, Digest>) -> usize {
+        let mut adopted = 0;
+        for (_, entry) in &mut self.files.0 {
+            if let (None, Some(blake3)) = (entry.blake3, entry.sha256.and_then(|s| sha256_to_blake3.get(&s))) {
+                entry.blake3 = Some(*blake3);
+                entry.sha256 = None;
+                adopted += 1;
+            }
+        }
+        adopted
+    }
+
     /// The part of a delta deploy's manifest that its own prefix holds: the entries that
     /// differ from its base's (bytes or headers).
     #[must_use]
     pub fn own_part(mut self, base: &Manifest) -> Self {
         self.files.retain(|key, entry| {
-            base.files
-                .get(key)
-                .is_none_or(|b| b.sha256 != entry.sha256 || b.size != entry.size || b.headers != entry.headers)
+            base.files.get(key).is_none_or(|b| !b.same_bytes(entry) || b.headers != entry.headers)
         });
         self
     }
@@ -338,8 +404,12 @@ impl std::io::Write for Counter {
 /// An [`Entry`], borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct EntryRef<'a> {
-    /// SHA-256 of the stored bytes.
-    pub sha256: &'a Digest,
+    /// BLAKE3 of the stored bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<&'a Digest>,
+    /// SHA-256 of the stored bytes, while the BLAKE3 is not known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<&'a Digest>,
     /// Size of the stored bytes.
     pub size: u64,
     /// The headers it was stored with.
@@ -351,7 +421,13 @@ pub struct EntryRef<'a> {
 
 impl<'a> From<&'a Entry> for EntryRef<'a> {
     fn from(entry: &'a Entry) -> Self {
-        Self { sha256: &entry.sha256, size: entry.size, headers: &entry.headers, etag: &entry.etag }
+        Self {
+            blake3: entry.blake3.as_ref(),
+            sha256: entry.sha256.as_ref(),
+            size: entry.size,
+            headers: &entry.headers,
+            etag: &entry.etag,
+        }
     }
 }
 
@@ -370,7 +446,13 @@ impl<'a> NextManifest<'a> {
             self.unchanged.binary_search(&file.key).ok().and_then(|_| old_entry()).map(|e| e.etag.as_str())
         });
         match etag {
-            Some(etag) => Some(EntryRef { sha256: &file.sha256, size: file.size, headers: &file.headers, etag }),
+            Some(etag) => Some(EntryRef {
+                blake3: Some(&file.blake3),
+                sha256: None,
+                size: file.size,
+                headers: &file.headers,
+                etag,
+            }),
             None => old_entry().map(EntryRef::from),
         }
     }
@@ -638,7 +720,7 @@ mod tests {
             relative: None,
             gzipped: None,
             size: 1,
-            sha256: Digest([byte; 32]),
+            blake3: Digest([byte; 32]),
             headers: Headers { content_type: "text/plain".into(), cache_control: None, content_encoding: None },
         }
     }
@@ -653,7 +735,8 @@ mod tests {
         let parsed = Manifest::parse(&manifest.to_json()).unwrap();
         assert!(manifest.same_files(&parsed));
         assert_eq!(parsed.files["a.txt"].etag, "\"e1\"");
-        assert_eq!(parsed.files["b.txt"].sha256, Digest([2; 32]));
+        assert_eq!(parsed.files["b.txt"].blake3, Some(Digest([2; 32])));
+        assert!(String::from_utf8(manifest.to_json()).unwrap().starts_with(r#"{"format":2,"#));
         assert_eq!(
             serde_json::to_vec(&parsed).unwrap(),
             manifest.to_json(),
@@ -703,7 +786,7 @@ mod tests {
             let f = file(key, byte);
             old.files.insert(
                 key.into(),
-                Entry { sha256: f.sha256, size: 1, headers: f.headers, etag: format!("old-{key}") },
+                Entry { blake3: Some(f.blake3), sha256: None, size: 1, headers: f.headers, etag: format!("old-{key}") },
             );
         }
         let local = [file("a", 1), file("b", 9), file("c", 4), file("new-failed", 5)];
@@ -714,7 +797,7 @@ mod tests {
         let entries: Vec<_> = next.entries().collect();
         let etags: Vec<_> = entries.iter().map(|(k, e)| (*k, e.etag)).collect();
         assert_eq!(etags, [("a", "old-a"), ("b", "old-b"), ("c", "new-c")]);
-        assert_eq!(*entries[1].1.sha256, Digest([2; 32]), "b's upload failed: its old bytes are still there");
+        assert_eq!(entries[1].1.blake3, Some(&Digest([2; 32])), "b's upload failed: its old bytes are still there");
         assert_eq!(next.len(), 3);
         assert!(next.not_found_page().is_none());
     }
@@ -730,7 +813,8 @@ mod tests {
         ))
         .unwrap();
         let entry = &manifest.files["k"];
-        assert_eq!((entry.size, entry.etag.as_str(), entry.sha256.to_hex()), (3, "e", sha.clone()));
+        assert_eq!((entry.size, entry.etag.as_str(), entry.sha256.unwrap().to_hex()), (3, "e", sha.clone()));
+        assert_eq!(entry.blake3, None, "a format-1 entry is known by its SHA-256 only");
         assert_eq!(entry.headers.content_type, "a/b");
         assert_eq!(
             (entry.headers.cache_control.as_deref(), entry.headers.content_encoding.as_deref()),
@@ -739,7 +823,9 @@ mod tests {
         let missing = read(&format!(r#""sha256":"{sha}","size":3,"content_type":"a/b""#)).unwrap_err().to_string();
         assert!(missing.contains("etag"), "{missing}");
         let bad = read(r#""sha256":"zz","size":3,"content_type":"a/b","etag":"e""#).unwrap_err().to_string();
-        assert!(bad.contains("`zz` is not a SHA-256"), "{bad}");
+        assert!(bad.contains("`zz` is not a 256-bit digest"), "{bad}");
+        let neither = read(r#""size":3,"content_type":"a/b","etag":"e""#).unwrap_err().to_string();
+        assert!(neither.contains("missing field `blake3`"), "{neither}");
         let twice = read(&format!(r#""sha256":"{sha}","size":3,"content_type":"a/b","etag":"e","etag":"f""#));
         assert!(twice.unwrap_err().to_string().contains("duplicate field `etag`"));
         let twice = read(&format!(
@@ -751,7 +837,44 @@ mod tests {
             read(&format!(r#""sha256":"{}\u0061b","size":3,"content_type":"a\/b","etag":"\"e\"""#, &sha[..62]));
         let entry = &escaped.unwrap().files["k"];
         assert_eq!((entry.headers.content_type.as_str(), entry.etag.as_str()), ("a/b", "\"e\""));
-        assert_eq!(entry.sha256.to_hex(), sha);
+        assert_eq!(entry.sha256.unwrap().to_hex(), sha);
+    }
+
+    #[test]
+    fn a_format_1_manifest_is_named_by_blake3_where_a_local_file_has_its_bytes() {
+        let (x, other) = (b"x".as_slice(), b"other".as_slice());
+        let entry = |key: &str, bytes: &[u8]| {
+            let sha = Digest::of(bytes).to_hex();
+            format!(r#""{key}":{{"sha256":"{sha}","size":{},"content_type":"text/plain","etag":"e"}}"#, bytes.len())
+        };
+        let text = format!(r#"{{"format":1,"generator":"old","files":{{{},{}}}}}"#, entry("a", x), entry("b", other));
+        let mut manifest = Manifest::parse(text.as_bytes()).unwrap();
+        assert!(manifest.names_by_sha256());
+        let blake3_x = Digest::blake3_of(x);
+        assert!(!manifest.files["a"].holds(&blake3_x, 1), "known by SHA-256 only: never the same bytes");
+        let table: HashMap<Digest, Digest> = [(Digest::of(x), blake3_x)].into();
+        assert_eq!(manifest.adopt(&table), 1);
+        let (a, b) = (&manifest.files["a"], &manifest.files["b"]);
+        assert!(a.holds(&blake3_x, 1) && a.sha256.is_none(), "{a:?}");
+        assert!(!a.holds(&blake3_x, 2), "the size counts too");
+        assert!(b.blake3.is_none() && b.sha256 == Some(Digest::of(other)), "no local file has b's bytes: {b:?}");
+        assert!(!b.same_bytes(b), "an entry known by SHA-256 only is the same bytes as nothing");
+        assert!(a.same_bytes(a) && manifest.names_by_sha256());
+        // Written again, each entry says what it knows, in format 2.
+        let mut written = Manifest { generator: "new".into(), ..manifest.clone() };
+        written.format = FORMAT;
+        let json = String::from_utf8(serde_json::to_vec(&written).unwrap()).unwrap();
+        assert!(json.contains(&format!(r#""a":{{"blake3":"{}""#, blake3_x.to_hex())), "{json}");
+        assert!(json.contains(&format!(r#""b":{{"sha256":"{}""#, Digest::of(other).to_hex())), "{json}");
+        assert_eq!(Manifest::parse(json.as_bytes()).unwrap().files, manifest.files);
+        // An entry with both names keeps the BLAKE3 only.
+        let both = format!(
+            r#"{{"format":2,"generator":"x","files":{{"k":{{"blake3":"{}","sha256":"{}","size":1,"content_type":"a/b","etag":"e"}}}}}}"#,
+            blake3_x.to_hex(),
+            Digest::of(x).to_hex()
+        );
+        let k = &Manifest::parse(both.as_bytes()).unwrap().files["k"];
+        assert_eq!((k.blake3, k.sha256), (Some(blake3_x), None));
     }
 
     #[test]
@@ -767,7 +890,10 @@ mod tests {
         let mut old = Manifest::new();
         let mut headers = local[0].headers.clone();
         headers.content_type = "text/old".into();
-        old.files.insert("404.html".into(), Entry { sha256: Digest([7; 32]), size: 1, headers, etag: "o".into() });
+        old.files.insert(
+            "404.html".into(),
+            Entry { blake3: Some(Digest([7; 32])), sha256: None, size: 1, headers, etag: "o".into() },
+        );
         let none = HashMap::new();
         let failed = Manifest::next(&local, Some(&old), &[], &none);
         assert_eq!(failed.not_found_page().map(|h| h.content_type.as_str()), Some("text/old"));

@@ -1,5 +1,5 @@
 //! `publish --verify`: after going live, fetch every changed and deleted URL through the
-//! site's URL and compare the status and the body's SHA-256 with what was published,
+//! site's URL and compare the status and the body's BLAKE3 with what was published,
 //! retrying while the change reaches the edges (KVS updates and invalidations take seconds).
 //! What a URL should answer comes from the router's Rust twin (`edge`) over the deploy's
 //! routing, so a redirect or an SPA fallback is checked as such.
@@ -65,7 +65,7 @@ pub fn checks(
     routing: Option<(&BTreeMap<String, String>, &str)>,
 ) -> Vec<Check> {
     let by_key: HashMap<&str, &LocalFile> = files.iter().map(|f| (f.key.as_str(), f)).collect();
-    let body = |key: &str| by_key.get(key).map_or(Want::Missing, |f| Want::Body(f.sha256));
+    let body = |key: &str| by_key.get(key).map_or(Want::Missing, |f| Want::Body(f.blake3));
     let mut out: Vec<Check> = Vec::new();
     for key in keys {
         // Clean-URL copies are checked at their page's URL.
@@ -145,7 +145,7 @@ async fn fetch(client: &Client, url: &str, want: &Want) -> Option<String> {
         Err(e) => return Some(format!("answered {status}, then the body broke off ({e})")),
     };
     match want {
-        Want::Body(digest) if status == 200 && Digest::of(&body) == *digest => None,
+        Want::Body(digest) if status == 200 && Digest::blake3_of(&body) == *digest => None,
         Want::Body(_) if status == 200 => Some("answers 200 with other bytes (an old version?)".to_string()),
         Want::Body(_) => Some(format!("answers {status}, not 200 with the new bytes")),
         Want::Redirect(code, to) if status == *code && location.as_deref() == Some(to) => None,

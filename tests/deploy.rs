@@ -209,6 +209,36 @@ fn a_publish_is_a_new_deploy_that_goes_live_in_one_step_and_the_next_holds_only_
 }
 
 #[test]
+fn a_live_deploy_of_an_older_skiff_named_by_sha256_is_the_base_of_the_next_delta_deploy() {
+    let site = provisioned("format1", SITE);
+    let id = site.skiff(&["publish", "--json"]).success().json()["deploy_id"].as_str().unwrap().to_string();
+    // Its manifest as skiff 0.1 wrote it: format 1, the bytes named by SHA-256.
+    let key = format!("_deploys/production/{id}.json");
+    let mut manifest: serde_json::Value = serde_json::from_slice(&objects(&site)[&key]).unwrap();
+    manifest["format"] = 1.into();
+    for (name, entry) in manifest["files"].as_object_mut().unwrap() {
+        let entry = entry.as_object_mut().unwrap();
+        entry.remove("blake3").unwrap_or_else(|| panic!("`{name}` is named by BLAKE3"));
+        let body = SITE.iter().find(|(k, _)| k == name).unwrap().1;
+        let sha256 = crate::harness::invariants::sha256_hex(body.as_bytes());
+        entry.insert("sha256".into(), sha256.into());
+    }
+    put(&site, &key, &serde_json::to_vec(&manifest).unwrap());
+    write(&site, &[("assets/app.js", "console.log(2)")]);
+    let second = site.skiff(&["publish", "--json"]).success().json();
+    let id2 = second["deploy_id"].as_str().unwrap().to_string();
+    assert_eq!((second["summary"]["uploaded"].as_u64(), second["summary"]["copied"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(base_of(&site, "production", &id2), Some(format!("production/{id}")));
+    let mut files = SITE.to_vec();
+    files[4] = ("assets/app.js", "console.log(2)");
+    assert_eq!(served(&site, "production", &id2), expected(&files));
+    let written: serde_json::Value =
+        serde_json::from_slice(&objects(&site)[&format!("_deploys/production/{id2}.json")]).unwrap();
+    assert_eq!(written["format"], 2);
+    assert_eq!(written["files"]["assets/app.js"]["blake3"], blake3::hash(b"console.log(2)").to_hex().as_str());
+}
+
+#[test]
 fn a_publish_that_fails_part_way_leaves_the_old_deploy_live_and_the_next_run_completes_it() {
     let site = provisioned("atomic-fail", SITE);
     let first = site.skiff(&["publish", "--json"]).success().json();

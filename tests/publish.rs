@@ -87,6 +87,46 @@ fn second_publish_sends_no_writes() {
 }
 
 #[test]
+fn a_manifest_of_format_1_named_by_sha256_is_read_without_sending_the_site_again() {
+    let bucket = Bucket::new("format1");
+    let site = Site::example();
+    let proxy = Proxy::start(&endpoint());
+    publish_via(&proxy, &site, &bucket, &[]).success();
+    // What skiff 0.1 wrote: format 1, each entry naming its bytes by SHA-256.
+    let objects = bucket.objects();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&objects[".skiff/manifest.json"].bytes).unwrap();
+    assert_eq!(manifest["format"], 2);
+    manifest["format"] = 1.into();
+    for (key, entry) in manifest["files"].as_object_mut().unwrap() {
+        let entry = entry.as_object_mut().unwrap();
+        assert!(entry.remove("blake3").is_some(), "`{key}` is named by BLAKE3");
+        let sha256 = crate::harness::invariants::sha256_hex(&objects[key].bytes);
+        entry.insert("sha256".into(), sha256.into());
+    }
+    bucket.put(".skiff/manifest.json", &serde_json::to_vec(&manifest).unwrap());
+    std::fs::write(site.path().join("robots.txt"), "User-agent: *\nDisallow: /private/\n").unwrap();
+    proxy.clear();
+    let run = publish_via(&proxy, &site, &bucket, &["--json"]).success();
+    let doc = run.json();
+    assert_eq!((doc["summary"]["uploaded"].as_u64(), doc["summary"]["unchanged"].as_u64()), (Some(1), Some(16)));
+    let writes: Vec<String> = proxy.writes().iter().map(|w| format!("{w:?}")).collect();
+    assert_eq!(writes.len(), 2, "the changed file (its SHA-256 checked by the store) and the manifest: {writes:?}");
+    let objects = bucket.objects();
+    let manifest: serde_json::Value = serde_json::from_slice(&objects[".skiff/manifest.json"].bytes).unwrap();
+    assert_eq!(manifest["format"], 2, "written again in the current format");
+    for (key, entry) in manifest["files"].as_object().unwrap() {
+        assert!(entry.get("sha256").is_none(), "`{key}`: {entry}");
+        let blake3 = crate::harness::invariants::blake3_hex(&objects[key].bytes);
+        assert_eq!(entry["blake3"].as_str(), Some(blake3.as_str()), "`{key}`");
+    }
+    assert_eq!(objects["robots.txt"].bytes, b"User-agent: *\nDisallow: /private/\n");
+    // And from then on a no-op.
+    proxy.clear();
+    publish_via(&proxy, &site, &bucket, &[]).success();
+    assert_eq!(proxy.writes(), []);
+}
+
+#[test]
 fn the_manifest_is_written_without_a_temporary_directory_too() {
     // The manifest goes to S3 through a temporary file; with none to be had, from memory.
     let bucket = Bucket::new("no-tmp");
@@ -684,7 +724,7 @@ fn a_manifest_from_a_newer_skiff_is_refused_and_a_broken_one_ignored() {
     bucket.put(".skiff/manifest.json", b"not json");
     let run = publish(&site, &bucket, &[]).success();
     assert!(run.stderr.contains("ignoring"), "{}", run.stderr);
-    assert_eq!(bucket.manifest("")["format"], 1);
+    assert_eq!(bucket.manifest("")["format"], 2);
 }
 
 #[test]

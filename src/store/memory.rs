@@ -98,7 +98,7 @@ impl super::Store for MemoryStore {
         self.write("upload", upload.key)?;
         let file_err = |source| StoreError::File { path: upload.source.to_path_buf(), source };
         let (_, digest) = hash_file(upload.path).map_err(file_err)?;
-        if digest != upload.sha256 {
+        if digest != upload.blake3 {
             return Err(StoreError::ChangedDuringPublish { path: upload.source.to_path_buf() });
         }
         let bytes = std::fs::read(upload.path).map_err(file_err)?;

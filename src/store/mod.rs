@@ -146,8 +146,8 @@ pub struct Upload<'a> {
     pub source: &'a Path,
     /// Their size, as scanned.
     pub size: u64,
-    /// Their SHA-256, as scanned; sent as the upload's checksum so S3 rejects other bytes.
-    pub sha256: Digest,
+    /// Their BLAKE3, as scanned: the bytes sent must still have it.
+    pub blake3: Digest,
     /// Headers to store.
     pub headers: &'a Headers,
 }

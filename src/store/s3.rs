@@ -17,8 +17,7 @@ use tokio::task::JoinSet;
 
 use super::{Condition, DeleteResults, Fetched, FetchedManifest, StoreError, Upload};
 use crate::key;
-use crate::object::Headers;
-use crate::object::RemoteObject;
+use crate::object::{Digest, Headers, RemoteObject};
 
 /// Smallest multipart part S3 accepts (but the last).
 const MIN_PART: u64 = 8 * 1024 * 1024;
@@ -39,7 +38,7 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     multipart_threshold: u64,
-    /// Whether uploads carry checksums: the scan's SHA-256 on a single PUT, CRC32 on each
+    /// Whether uploads carry checksums: the file's SHA-256 on a single PUT, CRC32 on each
     /// part of a multipart upload. Shared by every clone, so the first store that refuses
     /// them turns them off for the rest of the run.
     checksums: Arc<AtomicBool>,
@@ -288,6 +287,9 @@ impl S3Store {
     }
 
     async fn put_single(&self, upload: &Upload<'_>, checksums: bool) -> Result<String, StoreError> {
+        // The SHA-256 of the bytes about to be sent, read with their BLAKE3: bytes that are
+        // no longer the ones scanned are not sent at all.
+        let sha256 = if checksums { read_again(upload, true).await? } else { None };
         let body =
             ByteStream::read_from().path(upload.path).length(Length::Exact(upload.size)).build().await.map_err(
                 |e| StoreError::File { path: upload.source.to_path_buf(), source: std::io::Error::other(e) },
@@ -302,12 +304,11 @@ impl S3Store {
             .set_cache_control(upload.headers.cache_control.as_ref().map(String::from))
             .set_content_encoding(upload.headers.content_encoding.as_ref().map(String::from))
             .content_type(upload.headers.content_type.as_str());
-        // The scan's SHA-256: S3 refuses bytes that do not match it (BadDigest), so a file
-        // changed between the scan and the upload never goes live.
-        let request = if checksums {
-            request.checksum_algorithm(ChecksumAlgorithm::Sha256).checksum_sha256(upload.sha256.to_base64())
-        } else {
-            request
+        // S3 refuses bytes that do not match the SHA-256 (BadDigest), so a file changed
+        // between that read and the upload never goes live.
+        let request = match sha256 {
+            Some(sha256) => request.checksum_algorithm(ChecksumAlgorithm::Sha256).checksum_sha256(sha256.to_base64()),
+            None => request,
         };
         let out = match request.send().await {
             Ok(out) => out,
@@ -550,12 +551,25 @@ fn refuses_checksums(code: Option<&str>, message: &str, status: Option<u16>) -> 
     }
 }
 
-/// Check that the file still holds the bytes that were scanned.
+/// Check that the file still holds the bytes that were scanned (by their BLAKE3).
 async fn still_scanned(upload: &Upload<'_>) -> Result<(), StoreError> {
+    read_again(upload, false).await.map(|_| ())
+}
+
+/// Read the file again: `Ok` when it still holds the bytes scanned, with their SHA-256 when
+/// `sha256` asks for it.
+async fn read_again(upload: &Upload<'_>, sha256: bool) -> Result<Option<Digest>, StoreError> {
     let path = upload.path.to_path_buf();
     let source = upload.source.to_path_buf();
-    match tokio::task::spawn_blocking(move || crate::scan::hash_file(&path)).await {
-        Ok(Ok((size, digest))) if size == upload.size && digest == upload.sha256 => Ok(()),
+    let read = tokio::task::spawn_blocking(move || {
+        if sha256 {
+            crate::scan::hash_file_for_upload(&path).map(|(size, blake3, sha256)| (size, blake3, Some(sha256)))
+        } else {
+            crate::scan::hash_file(&path).map(|(size, blake3)| (size, blake3, None))
+        }
+    });
+    match read.await {
+        Ok(Ok((size, blake3, sha256))) if size == upload.size && blake3 == upload.blake3 => Ok(sha256),
         Ok(Ok(_)) => Err(StoreError::ChangedDuringPublish { path: source }),
         Ok(Err(err)) => Err(StoreError::File { path: source, source: err }),
         Err(join) => Err(StoreError::File { path: source, source: std::io::Error::other(join.to_string()) }),
@@ -630,8 +644,8 @@ impl super::Store for S3Store {
     }
 
     async fn put_file(&self, upload: Upload<'_>) -> Result<String, StoreError> {
-        // The file must still be what was scanned: S3 checks the SHA-256 we send on single
-        // PUTs, but multipart parts and S3-compatible stores may not.
+        // The file must still be what was scanned: single PUTs read it again (BLAKE3, and the
+        // SHA-256 that S3 checks) before sending it, multipart uploads after.
         match tokio::fs::metadata(upload.path).await {
             Ok(meta) if meta.len() == upload.size => {}
             Ok(_) => return Err(StoreError::ChangedDuringPublish { path: upload.source.to_path_buf() }),

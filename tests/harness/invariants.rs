@@ -15,12 +15,14 @@ pub fn page(title: &str, assets: &[&str]) -> Vec<u8> {
     format!("<html><head>{links}</head><body>{title}</body></html>").into_bytes()
 }
 
-/// Lowercase hex SHA-256, as manifests write it.
+/// Lowercase hex SHA-256, as manifests of format 1 wrote it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    <sha2::Sha256 as sha2::Digest>::digest(bytes).iter().fold(String::new(), |mut hex, b| {
-        hex.push_str(&format!("{b:02x}"));
-        hex
-    })
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+}
+
+/// Lowercase hex BLAKE3, as manifests write it.
+pub fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
 }
 
 /// The assets a page links (`href="/…"`, `src="/…"`), as keys.
@@ -62,7 +64,7 @@ pub fn in_place(bucket: &Bucket, context: &str) {
         for (key, entry) in manifest["files"].as_object().unwrap() {
             let Some(object) = objects.get(key) else { continue };
             if entry["etag"].as_str() == Some(object.etag.as_str()) {
-                assert_eq!(entry["sha256"].as_str(), Some(sha256_hex(&object.bytes).as_str()), "{context}: `{key}`");
+                assert_eq!(entry["blake3"].as_str(), Some(blake3_hex(&object.bytes).as_str()), "{context}: `{key}`");
             }
         }
     }
@@ -92,7 +94,7 @@ pub fn complete(site: &crate::provision::Site, target: &str, context: &str) -> O
         let object = objects
             .get(&at)
             .unwrap_or_else(|| panic!("{context}: `{key}` of the live deploy of {target} is missing (at `{at}`)"));
-        assert_eq!(entry["sha256"].as_str(), Some(sha256_hex(&object.bytes).as_str()), "{context}: `{key}`");
+        assert_eq!(entry["blake3"].as_str(), Some(blake3_hex(&object.bytes).as_str()), "{context}: `{key}`");
     }
     Some(id)
 }
