@@ -175,7 +175,7 @@ pub async fn execute<'p, S: Store>(
             let (action, file, store) = (action.clone(), file.clone(), Arc::clone(store));
             async move { (i, write_one(&*store, &action, &file).await) }
         };
-        let cost = |(_, action, _): &(usize, &Action, &LocalFile)| permits(action.op);
+        let cost = |(_, action, file): &(usize, &Action, &LocalFile)| permits(action.op, file.size);
         let skipped = run_bounded(jobs, concurrency * UPLOAD_PERMITS, cost, cancel, work, |i, result| {
             let action = phase[i];
             reporter.finished(action, result.as_ref().err());
@@ -316,13 +316,19 @@ const UPLOAD_PERMITS: usize = 4;
 /// an upload holds [`UPLOAD_PERMITS`]: up to 4 × `concurrency` copies run at once. That is
 /// what makes an atomic deploy, one copy per unchanged file, bounded by S3 rather than by
 /// round trips (bench/ATOMIC.md); at 32 × 4 copies of ~50 ms each it stays under S3's 3,500
-/// writes a second per prefix.
-fn permits(op: Op) -> usize {
+/// writes a second per prefix. An upload under [`SMALL_UPLOAD`] is one round trip more than
+/// it is bytes, so it holds half an upload's permits: 2 × `concurrency` small files go up at
+/// once (at 100 ms a round trip, 10k small files take half the time).
+fn permits(op: Op, size: u64) -> usize {
     match op {
         Op::Copy | Op::UpdateMetadata => 1,
+        Op::Upload if size < SMALL_UPLOAD => UPLOAD_PERMITS / 2,
         Op::Upload | Op::Delete => UPLOAD_PERMITS,
     }
 }
+
+/// Below this size an upload is latency-bound rather than bandwidth-bound.
+const SMALL_UPLOAD: u64 = 1024 * 1024;
 
 /// Run `work` on every job while the jobs in flight hold at most `limit` permits (a job holds
 /// `cost(job)`, at least 1 and at most `limit`), calling `finished` with what each task hands
@@ -615,7 +621,8 @@ mod tests {
         };
         let mut finished = 0;
         let skipped =
-            run_bounded(jobs, 4 * UPLOAD_PERMITS, |op| permits(*op), &cancel, work, |_, _| finished += 1).await;
+            run_bounded(jobs, 4 * UPLOAD_PERMITS, |op| permits(*op, SMALL_UPLOAD), &cancel, work, |_, _| finished += 1)
+                .await;
         drop(tx);
         assert!(skipped.is_empty());
         assert_eq!(finished, 96);
@@ -623,7 +630,12 @@ mod tests {
         assert!(f.peak[0] <= 4, "uploads in flight: {}", f.peak[0]);
         assert!(f.peak[1] > 4, "copies must run wider than uploads: {}", f.peak[1]);
         assert!(f.peak[1] <= 16 && f.permits_peak <= 16, "permits held: {}", f.permits_peak);
-        assert_eq!(permits(Op::UpdateMetadata), 1);
+        assert_eq!(permits(Op::UpdateMetadata, SMALL_UPLOAD), 1);
+        assert_eq!(
+            (permits(Op::Upload, SMALL_UPLOAD - 1), permits(Op::Upload, SMALL_UPLOAD)),
+            (UPLOAD_PERMITS / 2, UPLOAD_PERMITS),
+            "a small upload holds half the permits of a large one"
+        );
         assert_eq!(permit_count(100, 16), 16, "a job costlier than the limit still starts");
     }
 }
